@@ -1,0 +1,23 @@
+//! `vrender-engine`: renders a JSON video project to an encoded video.
+//!
+//! Data flows through the modules in this order:
+//! [`project`] (format and validation) → [`timeline`] (what is on screen at frame *n*) →
+//! [`compositor`] (wgpu + WGSL: layers, blend modes, RGBA → YUV on the GPU) → [`encoder`]
+//! (x264 through an `ffmpeg` child process, NVENC behind the `nvenc` feature) → the output file.
+//! [`audio`] mixes the project's audio tracks into the same file.
+
+pub mod assets;
+pub mod audio;
+pub mod encoder;
+pub mod error;
+pub mod project;
+
+pub use assets::AssetResolver;
+pub use error::{AssetError, ProjectError, RenderError};
+pub use project::*;
+pub mod render;
+
+pub use render::{
+    AdapterSummary, CancelToken, Engine, EngineConfig, EncoderPreference, Phase, Progress, RenderRequest,
+    RenderStats,
+};

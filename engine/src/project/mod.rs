@@ -1,0 +1,672 @@
+//! The video project format: what users send (JSON, camelCase) and what library users build in code.
+//!
+//! The top-level names follow the seed's `VideoProjectDto`. A project is a sequence of *compositions*
+//! (`frames`), each with a duration, a background, an optional transition in from the previous one, and
+//! layers drawn bottom to top. Parsing ([`Project::from_json`]) reports type errors with their JSON path;
+//! [`Project::validate`] checks ranges, limits and media files before any GPU work.
+
+mod color;
+mod validate;
+
+pub use color::{Color, ColorParseError};
+pub use validate::{Limits, ValidationError};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ProjectError;
+
+/// A whole video: size, rate, quality, the timeline of compositions and audio tracks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Project {
+    #[serde(default)]
+    pub project_id: String,
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub title: String,
+    pub width: u32,
+    pub height: u32,
+    pub frame_rate: f64,
+    #[serde(default)]
+    pub quality: Quality,
+    /// The timeline: compositions played one after another.
+    pub frames: Vec<Composition>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audio_tracks: Vec<AudioTrack>,
+    #[serde(default)]
+    pub output_format: OutputFormat,
+}
+
+/// Encoder quality presets, exactly the seed's table (x264 CRF and preset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    /// CRF 32, `veryfast`: quick previews.
+    Low,
+    /// CRF 28, `fast`: balanced.
+    #[default]
+    Medium,
+    /// CRF 23, `medium`: standard use.
+    High,
+    /// CRF 18, `slow`: archival.
+    Ultra,
+}
+
+impl Quality {
+    pub const ALL: [Quality; 4] = [Quality::Low, Quality::Medium, Quality::High, Quality::Ultra];
+
+    /// x264 constant rate factor of the preset.
+    pub fn crf(self) -> u8 {
+        match self {
+            Quality::Ultra => 18,
+            Quality::High => 23,
+            Quality::Medium => 28,
+            Quality::Low => 32,
+        }
+    }
+
+    /// x264 speed preset of the quality level.
+    pub fn x264_preset(self) -> &'static str {
+        match self {
+            Quality::Ultra => "slow",
+            Quality::High => "medium",
+            Quality::Medium => "fast",
+            Quality::Low => "veryfast",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quality::Low => "low",
+            Quality::Medium => "medium",
+            Quality::High => "high",
+            Quality::Ultra => "ultra",
+        }
+    }
+}
+
+impl std::str::FromStr for Quality {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Quality::ALL
+            .into_iter()
+            .find(|q| q.as_str() == s)
+            .ok_or_else(|| format!("unknown quality `{s}` (expected low, medium, high or ultra)"))
+    }
+}
+
+/// Container and codec of the output file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// H.264 (x264 or NVENC) + AAC in MP4, `+faststart`.
+    #[default]
+    Mp4,
+    /// H.264 + AAC in QuickTime.
+    Mov,
+    /// VP9 + Opus in WebM.
+    Webm,
+}
+
+impl OutputFormat {
+    pub const ALL: [OutputFormat; 3] = [OutputFormat::Mp4, OutputFormat::Mov, OutputFormat::Webm];
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Mp4 => "mp4",
+            OutputFormat::Mov => "mov",
+            OutputFormat::Webm => "webm",
+        }
+    }
+
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            OutputFormat::Mp4 => "video/mp4",
+            OutputFormat::Mov => "video/quicktime",
+            OutputFormat::Webm => "video/webm",
+        }
+    }
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        OutputFormat::ALL
+            .into_iter()
+            .find(|f| f.extension() == s)
+            .ok_or_else(|| format!("unknown output format `{s}` (expected mp4, mov or webm)"))
+    }
+}
+
+/// One scene of the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Composition {
+    /// Seconds. Absent: one frame.
+    #[serde(default)]
+    pub duration: Option<f64>,
+    /// Opaque background colour (`#rrggbb`); default black.
+    #[serde(default)]
+    pub background: Option<Color>,
+    /// How this composition enters from the previous one. The two overlap by the transition's duration,
+    /// so the timeline is `Σ duration − Σ transition.duration` long.
+    #[serde(default)]
+    pub transition: Option<Transition>,
+    #[serde(default)]
+    pub layers: Vec<Layer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Transition {
+    #[serde(rename = "type")]
+    pub kind: TransitionKind,
+    /// Seconds.
+    pub duration: f64,
+    /// Easing of the transition progress; default linear.
+    #[serde(default)]
+    pub easing: Easing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TransitionKind {
+    /// Cross-fade.
+    Fade,
+    /// The incoming scene is revealed from left to right.
+    Wipe,
+    /// The incoming scene slides in from the right and pushes the outgoing one out to the left.
+    Slide,
+}
+
+/// The kind of a layer. Kind-specific fields on [`Layer`] are only allowed on their kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LayerKind {
+    Image,
+    Text,
+    Shape,
+}
+
+/// One layer. Common fields (placement, transform, timing, animation) apply to every kind; the rest are
+/// kind-specific and rejected on other kinds by validation (one flat struct keeps JSON errors precise).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Layer {
+    #[serde(rename = "type")]
+    pub kind: LayerKind,
+
+    // --- placement and transform (pixels, degrees clockwise) ---
+    #[serde(default)]
+    pub x: f64,
+    #[serde(default)]
+    pub y: f64,
+    /// Width in pixels. Images default to their natural size, text to its measured size; shapes need it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<f64>,
+    /// Which point of the layer sits at (x, y) and is the centre of rotation and scale. Default top-left.
+    #[serde(default)]
+    pub anchor: Anchor,
+    #[serde(default = "one")]
+    pub scale: f64,
+    #[serde(default)]
+    pub rotation: f64,
+    #[serde(default = "one")]
+    pub opacity: f64,
+    #[serde(default)]
+    pub blend: BlendMode,
+    /// Seconds inside the composition when the layer appears (default 0) and disappears (default: end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub animations: Vec<Animation>,
+
+    // --- image ---
+    /// Image file (PNG, JPEG, WebP), relative to the project file's folder or an asset root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src: Option<String>,
+
+    // --- text ---
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Font family name; default "DejaVu Sans" (bundled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub font: Option<String>,
+    /// Font size in pixels; default 48.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<Color>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub align: Option<TextAlign>,
+    /// Wrap lines longer than this many pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_width: Option<f64>,
+    /// Line height as a multiple of the size; default 1.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_height: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<Shadow>,
+
+    // --- shape ---
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<ShapeKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill: Option<Fill>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corner_radius: Option<f64>,
+
+    // --- text and shape ---
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stroke: Option<Stroke>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Layer {
+    fn new(kind: LayerKind) -> Self {
+        Layer {
+            kind,
+            x: 0.0,
+            y: 0.0,
+            width: None,
+            height: None,
+            anchor: Anchor::default(),
+            scale: 1.0,
+            rotation: 0.0,
+            opacity: 1.0,
+            blend: BlendMode::default(),
+            start: None,
+            end: None,
+            animations: Vec::new(),
+            src: None,
+            text: None,
+            font: None,
+            size: None,
+            color: None,
+            align: None,
+            max_width: None,
+            line_height: None,
+            shadow: None,
+            shape: None,
+            fill: None,
+            corner_radius: None,
+            stroke: None,
+        }
+    }
+
+    /// An image layer showing `src` at its natural size.
+    pub fn image(src: impl Into<String>) -> Self {
+        Layer { src: Some(src.into()), ..Layer::new(LayerKind::Image) }
+    }
+
+    /// A text layer in the default font, 48 px, white.
+    pub fn text(text: impl Into<String>) -> Self {
+        Layer { text: Some(text.into()), ..Layer::new(LayerKind::Text) }
+    }
+
+    /// A shape of the given size filled with `fill`.
+    pub fn shape(shape: ShapeKind, width: f64, height: f64, fill: impl Into<Fill>) -> Self {
+        Layer {
+            shape: Some(shape),
+            width: Some(width),
+            height: Some(height),
+            fill: Some(fill.into()),
+            ..Layer::new(LayerKind::Shape)
+        }
+    }
+
+    pub fn at(mut self, x: f64, y: f64) -> Self {
+        self.x = x;
+        self.y = y;
+        self
+    }
+
+    pub fn sized(mut self, width: f64, height: f64) -> Self {
+        self.width = Some(width);
+        self.height = Some(height);
+        self
+    }
+
+    pub fn anchored(mut self, anchor: Anchor) -> Self {
+        self.anchor = anchor;
+        self
+    }
+
+    pub fn blended(mut self, blend: BlendMode) -> Self {
+        self.blend = blend;
+        self
+    }
+
+    pub fn with_opacity(mut self, opacity: f64) -> Self {
+        self.opacity = opacity;
+        self
+    }
+
+    pub fn rotated(mut self, degrees: f64) -> Self {
+        self.rotation = degrees;
+        self
+    }
+
+    pub fn scaled(mut self, scale: f64) -> Self {
+        self.scale = scale;
+        self
+    }
+
+    pub fn animate(mut self, animation: Animation) -> Self {
+        self.animations.push(animation);
+        self
+    }
+
+    /// Visible only between `start` and `end` seconds of its composition.
+    pub fn between(mut self, start: f64, end: f64) -> Self {
+        self.start = Some(start);
+        self.end = Some(end);
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Anchor {
+    #[default]
+    TopLeft,
+    Top,
+    TopRight,
+    Left,
+    Center,
+    Right,
+    BottomLeft,
+    Bottom,
+    BottomRight,
+}
+
+impl Anchor {
+    /// The anchor as a fraction of the layer's size.
+    pub fn fraction(self) -> (f64, f64) {
+        match self {
+            Anchor::TopLeft => (0.0, 0.0),
+            Anchor::Top => (0.5, 0.0),
+            Anchor::TopRight => (1.0, 0.0),
+            Anchor::Left => (0.0, 0.5),
+            Anchor::Center => (0.5, 0.5),
+            Anchor::Right => (1.0, 0.5),
+            Anchor::BottomLeft => (0.0, 1.0),
+            Anchor::Bottom => (0.5, 1.0),
+            Anchor::BottomRight => (1.0, 1.0),
+        }
+    }
+}
+
+/// Separable blend modes, computed on sRGB-encoded values as CSS `mix-blend-mode` and design tools do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BlendMode {
+    #[default]
+    Normal,
+    Multiply,
+    Screen,
+    Overlay,
+    Darken,
+    Lighten,
+    /// Linear dodge: source + backdrop, clamped.
+    Add,
+}
+
+impl BlendMode {
+    pub const ALL: [BlendMode; 7] = [
+        BlendMode::Normal,
+        BlendMode::Multiply,
+        BlendMode::Screen,
+        BlendMode::Overlay,
+        BlendMode::Darken,
+        BlendMode::Lighten,
+        BlendMode::Add,
+    ];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TextAlign {
+    #[default]
+    Left,
+    Center,
+    Right,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ShapeKind {
+    Rect,
+    /// A rectangle with `cornerRadius` (default 16 px).
+    RoundedRect,
+    Ellipse,
+}
+
+/// A solid colour (`"#ff0000"`) or a linear gradient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Fill {
+    Solid(Color),
+    Gradient(LinearGradient),
+}
+
+impl From<Color> for Fill {
+    fn from(c: Color) -> Self {
+        Fill::Solid(c)
+    }
+}
+
+/// Linear gradient across the shape's box, at `angle` degrees (0 = left to right, 90 = top to bottom).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LinearGradient {
+    #[serde(rename = "type")]
+    pub kind: GradientKind,
+    #[serde(default)]
+    pub angle: f64,
+    /// Two to eight stops with increasing offsets in 0..=1.
+    pub stops: Vec<GradientStop>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GradientKind {
+    Linear,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GradientStop {
+    pub offset: f64,
+    pub color: Color,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Stroke {
+    pub color: Color,
+    /// Pixels.
+    pub width: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Shadow {
+    pub color: Color,
+    #[serde(default)]
+    pub offset_x: f64,
+    #[serde(default)]
+    pub offset_y: f64,
+}
+
+/// A keyframed property change from `from` to `to` between `start` and `end` seconds of the composition.
+///
+/// Several animations of one property play in order. Before the first one starts the property holds its
+/// `from`, between and after them the last `to` (CSS `animation-fill-mode: both`). A property without
+/// animations keeps the layer's static value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Animation {
+    pub property: AnimatedProperty,
+    pub from: f64,
+    pub to: f64,
+    pub start: f64,
+    pub end: f64,
+    #[serde(default)]
+    pub easing: Easing,
+}
+
+impl Animation {
+    pub fn new(property: AnimatedProperty, from: f64, to: f64, start: f64, end: f64) -> Self {
+        Animation { property, from, to, start, end, easing: Easing::Linear }
+    }
+
+    pub fn eased(mut self, easing: Easing) -> Self {
+        self.easing = easing;
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AnimatedProperty {
+    X,
+    Y,
+    Scale,
+    Rotation,
+    Opacity,
+}
+
+/// Easing curves; the named ones are the CSS cubic-bezier curves of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Easing {
+    #[default]
+    Linear,
+    EaseIn,
+    EaseOut,
+    EaseInOut,
+    /// `{"cubicBezier": [x1, y1, x2, y2]}` with x1, x2 in 0..=1.
+    CubicBezier([f64; 4]),
+}
+
+/// One audio track of the timeline (see the audio module for how it is mixed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AudioTrack {
+    /// WAV, MP3, AAC/M4A, FLAC or Ogg Vorbis file, resolved like image sources.
+    pub src: String,
+    /// Seconds on the timeline where the track begins.
+    #[serde(default)]
+    pub start: f64,
+    /// Seconds cut from the beginning of the source.
+    #[serde(default)]
+    pub trim_start: f64,
+    /// Position in the source (seconds) where playback stops; default: the end of the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trim_end: Option<f64>,
+    /// Gain, 0 to 4; default 1.
+    #[serde(default = "one")]
+    pub volume: f64,
+    #[serde(default)]
+    pub fade_in: f64,
+    #[serde(default)]
+    pub fade_out: f64,
+    /// Repeat the (trimmed) source until the end of the video.
+    #[serde(default)]
+    pub r#loop: bool,
+}
+
+impl AudioTrack {
+    pub fn new(src: impl Into<String>) -> Self {
+        AudioTrack {
+            src: src.into(),
+            start: 0.0,
+            trim_start: 0.0,
+            trim_end: None,
+            volume: 1.0,
+            fade_in: 0.0,
+            fade_out: 0.0,
+            r#loop: false,
+        }
+    }
+}
+
+impl Project {
+    /// A project with no compositions yet.
+    pub fn new(width: u32, height: u32, frame_rate: f64) -> Self {
+        Project {
+            project_id: String::new(),
+            user_id: String::new(),
+            title: String::new(),
+            width,
+            height,
+            frame_rate,
+            quality: Quality::default(),
+            frames: Vec::new(),
+            audio_tracks: Vec::new(),
+            output_format: OutputFormat::default(),
+        }
+    }
+
+    /// Parses a project from JSON. Errors carry the JSON path of the offending value
+    /// (`frames[0].layers[2].opacity: invalid type: string "x", expected f64`). Ranges and files are
+    /// checked by [`Project::validate`].
+    pub fn from_json(json: &str) -> Result<Project, ProjectError> {
+        let de = &mut serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            ProjectError::Parse {
+                path: if path == "." { String::new() } else { path },
+                message: inner.to_string(),
+            }
+        })
+    }
+
+    /// Reads and parses a project file.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Project, ProjectError> {
+        let path = path.as_ref();
+        let json = std::fs::read_to_string(path)
+            .map_err(|e| ProjectError::Io { path: path.display().to_string(), message: e.to_string() })?;
+        Project::from_json(&json)
+    }
+
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a project always serialises")
+    }
+
+    pub fn push(&mut self, composition: Composition) -> &mut Self {
+        self.frames.push(composition);
+        self
+    }
+}
+
+impl Composition {
+    pub fn new(duration: f64) -> Self {
+        Composition { duration: Some(duration), background: None, transition: None, layers: Vec::new() }
+    }
+
+    pub fn background(mut self, color: Color) -> Self {
+        self.background = Some(color);
+        self
+    }
+
+    pub fn transition(mut self, kind: TransitionKind, duration: f64) -> Self {
+        self.transition = Some(Transition { kind, duration, easing: Easing::Linear });
+        self
+    }
+
+    pub fn layer(mut self, layer: Layer) -> Self {
+        self.layers.push(layer);
+        self
+    }
+}
