@@ -1,1 +1,32 @@
-fn main() {}
+//! `vrender`: the command-line front end. `render` drives the engine directly; `serve` runs the REST
+//! service. The commands are thin; the work lives in `vrender-engine` and the service library.
+
+use clap::{Parser, Subcommand};
+
+use vrender_service::cli;
+
+#[derive(Parser)]
+#[command(name = "vrender", version, about = "GPU video renderer: JSON project in, encoded video out")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render a project file to a video (or one frame to a PNG with --still).
+    Render(cli::render::RenderArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    cli::init_tracing();
+    let result = match cli.command {
+        Command::Render(args) => cli::render::run(args),
+    };
+    if let Err(e) = result {
+        // One line, the whole chain: `vrender: frames[0].layers[1].src: `a.png`: file not found`.
+        eprintln!("vrender: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,4 @@
+//! `vrender-service`: the `vrender` CLI and the REST render service (API → store/queue → worker →
+//! engine → storage) on top of `vrender-engine`.
+
+pub mod cli;
