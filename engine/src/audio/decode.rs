@@ -9,7 +9,7 @@ use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use symphonia::core::audio::{Channels, SampleBuffer};
-use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL, CODEC_TYPE_VORBIS};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo};
 use symphonia::core::io::MediaSourceStream;
@@ -75,9 +75,22 @@ impl Downmix {
     /// (FL, FR, FC, LFE, BL, BR, FLC, FRC, BC, SL, SR, then anything else).
     fn wav_default(channels: usize) -> Downmix {
         use Pos::*;
-        const ORDER: [Pos; 11] =
-            [Left, Right, Centre, Lfe, SurroundLeft, SurroundRight, Left, Right, Other, SurroundLeft, SurroundRight];
-        let positions: Vec<Pos> = (0..channels).map(|i| ORDER.get(i).copied().unwrap_or(Other)).collect();
+        const ORDER: [Pos; 11] = [
+            Left,
+            Right,
+            Centre,
+            Lfe,
+            SurroundLeft,
+            SurroundRight,
+            Left,
+            Right,
+            Other,
+            SurroundLeft,
+            SurroundRight,
+        ];
+        let positions: Vec<Pos> = (0..channels)
+            .map(|i| ORDER.get(i).copied().unwrap_or(Other))
+            .collect();
         Downmix::from_positions(&positions)
     }
 
@@ -85,7 +98,10 @@ impl Downmix {
         let positions: Vec<Pos> = channels
             .iter()
             .map(|c| {
-                if c == Channels::FRONT_LEFT || c == Channels::FRONT_LEFT_CENTRE || c == Channels::FRONT_LEFT_WIDE {
+                if c == Channels::FRONT_LEFT
+                    || c == Channels::FRONT_LEFT_CENTRE
+                    || c == Channels::FRONT_LEFT_WIDE
+                {
                     Pos::Left
                 } else if c == Channels::FRONT_RIGHT
                     || c == Channels::FRONT_RIGHT_CENTRE
@@ -96,9 +112,15 @@ impl Downmix {
                     Pos::Centre
                 } else if c == Channels::LFE1 || c == Channels::LFE2 {
                     Pos::Lfe
-                } else if c == Channels::REAR_LEFT || c == Channels::SIDE_LEFT || c == Channels::REAR_LEFT_CENTRE {
+                } else if c == Channels::REAR_LEFT
+                    || c == Channels::SIDE_LEFT
+                    || c == Channels::REAR_LEFT_CENTRE
+                {
                     Pos::SurroundLeft
-                } else if c == Channels::REAR_RIGHT || c == Channels::SIDE_RIGHT || c == Channels::REAR_RIGHT_CENTRE {
+                } else if c == Channels::REAR_RIGHT
+                    || c == Channels::SIDE_RIGHT
+                    || c == Channels::REAR_RIGHT_CENTRE
+                {
                     Pos::SurroundRight
                 } else {
                     Pos::Other
@@ -155,7 +177,9 @@ impl Decoder {
         let mut f = File::open(path).map_err(|e| ctx.io(e))?;
         let n = read_up_to(&mut f, &mut magic).map_err(|e| ctx.io(e))?;
         drop(f);
-        let is_wav = n == 12 && (&magic[0..4] == b"RIFF" || &magic[0..4] == b"RIFX") && &magic[8..12] == b"WAVE";
+        let is_wav = n == 12
+            && (&magic[0..4] == b"RIFF" || &magic[0..4] == b"RIFX")
+            && &magic[8..12] == b"WAVE";
         if is_wav {
             match WavDecoder::open(path, ctx) {
                 Ok(d) => return Ok(Decoder::Wav(d)),
@@ -225,7 +249,9 @@ fn check_format(ctx: &TrackCtx, rate: u32, channels: usize) -> Result<(), AudioE
         )));
     }
     if channels == 0 || channels > MAX_SOURCE_CHANNELS {
-        return Err(ctx.corrupt(format!("{channels} channels (supported: 1 to {MAX_SOURCE_CHANNELS})")));
+        return Err(ctx.corrupt(format!(
+            "{channels} channels (supported: 1 to {MAX_SOURCE_CHANNELS})"
+        )));
     }
     Ok(())
 }
@@ -263,12 +289,19 @@ impl WavDecoder {
         };
         let reader = open()?;
         let spec = reader.spec();
-        check_format(ctx, spec.sample_rate, usize::from(spec.channels)).map_err(WavOpenError::Failed)?;
+        check_format(ctx, spec.sample_rate, usize::from(spec.channels))
+            .map_err(WavOpenError::Failed)?;
         // Truncated files: the header promises more sample data than the file holds.
         let declared = u64::from(reader.len()) * u64::from(spec.bits_per_sample.div_ceil(8));
         let mut inner = reader.into_inner();
-        let data_start = inner.stream_position().map_err(|e| WavOpenError::Failed(ctx.io(e)))?;
-        let file_len = inner.get_ref().metadata().map_err(|e| WavOpenError::Failed(ctx.io(e)))?.len();
+        let data_start = inner
+            .stream_position()
+            .map_err(|e| WavOpenError::Failed(ctx.io(e)))?;
+        let file_len = inner
+            .get_ref()
+            .metadata()
+            .map_err(|e| WavOpenError::Failed(ctx.io(e)))?
+            .len();
         if file_len < data_start + declared {
             return Err(WavOpenError::Failed(ctx.corrupt(format!(
                 "truncated WAV file: the header declares {declared} bytes of samples but only {} are present",
@@ -277,7 +310,11 @@ impl WavDecoder {
         }
         let reader = open()?;
         let float = spec.sample_format == hound::SampleFormat::Float;
-        let scale = if float { 1.0 } else { 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32 };
+        let scale = if float {
+            1.0
+        } else {
+            1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32
+        };
         Ok(WavDecoder {
             frames: u64::from(reader.duration()),
             reader,
@@ -309,7 +346,9 @@ impl WavDecoder {
             }
         }
         if self.scratch.len() != n * ch {
-            return Err(self.ctx.corrupt("WAV data ended before the length its header declares".into()));
+            return Err(self
+                .ctx
+                .corrupt("WAV data ended before the length its header declares".into()));
         }
         self.downmix.push(&self.scratch, l, r);
         self.pos += n as u64;
@@ -334,10 +373,16 @@ pub(crate) struct SymDecoder {
     rate: u32,
     channels: Option<usize>,
     frames: Option<u64>,
-    /// Whether timestamps of the track count frames (so seeking by timestamp is exact).
-    ts_is_frames: bool,
-    /// Frames still to drop from the decoder output (after a seek).
+    /// Whether seeking lands exactly: timestamps count frames and the packet timestamps match
+    /// the decoder output. Not so for Vorbis in symphonia 0.5 (measured a few hundred frames
+    /// off), which is therefore repositioned by decoding from the start.
+    exact_seek: bool,
+    /// Frames still to drop from the decoder output (after reopening to reach a position).
     discard: u64,
+    /// After a seek: the timestamp (= frame) the next output must start at. Packets carry their
+    /// own timestamps, which stay right even when a decoder swallows the first packet after a
+    /// reset (Vorbis does), so the frames to drop are counted from them.
+    seek_to: Option<u64>,
     sample_buf: Option<SampleBuffer<f32>>,
     downmix: Option<Downmix>,
     /// Decode errors skipped so far (logged once).
@@ -352,7 +397,10 @@ impl SymDecoder {
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
-        let opts = FormatOptions { enable_gapless: true, ..Default::default() };
+        let opts = FormatOptions {
+            enable_gapless: true,
+            ..Default::default()
+        };
         let probed = symphonia::default::get_probe()
             .format(&hint, mss, &opts, &MetadataOptions::default())
             .map_err(|e| ctx.unsupported(sym_reason(&e)))?;
@@ -360,7 +408,9 @@ impl SymDecoder {
         let track = format
             .tracks()
             .iter()
-            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL && t.codec_params.sample_rate.is_some())
+            .find(|t| {
+                t.codec_params.codec != CODEC_TYPE_NULL && t.codec_params.sample_rate.is_some()
+            })
             .ok_or_else(|| ctx.unsupported("the file has no audio track".into()))?;
         let params = track.codec_params.clone();
         let track_id = track.id;
@@ -370,7 +420,10 @@ impl SymDecoder {
         let rate = params.sample_rate.unwrap_or(0);
         let channels = params.channels.map(|c| c.count());
         check_format(ctx, rate, channels.unwrap_or(1))?;
-        let ts_is_frames = params.time_base.is_none_or(|tb| tb == TimeBase::new(1, rate));
+        let exact_seek = params.codec != CODEC_TYPE_VORBIS
+            && params
+                .time_base
+                .is_none_or(|tb| tb == TimeBase::new(1, rate));
         Ok(SymDecoder {
             path: path.to_path_buf(),
             ctx: ctx.clone(),
@@ -380,8 +433,9 @@ impl SymDecoder {
             rate,
             channels,
             frames: params.n_frames,
-            ts_is_frames,
+            exact_seek,
             discard: 0,
+            seek_to: None,
             sample_buf: None,
             downmix: None,
             skipped: 0,
@@ -409,6 +463,7 @@ impl SymDecoder {
         self.decoder = fresh.decoder;
         self.track_id = fresh.track_id;
         self.discard = 0;
+        self.seek_to = None;
         Ok(())
     }
 
@@ -416,13 +471,16 @@ impl SymDecoder {
         loop {
             let packet = match self.format.next_packet() {
                 Ok(p) => p,
-                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(0)
+                }
                 Err(SymError::ResetRequired) => return Ok(0),
                 Err(e) => return Err(self.ctx.corrupt(sym_reason(&e))),
             };
             if packet.track_id() != self.track_id {
                 continue;
             }
+            let ts = packet.ts();
             let decoded = match self.decoder.decode(&packet) {
                 Ok(d) => d,
                 Err(SymError::DecodeError(msg)) => {
@@ -433,7 +491,9 @@ impl SymDecoder {
                     self.skipped += 1;
                     continue;
                 }
-                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(0)
+                }
                 Err(e) => return Err(self.ctx.corrupt(sym_reason(&e))),
             };
             let spec = *decoded.spec();
@@ -453,15 +513,30 @@ impl SymDecoder {
             if self.downmix.as_ref() != Some(&downmix) {
                 self.downmix = Some(downmix);
             }
-            let needs_new = self.sample_buf.as_ref().is_none_or(|b| b.capacity() < frames * ch);
+            let needs_new = self
+                .sample_buf
+                .as_ref()
+                .is_none_or(|b| b.capacity() < frames * ch);
             if needs_new {
                 self.sample_buf = Some(SampleBuffer::new(decoded.capacity() as u64, spec));
             }
-            let (Some(buf), Some(downmix)) = (self.sample_buf.as_mut(), self.downmix.as_ref()) else {
+            let (Some(buf), Some(downmix)) = (self.sample_buf.as_mut(), self.downmix.as_ref())
+            else {
                 continue;
             };
             buf.copy_interleaved_ref(decoded);
             let samples = buf.samples();
+            if let Some(target) = self.seek_to {
+                if ts > target {
+                    tracing::warn!(src = %self.ctx.src, "seek landed {} frames late", ts - target);
+                }
+                let skip = target.saturating_sub(ts);
+                if skip >= frames as u64 {
+                    continue;
+                }
+                self.seek_to = None;
+                self.discard = skip;
+            }
             let skip = self.discard.min(frames as u64) as usize;
             self.discard -= skip as u64;
             if skip == frames {
@@ -473,16 +548,20 @@ impl SymDecoder {
     }
 
     fn seek(&mut self, frame: u64) -> Result<(), AudioError> {
-        if frame >= SEEK_MIN_FRAMES && self.ts_is_frames {
-            let to = SeekTo::TimeStamp { ts: frame, track_id: self.track_id };
+        if frame >= SEEK_MIN_FRAMES && self.exact_seek {
+            let to = SeekTo::TimeStamp {
+                ts: frame,
+                track_id: self.track_id,
+            };
             match self.format.seek(SeekMode::Accurate, to) {
-                Ok(seeked) if seeked.actual_ts <= seeked.required_ts => {
+                Ok(seeked) => {
                     self.decoder.reset();
-                    self.discard = seeked.required_ts - seeked.actual_ts;
+                    self.discard = 0;
+                    self.seek_to = Some(seeked.required_ts);
                     return Ok(());
                 }
-                Ok(_) | Err(_) => {
-                    tracing::debug!(src = %self.ctx.src, "seek failed; decoding from the start instead");
+                Err(e) => {
+                    tracing::debug!(src = %self.ctx.src, "seek failed ({e}); decoding from the start instead");
                 }
             }
         }

@@ -101,10 +101,18 @@ pub enum AudioError {
     },
     /// The file is not in a format we read.
     #[error("{path}: `{src}`: not a supported audio file ({reason})")]
-    Unsupported { path: String, src: String, reason: String },
+    Unsupported {
+        path: String,
+        src: String,
+        reason: String,
+    },
     /// The file claims to be audio we read but its contents are broken.
     #[error("{path}: `{src}`: cannot decode audio: {reason}")]
-    Corrupt { path: String, src: String, reason: String },
+    Corrupt {
+        path: String,
+        src: String,
+        reason: String,
+    },
     /// The file could not be read.
     #[error("{path}: `{src}`: {source}")]
     Io {
@@ -115,7 +123,11 @@ pub enum AudioError {
     },
     /// The trim points do not fit the source.
     #[error("{path}: `{src}`: {message}")]
-    Trim { path: String, src: String, message: String },
+    Trim {
+        path: String,
+        src: String,
+        message: String,
+    },
     /// The audio output device failed (preview playback only).
     #[error("audio output: {0}")]
     Output(String),
@@ -148,19 +160,39 @@ pub(crate) struct TrackCtx {
 
 impl TrackCtx {
     fn new(index: usize, src: &str) -> Self {
-        TrackCtx { index, path: format!("audioTracks[{index}].src"), src: src.to_string() }
+        TrackCtx {
+            index,
+            path: format!("audioTracks[{index}].src"),
+            src: src.to_string(),
+        }
     }
     pub(crate) fn unsupported(&self, reason: String) -> AudioError {
-        AudioError::Unsupported { path: self.path.clone(), src: self.src.clone(), reason }
+        AudioError::Unsupported {
+            path: self.path.clone(),
+            src: self.src.clone(),
+            reason,
+        }
     }
     pub(crate) fn corrupt(&self, reason: String) -> AudioError {
-        AudioError::Corrupt { path: self.path.clone(), src: self.src.clone(), reason }
+        AudioError::Corrupt {
+            path: self.path.clone(),
+            src: self.src.clone(),
+            reason,
+        }
     }
     pub(crate) fn io(&self, source: std::io::Error) -> AudioError {
-        AudioError::Io { path: self.path.clone(), src: self.src.clone(), source }
+        AudioError::Io {
+            path: self.path.clone(),
+            src: self.src.clone(),
+            source,
+        }
     }
     fn trim(&self, field: &str, message: String) -> AudioError {
-        AudioError::Trim { path: format!("audioTracks[{}].{field}", self.index), src: self.src.clone(), message }
+        AudioError::Trim {
+            path: format!("audioTracks[{}].{field}", self.index),
+            src: self.src.clone(),
+            message,
+        }
     }
 }
 
@@ -228,16 +260,29 @@ fn secs_to_frames(secs: f64, rate: u32) -> u64 {
 impl AudioMixer {
     /// Opens and prepares all tracks: checks each file, seeks to its `trimStart` and decodes the
     /// first packet. `total_frames` is the output length in sample frames at 48 kHz.
-    pub fn new(tracks: &[AudioTrack], assets: &AssetResolver, total_frames: u64) -> Result<AudioMixer, AudioError> {
+    pub fn new(
+        tracks: &[AudioTrack],
+        assets: &AssetResolver,
+        total_frames: u64,
+    ) -> Result<AudioMixer, AudioError> {
         let mut prepared = Vec::with_capacity(tracks.len());
         for (i, t) in tracks.iter().enumerate() {
             let ctx = TrackCtx::new(i, &t.src);
-            let path = assets.resolve(&t.src).map_err(|source| AudioError::Asset { path: ctx.path.clone(), source })?;
+            let path = assets.resolve(&t.src).map_err(|source| AudioError::Asset {
+                path: ctx.path.clone(),
+                source,
+            })?;
             if let Some(track) = prepare_track(&ctx, t, &path, total_frames)? {
                 prepared.push(track);
             }
         }
-        Ok(AudioMixer { tracks: prepared, total_frames, pos: 0, l: vec![0.0; BLOCK], r: vec![0.0; BLOCK] })
+        Ok(AudioMixer {
+            tracks: prepared,
+            total_frames,
+            pos: 0,
+            l: vec![0.0; BLOCK],
+            r: vec![0.0; BLOCK],
+        })
     }
 
     /// Fills `out` (interleaved L, R) with the next samples; returns the number of `f32` values
@@ -294,7 +339,12 @@ impl AudioMixer {
     }
 }
 
-fn prepare_track(ctx: &TrackCtx, t: &AudioTrack, path: &Path, total_frames: u64) -> Result<Option<Track>, AudioError> {
+fn prepare_track(
+    ctx: &TrackCtx,
+    t: &AudioTrack,
+    path: &Path,
+    total_frames: u64,
+) -> Result<Option<Track>, AudioError> {
     let mut decoder = Decoder::open(path, ctx)?;
     let rate = decoder.sample_rate();
     let frames = match decoder.frames() {
@@ -312,17 +362,30 @@ fn prepare_track(ctx: &TrackCtx, t: &AudioTrack, path: &Path, total_frames: u64)
     if src_start >= frames {
         return Err(ctx.trim(
             "trimStart",
-            format!("trimStart {} s is at or beyond the end of the source ({:.3} s long)", t.trim_start, seconds(frames)),
+            format!(
+                "trimStart {} s is at or beyond the end of the source ({:.3} s long)",
+                t.trim_start,
+                seconds(frames)
+            ),
         ));
     }
-    let src_end = t.trim_end.map_or(frames, |e| secs_to_frames(e, rate).min(frames));
+    let src_end = t
+        .trim_end
+        .map_or(frames, |e| secs_to_frames(e, rate).min(frames));
     if src_end <= src_start {
-        return Err(ctx.trim("trimEnd", "the trimmed span is shorter than one sample".into()));
+        return Err(ctx.trim(
+            "trimEnd",
+            "the trimmed span is shorter than one sample".into(),
+        ));
     }
     let len = src_end - src_start;
     let out_len = (len as u128 * u128::from(SAMPLE_RATE)).div_ceil(u128::from(rate)) as u64;
     let start = secs_to_frames(t.start, SAMPLE_RATE);
-    let end = if t.r#loop { total_frames } else { start.saturating_add(out_len).min(total_frames) };
+    let end = if t.r#loop {
+        total_frames
+    } else {
+        start.saturating_add(out_len).min(total_frames)
+    };
     tracing::debug!(
         track = %ctx.path, src = %ctx.src, rate, channels = ?decoder.channels(), source_frames = frames,
         span = ?(src_start, src_end), timeline = ?(start, end), looped = t.r#loop,
@@ -348,7 +411,11 @@ fn prepare_track(ctx: &TrackCtx, t: &AudioTrack, path: &Path, total_frames: u64)
 }
 
 /// The whole mix in memory (tests, preview): `total_frames` × 2 interleaved samples.
-pub fn mix_all(tracks: &[AudioTrack], assets: &AssetResolver, total_frames: u64) -> Result<Vec<f32>, AudioError> {
+pub fn mix_all(
+    tracks: &[AudioTrack],
+    assets: &AssetResolver,
+    total_frames: u64,
+) -> Result<Vec<f32>, AudioError> {
     let mut mixer = AudioMixer::new(tracks, assets, total_frames)?;
     let len = usize::try_from(total_frames.saturating_mul(2)).map_err(|_| AudioError::Track {
         path: "audioTracks".into(),

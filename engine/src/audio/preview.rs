@@ -23,8 +23,15 @@ const QUEUE: usize = 4;
 pub fn play(mut mixer: AudioMixer) -> Result<(), AudioError> {
     let out = |m: String| AudioError::Output(m);
     let host = cpal::default_host();
-    let device = host.default_output_device().ok_or_else(|| out("no default output device".into()))?;
-    let preferred = [SampleFormat::F32, SampleFormat::I16, SampleFormat::I32, SampleFormat::U16];
+    let device = host
+        .default_output_device()
+        .ok_or_else(|| out("no default output device".into()))?;
+    let preferred = [
+        SampleFormat::F32,
+        SampleFormat::I16,
+        SampleFormat::I32,
+        SampleFormat::U16,
+    ];
     let ranges: Vec<_> = device
         .supported_output_configs()
         .map_err(|e| out(format!("cannot query the output device: {e}")))?
@@ -51,7 +58,11 @@ pub fn play(mut mixer: AudioMixer) -> Result<(), AudioError> {
     }
 }
 
-fn run<T>(device: &cpal::Device, config: StreamConfig, mixer: &mut AudioMixer) -> Result<(), AudioError>
+fn run<T>(
+    device: &cpal::Device,
+    config: StreamConfig,
+    mixer: &mut AudioMixer,
+) -> Result<(), AudioError>
 where
     T: SizedSample + FromSample<f32> + Send + 'static,
 {
@@ -103,7 +114,9 @@ where
             None,
         )
         .map_err(|e| out(format!("cannot open the output stream: {e}")))?;
-    stream.play().map_err(|e| out(format!("cannot start playback: {e}")))?;
+    stream
+        .play()
+        .map_err(|e| out(format!("cannot start playback: {e}")))?;
     loop {
         let mut block = vec![0.0f32; BLOCK];
         let n = mixer.read(&mut block)?;

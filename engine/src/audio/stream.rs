@@ -87,17 +87,33 @@ struct Resampling {
 
 impl TrackStream {
     /// `decoder` must be positioned at `start`.
-    pub fn new(decoder: Decoder, ctx: &TrackCtx, start: u64, len: u64, looped: bool) -> Result<Self, AudioError> {
+    pub fn new(
+        decoder: Decoder,
+        ctx: &TrackCtx,
+        start: u64,
+        len: u64,
+        looped: bool,
+    ) -> Result<Self, AudioError> {
         let rate = decoder.sample_rate();
         let resampler = if rate == SAMPLE_RATE {
             None
         } else {
-            let rs = FftFixedInOut::<f32>::new(rate as usize, SAMPLE_RATE as usize, RESAMPLE_CHUNK, 2)
-                .map_err(|e| ctx.unsupported(format!("cannot resample {rate} Hz to {SAMPLE_RATE} Hz: {e}")))?;
+            let rs =
+                FftFixedInOut::<f32>::new(rate as usize, SAMPLE_RATE as usize, RESAMPLE_CHUNK, 2)
+                    .map_err(|e| {
+                    ctx.unsupported(format!(
+                        "cannot resample {rate} Hz to {SAMPLE_RATE} Hz: {e}"
+                    ))
+                })?;
             let output = rs.output_buffer_allocate(true);
             let skip = rs.output_delay();
             let cap = rs.input_frames_max() + 8192;
-            Some(Resampling { input: [Vec::with_capacity(cap), Vec::with_capacity(cap)], output, skip, rs })
+            Some(Resampling {
+                input: [Vec::with_capacity(cap), Vec::with_capacity(cap)],
+                output,
+                skip,
+                rs,
+            })
         };
         Ok(TrackStream {
             span: Span {
