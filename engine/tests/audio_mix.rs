@@ -894,3 +894,16 @@ fn bench_five_tracks_60s() {
         60.0 / total.as_secs_f64()
     );
 }
+
+/// Without a usable output device `play` reports an error; with one it plays 0.2 s. Never a panic.
+#[cfg(feature = "preview")]
+#[test]
+fn preview_play_returns() {
+    let d = Dir::new();
+    wav_f32(&d.path("t.wav"), 48_000, 1, &sine(48_000, 0.2, 440.0, 0.1));
+    let m = AudioMixer::new(&[track("t.wav")], &d.assets(), frames(0.2)).unwrap();
+    match vrender_engine::audio::play(m) {
+        Ok(()) => {}
+        Err(e) => assert!(matches!(e, AudioError::Output(_)), "{e}"),
+    }
+}

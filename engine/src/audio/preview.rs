@@ -45,8 +45,8 @@ pub fn play(mut mixer: AudioMixer) -> Result<(), AudioError> {
             // Stereo if offered, else the fewest channels.
             of_format.min_by_key(|r| if r.channels() == 2 { 0 } else { r.channels() })
         })
-        .ok_or_else(|| out(format!("the output device does not play {SAMPLE_RATE} Hz")))?
-        .clone();
+        .copied()
+        .ok_or_else(|| out(format!("the output device does not play {SAMPLE_RATE} Hz")))?;
     let format = range.sample_format();
     let config = range.with_sample_rate(SAMPLE_RATE).config();
     tracing::info!(channels = config.channels, ?format, "playing audio preview");
