@@ -188,7 +188,8 @@ impl Decoder {
                 Err(WavOpenError::Failed(e)) => return Err(e),
             }
         }
-        Ok(Decoder::Sym(Box::new(SymDecoder::open(path, ctx)?)))
+        let d = guard(ctx, || SymDecoder::open(path, ctx))?;
+        Ok(Decoder::Sym(Box::new(d)))
     }
 
     pub fn sample_rate(&self) -> u32 {
@@ -218,7 +219,10 @@ impl Decoder {
     pub fn read(&mut self, l: &mut Vec<f32>, r: &mut Vec<f32>) -> Result<usize, AudioError> {
         match self {
             Decoder::Wav(d) => d.read(l, r),
-            Decoder::Sym(d) => d.read(l, r),
+            Decoder::Sym(d) => {
+                let ctx = d.ctx.clone();
+                guard(&ctx, || d.read(l, r))
+            }
         }
     }
 
@@ -226,7 +230,26 @@ impl Decoder {
     pub fn seek(&mut self, frame: u64) -> Result<(), AudioError> {
         match self {
             Decoder::Wav(d) => d.seek(frame),
-            Decoder::Sym(d) => d.seek(frame),
+            Decoder::Sym(d) => {
+                let ctx = d.ctx.clone();
+                guard(&ctx, || d.seek(frame))
+            }
+        }
+    }
+}
+
+/// Runs symphonia code, turning a panic on malformed data (a decoder bug) into an error for the
+/// track instead of taking the render down.
+fn guard<T>(ctx: &TrackCtx, f: impl FnOnce() -> Result<T, AudioError>) -> Result<T, AudioError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(ctx.corrupt(format!("the decoder failed on malformed data ({what})")))
         }
     }
 }
@@ -442,8 +465,14 @@ impl SymDecoder {
         })
     }
 
+    /// [`SymDecoder::count_frames`], with decoder panics turned into errors.
+    pub fn count_frames_guarded(&mut self) -> Result<u64, AudioError> {
+        let ctx = self.ctx.clone();
+        guard(&ctx, || self.count_frames())
+    }
+
     /// Counts the frames of a stream whose container does not say (no decoding, packets only).
-    pub fn count_frames(&mut self) -> Result<u64, AudioError> {
+    fn count_frames(&mut self) -> Result<u64, AudioError> {
         let mut total = 0u64;
         loop {
             match self.format.next_packet() {

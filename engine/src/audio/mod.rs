@@ -48,8 +48,17 @@
 //! about one resampler block (~1–2k frames for common rates; up to one second's worth for rates
 //! with no small common period with 48 kHz, e.g. 44 101 Hz), so memory per track is a few hundred
 //! KiB at most and does not grow with the length of the video or the source. Looping re-seeks the
-//! source (WAV exactly via `hound`; other formats with symphonia's accurate seek, or by decoding
-//! from the start when the loop starts within the first ~1.4 s or the container cannot seek).
+//! source: WAV exactly via `hound`; MP3, FLAC and AAC with symphonia's accurate seek, landing
+//! sample-exactly thanks to packet timestamps; Vorbis (whose seek lands a few hundred frames off in
+//! symphonia 0.5), spans starting within the first ~1.4 s, and containers that cannot seek are
+//! repositioned by decoding from the start and dropping the frames before `trimStart`.
+//!
+//! # Bad input
+//! Files are checked when the mixer is created: format, sample rate, channel count, a WAV's data
+//! length against its header, `trimStart` against the source length. Damaged packets inside a
+//! compressed stream are skipped with a warning (as players do); a stream that ends before its
+//! declared length is padded with silence. A panic inside symphonia on malformed data is caught and
+//! reported as an [`AudioError::Corrupt`] for the track.
 //!
 //! # Timing the preparation
 //! [`AudioMixer::new`] only opens files, seeks to `trimStart` and decodes the first packet; the
@@ -350,7 +359,7 @@ fn prepare_track(
     let frames = match decoder.frames() {
         Some(f) => f,
         None => match &mut decoder {
-            Decoder::Sym(d) => d.count_frames()?,
+            Decoder::Sym(d) => d.count_frames_guarded()?,
             Decoder::Wav(_) => 0,
         },
     };
