@@ -117,11 +117,5 @@ impl RenderError {
             | RenderError::Request(_) => false,
         }
     }
-
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        RenderError::Io {
-            context: context.into(),
-            source,
-        }
     }
 }

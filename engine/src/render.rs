@@ -271,9 +271,11 @@ impl Engine {
             None
         } else {
             report(Phase::Audio, 0, None);
-            return Err(RenderError::Request(
-                "audio tracks: merging in progress".into(),
-            ));
+            let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
+            let skip = (range.start as f64 * rate).round() as u64;
+            let end = (range.end as f64 * rate).round() as u64;
+            let mixer = crate::audio::AudioMixer::new(&project.audio_tracks, &request.assets, end)?;
+            Some(Box::new(crate::audio::MixerSource::new(mixer, skip)))
         };
         let config = EncoderConfig {
             width: project.width,

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn vrender() -> Command {
@@ -16,16 +19,33 @@ fn vrender() -> Command {
 /// ffprobe's view of the first video stream and the format.
 fn probe(path: &Path) -> serde_json::Value {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-show_streams", "-show_format", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe runs");
-    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn video_stream(p: &serde_json::Value) -> &serde_json::Value {
-    p["streams"].as_array().unwrap().iter().find(|s| s["codec_type"] == "video").expect("a video stream")
+    p["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("a video stream")
 }
 
 #[test]
@@ -38,10 +58,17 @@ fn every_example_renders_and_probes_right() {
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        let project: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let project: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         let out = dir.path().join(format!("{name}.mp4"));
-        let status = vrender().args(["render", "-q"]).arg(&path).arg("-o").arg(&out).status().unwrap();
+        let status = vrender()
+            .args(["render", "-q"])
+            .arg(&path)
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .unwrap();
         assert!(status.success(), "rendering {name} failed");
         let p = probe(&out);
         let v = video_stream(&p);
@@ -60,12 +87,18 @@ fn every_example_renders_and_probes_right() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| c["duration"].as_f64().unwrap() - c["transition"]["duration"].as_f64().unwrap_or(0.0))
+            .map(|c| {
+                c["duration"].as_f64().unwrap()
+                    - c["transition"]["duration"].as_f64().unwrap_or(0.0)
+            })
             .sum();
         let frames: u64 = v["nb_read_frames"].as_str().unwrap().parse().unwrap();
         assert_eq!(frames, (secs * fps).round() as u64, "{name} frame count");
         let duration: f64 = p["format"]["duration"].as_str().unwrap().parse().unwrap();
-        assert!((duration - secs).abs() < 0.1, "{name}: duration {duration} vs {secs}");
+        assert!(
+            (duration - secs).abs() < 0.1,
+            "{name}: duration {duration} vs {secs}"
+        );
         count += 1;
     }
     assert!(count >= 3, "found {count} examples");
@@ -79,13 +112,22 @@ fn decode_frame_rgb(video: &Path, frame: u64, w: u32, h: u32) -> Vec<u8> {
         .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout.len(), (w * h * 3) as usize);
     out.stdout
 }
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse: f64 = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.len() as f64;
+    let mse: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
     10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
 }
 
@@ -95,9 +137,21 @@ fn decoded_frame_matches_still_at_crf_18() {
     let project = repo().join("examples/hello.json");
     let video = dir.path().join("hello.mp4");
     let png = dir.path().join("f45.png");
-    let st = vrender().args(["render", "-q", "--quality", "ultra", "--frames", "30..60"]).arg(&project).arg("-o").arg(&video).status().unwrap();
+    let st = vrender()
+        .args(["render", "-q", "--quality", "ultra", "--frames", "30..60"])
+        .arg(&project)
+        .arg("-o")
+        .arg(&video)
+        .status()
+        .unwrap();
     assert!(st.success());
-    let st = vrender().args(["render", "-q", "--still", "45"]).arg(&project).arg("-o").arg(&png).status().unwrap();
+    let st = vrender()
+        .args(["render", "-q", "--still", "45"])
+        .arg(&project)
+        .arg("-o")
+        .arg(&png)
+        .status()
+        .unwrap();
     assert!(st.success());
     let still = image::open(&png).unwrap().to_rgb8();
     let (w, h) = still.dimensions();
@@ -107,7 +161,10 @@ fn decoded_frame_matches_still_at_crf_18() {
     assert!(p >= 38.0, "PSNR {p:.2} dB < 38 dB");
     // And it is really that frame: the neighbouring frame of the still differs more.
     let other = decode_frame_rgb(&video, 0, w, h);
-    assert!(psnr(still.as_raw(), &other) < p, "frame 0 of the excerpt should match worse");
+    assert!(
+        psnr(still.as_raw(), &other) < p,
+        "frame 0 of the excerpt should match worse"
+    );
     assert_eq!(probe(&video)["streams"][0]["nb_read_frames"], "30");
 }
 
@@ -115,18 +172,37 @@ fn decoded_frame_matches_still_at_crf_18() {
 fn malformed_projects_fail_with_a_clear_one_line_error() {
     let fixtures = repo().join("tests/fixtures/invalid");
     let expected: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(fixtures.join("expected.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("expected.json")).unwrap())
+            .unwrap();
     assert!(expected.len() >= 15);
     let dir = tempfile::tempdir().unwrap();
     for (file, want) in &expected {
         let want = want.as_str().unwrap();
         let out_file = dir.path().join("out.mp4");
-        let out = vrender().args(["render", "-q"]).arg(fixtures.join(file)).arg("-o").arg(&out_file).output().unwrap();
+        let out = vrender()
+            .args(["render", "-q"])
+            .arg(fixtures.join(file))
+            .arg("-o")
+            .arg(&out_file)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{file}: exit status {:?}, stderr: {stderr}", out.status);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{file}: exit status {:?}, stderr: {stderr}",
+            out.status
+        );
         assert!(!stderr.contains("panicked"), "{file} panicked: {stderr}");
-        let last = stderr.lines().filter(|l| l.starts_with("vrender: ")).last().unwrap_or_else(|| panic!("{file}: no error line in {stderr}"));
-        assert!(last.contains(want), "{file}: `{last}` does not contain `{want}`");
+        let last = stderr
+            .lines()
+            .filter(|l| l.starts_with("vrender: "))
+            .last()
+            .unwrap_or_else(|| panic!("{file}: no error line in {stderr}"));
+        assert!(
+            last.contains(want),
+            "{file}: `{last}` does not contain `{want}`"
+        );
         assert!(!out_file.exists(), "{file}: no output file on failure");
     }
 }
@@ -142,13 +218,24 @@ fn bad_command_lines_fail_cleanly() {
         (&["--still", "99999"], "past the end"),
     ];
     for (extra, want) in cases {
-        let out = vrender().args(["render", "-q"]).arg(&hello).arg("-o").arg(dir.path().join("x.mp4")).args(*extra).output().unwrap();
+        let out = vrender()
+            .args(["render", "-q"])
+            .arg(&hello)
+            .arg("-o")
+            .arg(dir.path().join("x.mp4"))
+            .args(*extra)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{extra:?} should fail");
         assert!(stderr.contains(want), "{extra:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
-    let out = vrender().args(["render", "-q", "/nonexistent/p.json", "-o", "x.mp4"]).output().unwrap();
+    let out = vrender()
+        .args(["render", "-q", "/nonexistent/p.json", "-o", "x.mp4"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read project file /nonexistent/p.json"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot read project file /nonexistent/p.json"));
 }

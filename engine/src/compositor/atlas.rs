@@ -43,7 +43,8 @@ impl AtlasItem {
 }
 
 pub struct Atlas {
-    pub texture: wgpu::Texture,
+    /// Kept with its view for the render's lifetime.
+    _texture: wgpu::Texture,
     pub view: wgpu::TextureView,
     pub page_size: u32,
     pub slots: Vec<AtlasSlot>,

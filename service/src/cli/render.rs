@@ -73,7 +73,9 @@ pub fn run(args: RenderArgs) -> Result<()> {
     let mut assets = AssetResolver::relative_to(base);
     assets.roots = args.asset_roots.clone();
     // Check the project before opening the GPU: bad input fails fast with every problem listed.
-    project.validate(&Default::default(), &assets).map_err(ProjectError::Invalid)?;
+    project
+        .validate(&Default::default(), &assets)
+        .map_err(ProjectError::Invalid)?;
     let engine = Engine::new(EngineConfig {
         adapter: args.adapter.clone(),
         ..Default::default()
