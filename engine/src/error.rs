@@ -117,5 +117,4 @@ impl RenderError {
             | RenderError::Request(_) => false,
         }
     }
-    }
 }

@@ -191,7 +191,11 @@ impl Project {
             // Transitions in and out of one composition must not overlap each other, or three scenes
             // would be on screen at once.
             let incoming = comp.transition.as_ref().map_or(0.0, |t| t.duration);
-            let outgoing = self.frames.get(i + 1).and_then(|n| n.transition.as_ref()).map_or(0.0, |t| t.duration);
+            let outgoing = self
+                .frames
+                .get(i + 1)
+                .and_then(|n| n.transition.as_ref())
+                .map_or(0.0, |t| t.duration);
             if incoming.is_finite() && outgoing.is_finite() && incoming + outgoing > dur + 1e-9 {
                 c.err(
                     format!("frames[{}].transition.duration", i + 1),
