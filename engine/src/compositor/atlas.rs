@@ -182,7 +182,7 @@ impl Atlas {
             ..Default::default()
         });
         Ok(Atlas {
-            texture,
+            _texture: texture,
             view,
             page_size,
             slots,
