@@ -1,30 +1,28 @@
-// Layer compositor: one full-screen triangle per frame; the fragment shader walks the frame's layers
-// bottom to top and blends each onto the backdrop. Reading the backdrop in the shader is what lets us
-// do every blend mode exactly (overlay, darken, lighten cannot be fixed-function blend states).
+// Layer compositor. Each layer is drawn as one instanced quad covering just its pixels (a software
+// rasteriser such as lavapipe then shades only what is covered), bottom to top. Colours are
+// sRGB-encoded and premultiplied throughout, and blend formulas apply to sRGB-encoded values, as CSS
+// `mix-blend-mode` and design tools do.
 //
-// Colours are sRGB-encoded and premultiplied throughout, and blend formulas apply to sRGB-encoded
-// values, as CSS `mix-blend-mode` and design tools do.
+// Blend modes:
+//   normal, add, multiply, screen → `fs_layer` + a fixed-function blend state. With an opaque backdrop
+//     (every composition has an opaque background) these states are the exact W3C formulas.
+//   overlay, darken, lighten → `fs_layer_backdrop`: the pass is split, the backdrop under the layer is
+//     copied to a texture, and the shader computes the formula itself.
 //
 // Bind group 0 (see compositor/layout.rs, the Rust twin of these structs):
 //   0: FrameUniforms (uniform)   1: array<GpuLayer> (storage, read)
 //   2: atlas texture_2d_array    3: linear clamp sampler
+// Bind group 1 (fs_layer_backdrop, fs_fade only): 0: texture_2d<f32> (backdrop, or the incoming scene)
 
 struct FrameUniforms {
     size: vec2<f32>,          // output width, height in pixels
-    layer_count: u32,
-    split: u32,               // layers [0, split) belong to the outgoing scene, [split, count) to the incoming
-    transition: u32,          // 0 none, 1 fade, 2 wipe, 3 slide
-    progress: f32,            // eased transition progress 0..1
-    _pad: vec2<u32>,
-    background0: vec4<f32>,   // outgoing scene (or the only scene) background, premultiplied
-    background1: vec4<f32>,   // incoming scene background
+    _pad: vec2<f32>,
 };
 
 struct GpuLayer {
-    inv0: vec4<f32>,          // inverse transform rows: local = (a*x + b*y + tx, c*x + d*y + ty)
-    inv1: vec4<f32>,          // (a, b, c, d) in inv0, (tx, ty, width, height) here
-    bbox: vec4<f32>,          // screen-space bounds (x0, y0, x1, y1), already padded for anti-aliasing
-    quad: vec4<f32>,          // drawn rectangle in local units (x0, y0, x1, y1)
+    xform0: vec4<f32>,        // local → screen: screen = (a*x + b*y + tx, c*x + d*y + ty); (a, b, c, d)
+    xform1: vec4<f32>,        // (tx, ty, box width, box height)
+    quad: vec4<f32>,          // drawn rectangle in local units (x0, y0, x1, y1), before AA padding
     params: vec4<f32>,        // opacity, corner radius, stroke width, screen pixels per local unit
     info: vec4<u32>,          // kind (0 image/text, 1 rect, 2 ellipse), blend mode, atlas page, fill kind (0 none, 1 solid, 2 gradient)
     info2: vec4<u32>,         // gradient stop count, unused x3
@@ -40,48 +38,36 @@ struct GpuLayer {
 @group(0) @binding(1) var<storage, read> layers: array<GpuLayer>;
 @group(0) @binding(2) var atlas: texture_2d_array<f32>;
 @group(0) @binding(3) var atlas_sampler: sampler;
+@group(1) @binding(0) var backdrop: texture_2d<f32>;
+
+struct LayerVarying {
+    @builtin(position) position: vec4<f32>,
+    @location(0) local: vec2<f32>,
+    @location(1) @interpolate(flat) index: u32,
+};
 
 @vertex
-fn vs_main(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {
-    // One triangle covering the viewport.
-    let uv = vec2<f32>(f32((i << 1u) & 2u), f32(i & 2u));
-    return vec4<f32>(uv * 2.0 - 1.0, 0.0, 1.0);
-}
-
-// ---- blend modes (W3C Compositing Level 1, separable modes) ----
-
-fn blend_fn(mode: u32, cb: vec3<f32>, cs: vec3<f32>) -> vec3<f32> {
-    switch mode {
-        case 1u: { return cb * cs; }                                   // multiply
-        case 2u: { return cb + cs - cb * cs; }                         // screen
-        case 3u: {                                                     // overlay = hard-light(backdrop)
-            let lo = 2.0 * cs * cb;
-            let hi = 1.0 - 2.0 * (1.0 - cs) * (1.0 - cb);
-            return select(hi, lo, cb <= vec3<f32>(0.5));
-        }
-        case 4u: { return min(cb, cs); }                               // darken
-        case 5u: { return max(cb, cs); }                               // lighten
-        default: { return cs; }                                        // normal
-    }
-}
-
-// Source-over with a blend function; both colours premultiplied.
-fn composite(mode: u32, dst: vec4<f32>, src: vec4<f32>) -> vec4<f32> {
-    if src.a <= 0.0 {
-        return dst;
-    }
-    if mode == 0u {
-        return src + dst * (1.0 - src.a);
-    }
-    if mode == 6u {
-        // add (plus-lighter): premultiplied sum, clamped.
-        return min(src + dst, vec4<f32>(1.0));
-    }
-    let cs = src.rgb / src.a;
-    let cb = select(vec3<f32>(0.0), dst.rgb / max(dst.a, 1e-6), dst.a > 0.0);
-    let mixed = (1.0 - dst.a) * cs + dst.a * blend_fn(mode, cb, cs);
-    let rgb = src.a * mixed + (1.0 - src.a) * dst.rgb;
-    return vec4<f32>(rgb, src.a + dst.a * (1.0 - src.a));
+fn vs_layer(@builtin(vertex_index) v: u32, @builtin(instance_index) i: u32) -> LayerVarying {
+    let l = layers[i];
+    // Pad the quad by one screen pixel so anti-aliased edges have room.
+    let pad = 1.0 / max(l.params.w, 1e-6);
+    let q0 = l.quad.xy - vec2<f32>(pad);
+    let q1 = l.quad.zw + vec2<f32>(pad);
+    // Two triangles: corners (0,0) (1,0) (0,1) / (0,1) (1,0) (1,1).
+    let corner = array<vec2<f32>, 6>(
+        vec2<f32>(0.0, 0.0), vec2<f32>(1.0, 0.0), vec2<f32>(0.0, 1.0),
+        vec2<f32>(0.0, 1.0), vec2<f32>(1.0, 0.0), vec2<f32>(1.0, 1.0),
+    )[v];
+    let local = mix(q0, q1, corner);
+    let screen = vec2<f32>(
+        l.xform0.x * local.x + l.xform0.y * local.y + l.xform1.x,
+        l.xform0.z * local.x + l.xform0.w * local.y + l.xform1.y,
+    );
+    var out: LayerVarying;
+    out.position = vec4<f32>(screen.x / frame.size.x * 2.0 - 1.0, 1.0 - screen.y / frame.size.y * 2.0, 0.0, 1.0);
+    out.local = local;
+    out.index = i;
+    return out;
 }
 
 // ---- shapes (signed distances in local units, negative inside) ----
@@ -120,21 +106,12 @@ fn gradient_color(i: u32, local: vec2<f32>) -> vec4<f32> {
     return color;
 }
 
-// Layer i's premultiplied colour at screen point p (before opacity), or transparent. Fields are read
-// from the storage buffer one by one: copying the whole struct per pixel is slow on software GPUs.
-fn layer_color(i: u32, p: vec2<f32>) -> vec4<f32> {
-    let inv0 = layers[i].inv0;
-    let inv1 = layers[i].inv1;
-    let local = vec2<f32>(
-        inv0.x * p.x + inv0.y * p.y + inv1.x,
-        inv0.z * p.x + inv0.w * p.y + inv1.y,
-    );
+// Layer i's premultiplied colour at a local point, opacity applied.
+fn layer_color(i: u32, local: vec2<f32>) -> vec4<f32> {
     let params = layers[i].params;
     let info = layers[i].info;
     let px = params.w; // screen pixels per local unit: turns local distances into pixels for AA
-    let kind = info.x;
-    let size = inv1.zw;
-    if kind == 0u {
+    if info.x == 0u {
         // Image or rasterised text: a textured rectangle with anti-aliased edges.
         let quad = layers[i].quad;
         let q0 = quad.xy;
@@ -142,9 +119,6 @@ fn layer_color(i: u32, p: vec2<f32>) -> vec4<f32> {
         let half = 0.5 * (q1 - q0);
         let d = sd_round_box(local - (q0 + half), half, 0.0) * px;
         let coverage = clamp(0.5 - d, 0.0, 1.0);
-        if coverage <= 0.0 {
-            return vec4<f32>(0.0);
-        }
         let f = clamp((local - q0) / max(q1 - q0, vec2<f32>(1e-6)), vec2<f32>(0.0), vec2<f32>(1.0));
         // Texel centres map 1:1 at natural size; clamping half a texel inside keeps filtering
         // from reading the neighbouring atlas item.
@@ -152,20 +126,18 @@ fn layer_color(i: u32, p: vec2<f32>) -> vec4<f32> {
         let r = layers[i].uv;
         let uv = clamp(mix(r.xy, r.zw, f), r.xy + half_texel, r.zw - half_texel);
         let texel = textureSampleLevel(atlas, atlas_sampler, uv, i32(info.z), 0.0);
-        return texel * coverage;
+        return texel * (coverage * params.x);
     }
+    let size = layers[i].xform1.zw;
     let half = 0.5 * size;
     let centred = local - half;
     var d: f32;
-    if kind == 2u {
+    if info.x == 2u {
         d = sd_ellipse(centred, half);
     } else {
         d = sd_round_box(centred, half, params.y);
     }
     let outer = clamp(0.5 - d * px, 0.0, 1.0);
-    if outer <= 0.0 {
-        return vec4<f32>(0.0);
-    }
     // Strokes sit inside the shape's box, as CSS borders do.
     let sw = params.z;
     let inner = select(outer, clamp(0.5 - (d + sw) * px, 0.0, 1.0), sw > 0.0);
@@ -176,49 +148,52 @@ fn layer_color(i: u32, p: vec2<f32>) -> vec4<f32> {
         fill = gradient_color(i, local);
     }
     let ring = max(outer - inner, 0.0);
-    return fill * inner + layers[i].stroke * ring;
-}
-
-fn composite_range(background: vec4<f32>, first: u32, last: u32, p: vec2<f32>) -> vec4<f32> {
-    var dst = background;
-    for (var i = first; i < last; i = i + 1u) {
-        let bbox = layers[i].bbox;
-        if p.x < bbox.x || p.y < bbox.y || p.x > bbox.z || p.y > bbox.w {
-            continue;
-        }
-        let src = layer_color(i, p) * layers[i].params.x;
-        dst = composite(layers[i].info.y, dst, src);
-    }
-    return dst;
+    return (fill * inner + layers[i].stroke * ring) * params.x;
 }
 
 @fragment
-fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
-    let p = pos.xy; // pixel centre
-    let n = frame.layer_count;
-    switch frame.transition {
-        case 1u: {
-            let a = composite_range(frame.background0, 0u, frame.split, p);
-            let b = composite_range(frame.background1, frame.split, n, p);
-            return mix(a, b, frame.progress);
+fn fs_layer(in: LayerVarying) -> @location(0) vec4<f32> {
+    return layer_color(in.index, in.local);
+}
+
+// ---- blend modes that need the backdrop (W3C Compositing Level 1, separable modes) ----
+
+fn blend_fn(mode: u32, cb: vec3<f32>, cs: vec3<f32>) -> vec3<f32> {
+    switch mode {
+        case 3u: {                                                     // overlay = hard-light(backdrop)
+            let lo = 2.0 * cs * cb;
+            let hi = 1.0 - 2.0 * (1.0 - cs) * (1.0 - cb);
+            return select(hi, lo, cb <= vec3<f32>(0.5));
         }
-        case 2u: {
-            // Wipe: the incoming scene is revealed from the left edge.
-            if p.x < frame.progress * frame.size.x {
-                return composite_range(frame.background1, frame.split, n, p);
-            }
-            return composite_range(frame.background0, 0u, frame.split, p);
-        }
-        case 3u: {
-            // Slide: the incoming scene enters from the right, pushing the outgoing one (layers are
-            // already shifted on the CPU; only the seam between the backgrounds is decided here).
-            if p.x >= (1.0 - frame.progress) * frame.size.x {
-                return composite_range(frame.background1, frame.split, n, p);
-            }
-            return composite_range(frame.background0, 0u, frame.split, p);
-        }
-        default: {
-            return composite_range(frame.background0, 0u, n, p);
-        }
+        case 4u: { return min(cb, cs); }                               // darken
+        case 5u: { return max(cb, cs); }                               // lighten
+        default: { return cs; }
     }
+}
+
+@fragment
+fn fs_layer_backdrop(in: LayerVarying) -> @location(0) vec4<f32> {
+    let dst = textureLoad(backdrop, vec2<i32>(in.position.xy), 0);
+    let src = layer_color(in.index, in.local);
+    if src.a <= 0.0 {
+        return dst;
+    }
+    let cs = src.rgb / src.a;
+    let cb = select(vec3<f32>(0.0), dst.rgb / max(dst.a, 1e-6), dst.a > 0.0);
+    let mixed = (1.0 - dst.a) * cs + dst.a * blend_fn(layers[in.index].info.y, cb, cs);
+    let rgb = src.a * mixed + (1.0 - src.a) * dst.rgb;
+    return vec4<f32>(rgb, src.a + dst.a * (1.0 - src.a));
+}
+
+// ---- cross-fade: the incoming scene (group 1 texture) over the outgoing one, blend constant = progress ----
+
+@vertex
+fn vs_fullscreen(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {
+    let uv = vec2<f32>(f32((i << 1u) & 2u), f32(i & 2u));
+    return vec4<f32>(uv * 2.0 - 1.0, 0.0, 1.0);
+}
+
+@fragment
+fn fs_fade(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
+    return textureLoad(backdrop, vec2<i32>(pos.xy), 0);
 }

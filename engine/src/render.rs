@@ -226,6 +226,25 @@ impl Engine {
         progress: &mut dyn FnMut(Progress),
         cancel: &CancelToken,
     ) -> Result<RenderStats, RenderError> {
+        let preference = request.encoder;
+        self.render_with(project, request, progress, cancel, &mut |config| {
+            Ok(encoder::open(config, preference)?)
+        })
+    }
+
+    /// [`Engine::render`] with a caller-supplied encoder: it receives the [`EncoderConfig`] the engine
+    /// would use (size, stride, rate, quality, audio) and returns any [`encoder::Encoder`]. Benchmarks
+    /// use it to measure composition alone ([`encoder::DiscardEncoder`]).
+    pub fn render_with(
+        &self,
+        project: &Project,
+        request: &RenderRequest,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &CancelToken,
+        open_encoder: &mut dyn FnMut(
+            EncoderConfig,
+        ) -> Result<Box<dyn encoder::Encoder>, RenderError>,
+    ) -> Result<RenderStats, RenderError> {
         let started = Instant::now();
         self.check(project, &request.limits, &request.assets)?;
         let timeline = Timeline::new(project);
@@ -289,7 +308,7 @@ impl Engine {
             audio,
             silent_audio: request.silent_audio,
         };
-        let mut enc = encoder::open(config, request.encoder)?;
+        let mut enc = open_encoder(config)?;
         let encoder_name = enc.name();
         tracing::info!(
             frames,

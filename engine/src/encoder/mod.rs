@@ -117,3 +117,50 @@ pub fn ffmpeg_path(explicit: Option<&Path>) -> PathBuf {
         .or_else(|| std::env::var_os("FFMPEG").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("ffmpeg"))
 }
+
+/// An encoder that hands each raw frame to a callback and writes nothing: for measuring the
+/// compositor alone, or for tools that want the YUV frames themselves.
+pub struct DiscardEncoder<F: FnMut(&Frame) + Send> {
+    on_frame: F,
+    frames: u64,
+    reported: u64,
+    finished: bool,
+}
+
+impl<F: FnMut(&Frame) + Send> DiscardEncoder<F> {
+    pub fn new(on_frame: F) -> Self {
+        DiscardEncoder { on_frame, frames: 0, reported: 0, finished: false }
+    }
+}
+
+impl<F: FnMut(&Frame) + Send> Encoder for DiscardEncoder<F> {
+    fn send_frame(&mut self, frame: Option<Frame>) -> Result<(), EncoderError> {
+        match frame {
+            Some(f) => {
+                (self.on_frame)(&f);
+                self.frames += 1;
+            }
+            None => self.finished = true,
+        }
+        Ok(())
+    }
+
+    fn receive_packet(&mut self) -> Result<Packet, EncoderStatus> {
+        if self.frames > self.reported {
+            self.reported = self.frames;
+            Ok(Packet::Written { frames_encoded: self.frames })
+        } else if self.finished {
+            Err(EncoderStatus::LimitReached)
+        } else {
+            Err(EncoderStatus::NeedMoreData)
+        }
+    }
+
+    fn abort(&mut self) {
+        self.finished = true;
+    }
+
+    fn name(&self) -> String {
+        "none (frames discarded)".into()
+    }
+}
