@@ -8,22 +8,15 @@ use bytemuck::{Pod, Zeroable};
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
 pub struct FrameUniforms {
     pub size: [f32; 2],
-    pub layer_count: u32,
-    pub split: u32,
-    pub transition: u32,
-    pub progress: f32,
-    pub _pad: [u32; 2],
-    pub background0: [f32; 4],
-    pub background1: [f32; 4],
+    pub _pad: [f32; 2],
 }
 
 /// `GpuLayer` in compose.wgsl (bind group 0, binding 1, an array).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
 pub struct GpuLayer {
-    pub inv0: [f32; 4],
-    pub inv1: [f32; 4],
-    pub bbox: [f32; 4],
+    pub xform0: [f32; 4],
+    pub xform1: [f32; 4],
     pub quad: [f32; 4],
     pub params: [f32; 4],
     pub info: [u32; 4],
@@ -54,12 +47,7 @@ pub const FILL_NONE: u32 = 0;
 pub const FILL_SOLID: u32 = 1;
 pub const FILL_GRADIENT: u32 = 2;
 
-pub const TRANSITION_NONE: u32 = 0;
-pub const TRANSITION_FADE: u32 = 1;
-pub const TRANSITION_WIPE: u32 = 2;
-pub const TRANSITION_SLIDE: u32 = 3;
-
-/// Blend mode numbers as `blend_fn`/`composite` in compose.wgsl read them.
+/// Blend mode numbers as compose.wgsl reads them (`blend_fn`).
 pub fn blend_code(mode: crate::project::BlendMode) -> u32 {
     use crate::project::BlendMode::*;
     match mode {
@@ -73,5 +61,5 @@ pub fn blend_code(mode: crate::project::BlendMode) -> u32 {
     }
 }
 
-const _: () = assert!(std::mem::size_of::<FrameUniforms>() == 64);
-const _: () = assert!(std::mem::size_of::<GpuLayer>() == 21 * 16);
+const _: () = assert!(std::mem::size_of::<FrameUniforms>() == 16);
+const _: () = assert!(std::mem::size_of::<GpuLayer>() == 20 * 16);

@@ -14,6 +14,7 @@ pub mod text;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use bytemuck::Zeroable;
 use wgpu::util::DeviceExt;
 
 use crate::assets::AssetResolver;
@@ -35,7 +36,12 @@ pub const FRAME_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 /// Pipelines and layouts, compiled once per engine.
 pub struct Compositor {
     compose_layout: wgpu::BindGroupLayout,
-    compose_pipeline: wgpu::RenderPipeline,
+    /// Group 1 of `fs_layer_backdrop` and `fs_fade`: one texture read with `textureLoad`.
+    texture_layout: wgpu::BindGroupLayout,
+    /// Fixed-function blend pipelines, indexed by [`BlendClass`].
+    layer_pipelines: [wgpu::RenderPipeline; 4],
+    backdrop_pipeline: wgpu::RenderPipeline,
+    fade_pipeline: wgpu::RenderPipeline,
     yuv_layout: wgpu::BindGroupLayout,
     yuv_pipeline: wgpu::ComputePipeline,
     sampler: wgpu::Sampler,
@@ -54,39 +60,108 @@ fn bgl_entry(
     }
 }
 
+fn uniform_entry(binding: u32, visibility: wgpu::ShaderStages) -> wgpu::BindGroupLayoutEntry {
+    bgl_entry(
+        binding,
+        visibility,
+        wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+    )
+}
+
+fn storage_entry(
+    binding: u32,
+    visibility: wgpu::ShaderStages,
+    read_only: bool,
+) -> wgpu::BindGroupLayoutEntry {
+    bgl_entry(
+        binding,
+        visibility,
+        wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+    )
+}
+
+fn texture_entry(
+    binding: u32,
+    visibility: wgpu::ShaderStages,
+    filterable: bool,
+    dim: wgpu::TextureViewDimension,
+) -> wgpu::BindGroupLayoutEntry {
+    bgl_entry(
+        binding,
+        visibility,
+        wgpu::BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Float { filterable },
+            view_dimension: dim,
+            multisampled: false,
+        },
+    )
+}
+
+/// How a blend mode is drawn: the first four are fixed-function blend states, `Backdrop` means the
+/// shader reads a copy of the backdrop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlendClass {
+    Normal = 0,
+    Add = 1,
+    Multiply = 2,
+    Screen = 3,
+    Backdrop = 4,
+}
+
+impl BlendClass {
+    fn of(code: u32) -> BlendClass {
+        match code {
+            0 => BlendClass::Normal,
+            6 => BlendClass::Add,
+            1 => BlendClass::Multiply,
+            2 => BlendClass::Screen,
+            _ => BlendClass::Backdrop,
+        }
+    }
+
+    /// Premultiplied source over an opaque backdrop; alpha always composes source-over so the frame
+    /// stays opaque.
+    fn blend_state(self) -> wgpu::BlendState {
+        use wgpu::{BlendComponent, BlendFactor as F, BlendOperation};
+        let color = |src_factor, dst_factor| BlendComponent {
+            src_factor,
+            dst_factor,
+            operation: BlendOperation::Add,
+        };
+        let color = match self {
+            BlendClass::Normal | BlendClass::Backdrop => color(F::One, F::OneMinusSrcAlpha),
+            // Linear dodge: Cs + Cb, clamped by the unorm target.
+            BlendClass::Add => color(F::One, F::One),
+            // W3C multiply with an opaque backdrop: Cs·cb + cb·(1 − αs).
+            BlendClass::Multiply => color(F::Dst, F::OneMinusSrcAlpha),
+            // Screen: Cs + cb − Cs·cb = Cs·(1 − cb) + cb.
+            BlendClass::Screen => color(F::OneMinusDst, F::One),
+        };
+        wgpu::BlendState {
+            color,
+            alpha: BlendComponent::OVER,
+        }
+    }
+}
+
 impl Compositor {
     pub fn new(device: &wgpu::Device) -> Compositor {
+        let vf = wgpu::ShaderStages::VERTEX_FRAGMENT;
         let frag = wgpu::ShaderStages::FRAGMENT;
         let compose_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("compose: frame, layers, atlas, sampler"),
+            label: Some("compose group 0: frame, layers, atlas, sampler"),
             entries: &[
-                bgl_entry(
-                    0,
-                    frag,
-                    wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                ),
-                bgl_entry(
-                    1,
-                    frag,
-                    wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: true },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                ),
-                bgl_entry(
-                    2,
-                    frag,
-                    wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                        view_dimension: wgpu::TextureViewDimension::D2Array,
-                        multisampled: false,
-                    },
-                ),
+                uniform_entry(0, vf),
+                storage_entry(1, vf, true),
+                texture_entry(2, frag, true, wgpu::TextureViewDimension::D2Array),
                 bgl_entry(
                     3,
                     frag,
@@ -94,74 +169,105 @@ impl Compositor {
                 ),
             ],
         });
-        let compose_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let texture_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("compose group 1: backdrop"),
+            entries: &[texture_entry(
+                0,
+                frag,
+                false,
+                wgpu::TextureViewDimension::D2,
+            )],
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("compose.wgsl"),
             source: wgpu::ShaderSource::Wgsl(COMPOSE_WGSL.into()),
         });
-        let compose_pipeline_layout =
-            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("compose"),
-                bind_group_layouts: &[Some(&compose_layout)],
-                immediate_size: 0,
-            });
-        let compose_pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        let layout_one = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("compose"),
-            layout: Some(&compose_pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &compose_module,
-                entry_point: Some("vs_main"),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &compose_module,
-                entry_point: Some("fs_main"),
-                compilation_options: Default::default(),
-                // No fixed-function blending: the shader composites every layer itself.
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: FRAME_FORMAT,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
+            bind_group_layouts: &[Some(&compose_layout)],
+            immediate_size: 0,
         });
+        let layout_two = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("compose with backdrop"),
+            bind_group_layouts: &[Some(&compose_layout), Some(&texture_layout)],
+            immediate_size: 0,
+        });
+        let pipeline = |label: &str,
+                        layout: &wgpu::PipelineLayout,
+                        vs: &str,
+                        fs: &str,
+                        blend: Option<wgpu::BlendState>| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some(label),
+                layout: Some(layout),
+                vertex: wgpu::VertexState {
+                    module: &module,
+                    entry_point: Some(vs),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                primitive: wgpu::PrimitiveState::default(),
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &module,
+                    entry_point: Some(fs),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format: FRAME_FORMAT,
+                        blend,
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let layer_pipelines = [
+            BlendClass::Normal,
+            BlendClass::Add,
+            BlendClass::Multiply,
+            BlendClass::Screen,
+        ]
+        .map(|c| {
+            pipeline(
+                &format!("layer {c:?}"),
+                &layout_one,
+                "vs_layer",
+                "fs_layer",
+                Some(c.blend_state()),
+            )
+        });
+        let backdrop_pipeline = pipeline(
+            "layer with backdrop",
+            &layout_two,
+            "vs_layer",
+            "fs_layer_backdrop",
+            None,
+        );
+        let fade = wgpu::BlendComponent {
+            src_factor: wgpu::BlendFactor::Constant,
+            dst_factor: wgpu::BlendFactor::OneMinusConstant,
+            operation: wgpu::BlendOperation::Add,
+        };
+        let fade_pipeline = pipeline(
+            "cross-fade",
+            &layout_two,
+            "vs_fullscreen",
+            "fs_fade",
+            Some(wgpu::BlendState {
+                color: fade,
+                alpha: fade,
+            }),
+        );
 
         let comp = wgpu::ShaderStages::COMPUTE;
         let yuv_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("yuv: frame, output words, params"),
             entries: &[
-                bgl_entry(
-                    0,
-                    comp,
-                    wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                ),
-                bgl_entry(
-                    1,
-                    comp,
-                    wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: false },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                ),
-                bgl_entry(
-                    2,
-                    comp,
-                    wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                ),
+                texture_entry(0, comp, false, wgpu::TextureViewDimension::D2),
+                storage_entry(1, comp, false),
+                uniform_entry(2, comp),
             ],
         });
         let yuv_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -191,11 +297,30 @@ impl Compositor {
         });
         Compositor {
             compose_layout,
-            compose_pipeline,
+            texture_layout,
+            layer_pipelines,
+            backdrop_pipeline,
+            fade_pipeline,
             yuv_layout,
             yuv_pipeline,
             sampler,
         }
+    }
+
+    fn texture_bind_group(
+        &self,
+        device: &wgpu::Device,
+        view: &wgpu::TextureView,
+        label: &str,
+    ) -> wgpu::BindGroup {
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &self.texture_layout,
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::TextureView(view),
+            }],
+        })
     }
 }
 
@@ -215,7 +340,6 @@ pub struct Scene<'p> {
     frame_buf: wgpu::Buffer,
     layer_buf: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
-    capacity: usize,
     _atlas: Atlas,
 }
 
@@ -372,8 +496,8 @@ impl<'p> Scene<'p> {
                 let (box_size, quad) = boxes[ci][li];
                 let mut g = GpuLayer::zeroed();
                 g.info[1] = blend_code(layer.blend);
-                g.inv1[2] = box_size.0 as f32;
-                g.inv1[3] = box_size.1 as f32;
+                g.xform1[2] = box_size.0 as f32;
+                g.xform1[3] = box_size.1 as f32;
                 g.quad = quad;
                 if let Some(index) = item_of[ci][li] {
                     let slot = atlas.slots[index];
@@ -439,7 +563,7 @@ impl<'p> Scene<'p> {
             .map(|c| c.layers.len())
             .max()
             .unwrap_or(0);
-        let capacity = (2 * max_layers).max(1);
+        let capacity = 2 * (max_layers + 1); // two scenes during a transition, each with its background
         let layer_buf = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("layers"),
             size: (capacity * std::mem::size_of::<GpuLayer>()) as u64,
@@ -482,16 +606,27 @@ impl<'p> Scene<'p> {
             frame_buf,
             layer_buf,
             bind_group,
-            capacity,
             _atlas: atlas,
         })
     }
 
-    /// Appends the visible layers of one scene, shifted `dx` pixels (slide transitions).
-    fn push_layers(&self, out: &mut Vec<GpuLayer>, st: SceneTime, dx: f64) {
+    /// Appends one scene's background (as a full-frame rectangle) and visible layers, shifted `dx`
+    /// pixels (slide transitions).
+    fn push_scene(&self, list: &mut DrawList, st: SceneTime, dx: f64) {
         let comp = &self.project.frames[st.composition];
         let duration = comp.duration_at(self.project.frame_rate);
         let (fw, fh) = (self.project.width as f64, self.project.height as f64);
+        let mut bg = GpuLayer::zeroed();
+        bg.xform0 = [1.0, 0.0, 0.0, 1.0];
+        bg.xform1 = [dx as f32, 0.0, fw as f32, fh as f32];
+        bg.quad = [0.0, 0.0, fw as f32, fh as f32];
+        bg.params = [1.0, 0.0, 0.0, 1.0];
+        bg.info = [KIND_RECT, 0, 0, FILL_SOLID];
+        bg.fill = comp
+            .background
+            .unwrap_or(crate::project::Color::BLACK)
+            .premultiplied();
+        list.push(bg, [0, 0, self.project.width, self.project.height]);
         for (layer, src) in comp.layers.iter().zip(&self.sources[st.composition]) {
             if !layer.visible_at(st.local, duration) {
                 continue;
@@ -503,15 +638,12 @@ impl<'p> Scene<'p> {
             let (ax, ay) = layer.anchor.fraction();
             let anchor = (ax * src.box_size.0, ay * src.box_size.1);
             let (sin, cos) = s.rotation.to_radians().sin_cos();
+            // screen = pos + scale · R(θ) · (local − anchor), θ clockwise on a y-down screen.
+            let (a, b, c, d) = (s.scale * cos, -s.scale * sin, s.scale * sin, s.scale * cos);
             let pos = (s.x + dx, s.y);
-            // Forward: screen = pos + scale · R(θ) · (local − anchor), θ clockwise on a y-down screen.
-            let fwd = |lx: f64, ly: f64| {
-                let (u, v) = (lx - anchor.0, ly - anchor.1);
-                (
-                    pos.0 + s.scale * (cos * u - sin * v),
-                    pos.1 + s.scale * (sin * u + cos * v),
-                )
-            };
+            let tx = pos.0 - (a * anchor.0 + b * anchor.1);
+            let ty = pos.1 - (c * anchor.0 + d * anchor.1);
+            let fwd = |lx: f64, ly: f64| (a * lx + b * ly + tx, c * lx + d * ly + ty);
             let q = src.quad.map(|v| v as f64);
             let corners = [
                 fwd(q[0], q[1]),
@@ -526,74 +658,66 @@ impl<'p> Scene<'p> {
                 x1 = x1.max(x);
                 y1 = y1.max(y);
             }
-            if x1 < -1.0 || y1 < -1.0 || x0 > fw + 1.0 || y0 > fh + 1.0 {
+            // One pixel of anti-aliasing padding, clamped to the frame.
+            let (x0, y0) = ((x0 - 1.0).floor().max(0.0), (y0 - 1.0).floor().max(0.0));
+            let (x1, y1) = ((x1 + 1.0).ceil().min(fw), (y1 + 1.0).ceil().min(fh));
+            if x1 <= x0 || y1 <= y0 {
                 continue; // entirely off screen
             }
-            // Inverse: local = anchor + R(−θ) · (screen − pos) / scale.
-            let k = 1.0 / s.scale;
-            let (a, b, c, d) = (cos * k, sin * k, -sin * k, cos * k);
-            let tx = anchor.0 - (a * pos.0 + b * pos.1);
-            let ty = anchor.1 - (c * pos.0 + d * pos.1);
             let mut g = src.template;
-            g.inv0 = [a as f32, b as f32, c as f32, d as f32];
-            g.inv1[0] = tx as f32;
-            g.inv1[1] = ty as f32;
-            g.bbox = [
-                (x0 - 1.0) as f32,
-                (y0 - 1.0) as f32,
-                (x1 + 1.0) as f32,
-                (y1 + 1.0) as f32,
-            ];
+            g.xform0 = [a as f32, b as f32, c as f32, d as f32];
+            g.xform1[0] = tx as f32;
+            g.xform1[1] = ty as f32;
             g.params[0] = s.opacity as f32;
             g.params[3] = s.scale as f32;
-            out.push(g);
+            list.push(g, [x0 as u32, y0 as u32, x1 as u32, y1 as u32]);
         }
     }
 
-    /// The uniforms and layer array of frame `n`.
-    pub fn frame_data(&self, frame: u64) -> (FrameUniforms, Vec<GpuLayer>) {
+    /// What to draw for frame `n`: the layers bottom to top and how to split them into passes.
+    pub fn frame_data(&self, frame: u64) -> DrawList {
         let fs = self.timeline.scene_at(self.project, frame);
-        let w = self.project.width as f64;
-        let bg = |i: usize| {
-            self.project.frames[i]
-                .background
-                .unwrap_or(crate::project::Color::BLACK)
-                .premultiplied()
-        };
-        let mut layers = Vec::with_capacity(self.capacity);
-        let mut u = FrameUniforms::zeroed();
-        u.size = [self.project.width as f32, self.project.height as f32];
+        let (w, h) = (self.project.width, self.project.height);
+        let mut list = DrawList::default();
         match fs.transition {
             None => {
-                self.push_layers(&mut layers, fs.scene, 0.0);
-                u.split = layers.len() as u32;
-                u.background0 = bg(fs.scene.composition);
+                self.push_scene(&mut list, fs.scene, 0.0);
+                list.segment(Dest::Main, None);
             }
             Some(tr) => {
                 let p = tr.progress;
-                let (dx0, dx1) = if tr.kind == TransitionKind::Slide {
-                    (-p * w, (1.0 - p) * w)
-                } else {
-                    (0.0, 0.0)
-                };
-                self.push_layers(&mut layers, tr.from, dx0);
-                u.split = layers.len() as u32;
-                self.push_layers(&mut layers, fs.scene, dx1);
-                u.transition = match tr.kind {
-                    TransitionKind::Fade => TRANSITION_FADE,
-                    TransitionKind::Wipe => TRANSITION_WIPE,
-                    TransitionKind::Slide => TRANSITION_SLIDE,
-                };
-                u.progress = p as f32;
-                u.background0 = bg(tr.from.composition);
-                u.background1 = bg(fs.scene.composition);
+                match tr.kind {
+                    TransitionKind::Fade => {
+                        self.push_scene(&mut list, tr.from, 0.0);
+                        list.segment(Dest::Main, None);
+                        self.push_scene(&mut list, fs.scene, 0.0);
+                        list.segment(Dest::Incoming, None);
+                        list.fade = Some(p as f32);
+                    }
+                    TransitionKind::Wipe => {
+                        // The incoming scene is revealed from the left: it owns x < split.
+                        let split = ((p * w as f64).round() as u32).min(w);
+                        self.push_scene(&mut list, tr.from, 0.0);
+                        list.segment(Dest::Main, Some([split, 0, w, h]));
+                        self.push_scene(&mut list, fs.scene, 0.0);
+                        list.segment(Dest::Main, Some([0, 0, split, h]));
+                    }
+                    TransitionKind::Slide => {
+                        // The incoming scene enters from the right and pushes the outgoing one out.
+                        let split = (((1.0 - p) * w as f64).round() as u32).min(w);
+                        self.push_scene(&mut list, tr.from, -p * w as f64);
+                        list.segment(Dest::Main, Some([0, 0, split, h]));
+                        self.push_scene(&mut list, fs.scene, (1.0 - p) * w as f64);
+                        list.segment(Dest::Main, Some([split, 0, w, h]));
+                    }
+                }
             }
         }
-        u.layer_count = layers.len() as u32;
-        (u, layers)
+        list
     }
 
-    /// Uploads frame `n`'s layer states and records its render pass into `target`.
+    /// Uploads frame `n`'s layers and records its passes into `target`: one render pass, plus one per
+    /// layer in a backdrop blend mode (overlay, darken, lighten) and two more during a cross-fade.
     pub fn encode_frame(
         &self,
         gpu: &Gpu,
@@ -602,38 +726,212 @@ impl<'p> Scene<'p> {
         target: &FrameTarget,
         frame: u64,
     ) {
-        let (uniforms, layers) = self.frame_data(frame);
+        let list = self.frame_data(frame);
+        let uniforms = FrameUniforms {
+            size: [self.project.width as f32, self.project.height as f32],
+            _pad: [0.0; 2],
+        };
         gpu.queue
             .write_buffer(&self.frame_buf, 0, bytemuck::bytes_of(&uniforms));
-        if !layers.is_empty() {
-            gpu.queue
-                .write_buffer(&self.layer_buf, 0, bytemuck::cast_slice(&layers));
+        gpu.queue
+            .write_buffer(&self.layer_buf, 0, bytemuck::cast_slice(&list.layers));
+
+        let mut pass: Option<(Dest, wgpu::RenderPass<'static>)> = None;
+        let mut cleared = [false; 2];
+        let mut open = |encoder: &mut wgpu::CommandEncoder,
+                        pass: &mut Option<(Dest, wgpu::RenderPass<'static>)>,
+                        dest: Dest| {
+            if pass.as_ref().is_some_and(|(d, _)| *d == dest) {
+                return;
+            }
+            *pass = None; // end the previous pass before starting another
+            let load = if std::mem::replace(&mut cleared[dest as usize], true) {
+                wgpu::LoadOp::Load
+            } else {
+                let [r, g, b, a] = list.clear[dest as usize]
+                    .unwrap_or([0.0, 0.0, 0.0, 1.0])
+                    .map(f64::from);
+                wgpu::LoadOp::Clear(wgpu::Color { r, g, b, a })
+            };
+            let p = encoder
+                .begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("compose"),
+                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                        view: target.view(dest),
+                        depth_slice: None,
+                        resolve_target: None,
+                        ops: wgpu::Operations {
+                            load,
+                            store: wgpu::StoreOp::Store,
+                        },
+                    })],
+                    ..Default::default()
+                })
+                .forget_lifetime();
+            *pass = Some((dest, p));
+        };
+        let full = [0, 0, target.width, target.height];
+        for seg in &list.segments {
+            let scissor = seg.scissor.unwrap_or(full);
+            if scissor[2] <= scissor[0] || scissor[3] <= scissor[1] {
+                continue;
+            }
+            open(encoder, &mut pass, seg.dest); // clears the destination even if no layer follows
+            let mut i = seg.range.start;
+            while i < seg.range.end {
+                let class = BlendClass::of(list.layers[i as usize].info[1]);
+                if class != BlendClass::Backdrop {
+                    // Consecutive layers with the same blend state go in one instanced draw; instances
+                    // rasterise in order, so stacking is preserved.
+                    let mut j = i + 1;
+                    while j < seg.range.end
+                        && BlendClass::of(list.layers[j as usize].info[1]) == class
+                    {
+                        j += 1;
+                    }
+                    open(encoder, &mut pass, seg.dest);
+                    let (_, p) = pass.as_mut().expect("pass open");
+                    p.set_pipeline(&compositor.layer_pipelines[class as usize]);
+                    p.set_bind_group(0, &self.bind_group, &[]);
+                    p.set_scissor_rect(
+                        scissor[0],
+                        scissor[1],
+                        scissor[2] - scissor[0],
+                        scissor[3] - scissor[1],
+                    );
+                    p.draw(0..6, i..j);
+                    i = j;
+                    continue;
+                }
+                // The layer's pixels of the backdrop, copied so the shader can read them.
+                let b = list.bboxes[i as usize];
+                let r = [
+                    b[0].max(scissor[0]),
+                    b[1].max(scissor[1]),
+                    b[2].min(scissor[2]),
+                    b[3].min(scissor[3]),
+                ];
+                if r[2] > r[0] && r[3] > r[1] {
+                    open(encoder, &mut pass, seg.dest); // make sure an earlier clear has happened
+                    pass = None;
+                    let origin = wgpu::Origin3d {
+                        x: r[0],
+                        y: r[1],
+                        z: 0,
+                    };
+                    encoder.copy_texture_to_texture(
+                        wgpu::TexelCopyTextureInfo {
+                            texture: target.texture(seg.dest),
+                            mip_level: 0,
+                            origin,
+                            aspect: wgpu::TextureAspect::All,
+                        },
+                        wgpu::TexelCopyTextureInfo {
+                            texture: &target.backdrop,
+                            mip_level: 0,
+                            origin,
+                            aspect: wgpu::TextureAspect::All,
+                        },
+                        wgpu::Extent3d {
+                            width: r[2] - r[0],
+                            height: r[3] - r[1],
+                            depth_or_array_layers: 1,
+                        },
+                    );
+                    open(encoder, &mut pass, seg.dest);
+                    let (_, p) = pass.as_mut().expect("pass open");
+                    p.set_pipeline(&compositor.backdrop_pipeline);
+                    p.set_bind_group(0, &self.bind_group, &[]);
+                    p.set_bind_group(1, &target.backdrop_group, &[]);
+                    p.set_scissor_rect(r[0], r[1], r[2] - r[0], r[3] - r[1]);
+                    p.draw(0..6, i..i + 1);
+                }
+                i += 1;
+            }
         }
-        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-            label: Some("compose frame"),
-            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: &target.view,
-                depth_slice: None,
-                resolve_target: None,
-                ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                    store: wgpu::StoreOp::Store,
-                },
-            })],
-            ..Default::default()
-        });
-        pass.set_pipeline(&compositor.compose_pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        pass.draw(0..3, 0..1);
+        if let Some(progress) = list.fade {
+            open(encoder, &mut pass, Dest::Main);
+            let (_, p) = pass.as_mut().expect("pass open");
+            p.set_pipeline(&compositor.fade_pipeline);
+            p.set_bind_group(0, &self.bind_group, &[]);
+            p.set_bind_group(1, &target.incoming_group, &[]);
+            let k = progress as f64;
+            p.set_blend_constant(wgpu::Color {
+                r: k,
+                g: k,
+                b: k,
+                a: k,
+            });
+            p.draw(0..3, 0..1);
+        }
+        drop(pass);
     }
 }
 
-use bytemuck::Zeroable;
+/// Which texture a segment draws into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dest {
+    /// The frame itself.
+    Main = 0,
+    /// The incoming scene of a cross-fade, blended onto the frame at the end.
+    Incoming = 1,
+}
+
+/// A run of layers drawn into one destination, optionally clipped (wipe and slide transitions).
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub dest: Dest,
+    pub range: std::ops::Range<u32>,
+    /// x0, y0, x1, y1 in pixels.
+    pub scissor: Option<[u32; 4]>,
+}
+
+/// One frame's layers bottom to top, with each layer's pixel bounds and the pass plan.
+#[derive(Debug, Clone, Default)]
+pub struct DrawList {
+    pub layers: Vec<GpuLayer>,
+    /// x0, y0, x1, y1 (exclusive) in pixels, clamped to the frame.
+    pub bboxes: Vec<[u32; 4]>,
+    pub segments: Vec<Segment>,
+    /// Cross-fade progress: blend `Incoming` onto `Main` with this weight.
+    pub fade: Option<f32>,
+    /// Clear colour of each destination (an unclipped scene's opaque background).
+    pub clear: [Option<[f32; 4]>; 2],
+}
+
+impl DrawList {
+    fn push(&mut self, layer: GpuLayer, bbox: [u32; 4]) {
+        self.layers.push(layer);
+        self.bboxes.push(bbox);
+    }
+
+    /// Closes a segment holding the layers pushed since the previous one (a scene: its background
+    /// first). An unclipped scene's background becomes the pass's clear colour instead of a draw.
+    fn segment(&mut self, dest: Dest, scissor: Option<[u32; 4]>) {
+        let mut start = self.segments.last().map_or(0, |s| s.range.end);
+        if scissor.is_none() && self.clear[dest as usize].is_none() {
+            self.clear[dest as usize] = Some(self.layers[start as usize].fill);
+            start += 1;
+        }
+        self.segments.push(Segment {
+            dest,
+            range: start..self.layers.len() as u32,
+            scissor,
+        });
+    }
+}
 
 /// The composed frame texture and its YUV 4:2:0 conversion buffer.
 pub struct FrameTarget {
     pub texture: wgpu::Texture,
     pub view: wgpu::TextureView,
+    /// The incoming scene during a cross-fade.
+    incoming: wgpu::Texture,
+    incoming_view: wgpu::TextureView,
+    incoming_group: wgpu::BindGroup,
+    /// Copy of the pixels under a layer in a backdrop blend mode.
+    backdrop: wgpu::Texture,
+    backdrop_group: wgpu::BindGroup,
     pub yuv: wgpu::Buffer,
     yuv_bind_group: wgpu::BindGroup,
     pub width: u32,
@@ -644,6 +942,33 @@ pub struct FrameTarget {
 
 impl FrameTarget {
     pub fn new(gpu: &Gpu, compositor: &Compositor, width: u32, height: u32) -> FrameTarget {
+        let frame_texture = |label: &str, usage: wgpu::TextureUsages| {
+            gpu.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(label),
+                size: wgpu::Extent3d {
+                    width,
+                    height,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: FRAME_FORMAT,
+                usage,
+                view_formats: &[],
+            })
+        };
+        use wgpu::TextureUsages as U;
+        let incoming = frame_texture("incoming scene", U::RENDER_ATTACHMENT | U::TEXTURE_BINDING);
+        let incoming_view = incoming.create_view(&Default::default());
+        let incoming_group =
+            compositor.texture_bind_group(&gpu.device, &incoming_view, "incoming scene");
+        let backdrop = frame_texture("backdrop copy", U::COPY_DST | U::TEXTURE_BINDING);
+        let backdrop_group = compositor.texture_bind_group(
+            &gpu.device,
+            &backdrop.create_view(&Default::default()),
+            "backdrop copy",
+        );
         let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
             label: Some("frame"),
             size: wgpu::Extent3d {
@@ -660,6 +985,7 @@ impl FrameTarget {
                 | wgpu::TextureUsages::COPY_SRC,
             view_formats: &[],
         });
+        let _ = frame_texture;
         let view = texture.create_view(&Default::default());
         let stride = width.next_multiple_of(8);
         let yuv = gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -701,11 +1027,30 @@ impl FrameTarget {
         FrameTarget {
             texture,
             view,
+            incoming,
+            incoming_view,
+            incoming_group,
+            backdrop,
+            backdrop_group,
             yuv,
             yuv_bind_group,
             width,
             height,
             stride,
+        }
+    }
+
+    fn texture(&self, dest: Dest) -> &wgpu::Texture {
+        match dest {
+            Dest::Main => &self.texture,
+            Dest::Incoming => &self.incoming,
+        }
+    }
+
+    fn view(&self, dest: Dest) -> &wgpu::TextureView {
+        match dest {
+            Dest::Main => &self.view,
+            Dest::Incoming => &self.incoming_view,
         }
     }
 

@@ -129,7 +129,12 @@ pub struct DiscardEncoder<F: FnMut(&Frame) + Send> {
 
 impl<F: FnMut(&Frame) + Send> DiscardEncoder<F> {
     pub fn new(on_frame: F) -> Self {
-        DiscardEncoder { on_frame, frames: 0, reported: 0, finished: false }
+        DiscardEncoder {
+            on_frame,
+            frames: 0,
+            reported: 0,
+            finished: false,
+        }
     }
 }
 
@@ -148,7 +153,9 @@ impl<F: FnMut(&Frame) + Send> Encoder for DiscardEncoder<F> {
     fn receive_packet(&mut self) -> Result<Packet, EncoderStatus> {
         if self.frames > self.reported {
             self.reported = self.frames;
-            Ok(Packet::Written { frames_encoded: self.frames })
+            Ok(Packet::Written {
+                frames_encoded: self.frames,
+            })
         } else if self.finished {
             Err(EncoderStatus::LimitReached)
         } else {
