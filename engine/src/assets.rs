@@ -24,12 +24,20 @@ pub const MAX_IMAGE_SIDE: u32 = 16_384;
 impl AssetResolver {
     /// Sources relative to `dir` (the project file's folder); absolute paths allowed.
     pub fn relative_to(dir: impl Into<PathBuf>) -> Self {
-        AssetResolver { base_dir: Some(dir.into()), roots: Vec::new(), confined: false }
+        AssetResolver {
+            base_dir: Some(dir.into()),
+            roots: Vec::new(),
+            confined: false,
+        }
     }
 
     /// Sources must resolve inside one of `roots`.
     pub fn confined_to(roots: Vec<PathBuf>) -> Self {
-        AssetResolver { base_dir: None, roots, confined: true }
+        AssetResolver {
+            base_dir: None,
+            roots,
+            confined: true,
+        }
     }
 
     fn search_dirs(&self) -> impl Iterator<Item = &PathBuf> {
@@ -38,7 +46,10 @@ impl AssetResolver {
 
     /// Finds the file `src` names, or says why it may not or cannot be used.
     pub fn resolve(&self, src: &str) -> Result<PathBuf, AssetError> {
-        let rejected = |reason: &str| AssetError::Rejected { src: src.to_string(), reason: reason.to_string() };
+        let rejected = |reason: &str| AssetError::Rejected {
+            src: src.to_string(),
+            reason: reason.to_string(),
+        };
         if src.trim().is_empty() {
             return Err(rejected("empty path"));
         }
@@ -46,8 +57,13 @@ impl AssetResolver {
             return Err(rejected("NUL byte in path"));
         }
         if let Some((scheme, _)) = src.split_once("://") {
-            if scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '.' || c == '-') {
-                return Err(rejected("URLs are not supported as sources; give a file path"));
+            if scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '.' || c == '-')
+            {
+                return Err(rejected(
+                    "URLs are not supported as sources; give a file path",
+                ));
             }
         }
         let path = Path::new(src);
@@ -68,10 +84,14 @@ impl AssetResolver {
             if path.is_absolute() && self.confined && !self.inside_roots(path) {
                 return Err(rejected("absolute path outside the asset roots"));
             }
-            return Err(AssetError::NotFound { src: src.to_string() });
+            return Err(AssetError::NotFound {
+                src: src.to_string(),
+            });
         };
         if self.confined {
-            let real = found.canonicalize().map_err(|_| AssetError::NotFound { src: src.to_string() })?;
+            let real = found.canonicalize().map_err(|_| AssetError::NotFound {
+                src: src.to_string(),
+            })?;
             if !self.inside_roots(&real) {
                 return Err(rejected("resolves outside the asset roots"));
             }
@@ -90,19 +110,32 @@ impl AssetResolver {
     /// Returns its size in pixels.
     pub fn check_image(&self, src: &str) -> Result<(u32, u32), AssetError> {
         let path = self.resolve(src)?;
-        let corrupt = |reason: String| AssetError::Corrupt { src: src.to_string(), what: "image", reason };
+        let corrupt = |reason: String| AssetError::Corrupt {
+            src: src.to_string(),
+            what: "image",
+            reason,
+        };
         let reader = image::ImageReader::open(&path)
             .map_err(|e| corrupt(e.to_string()))?
             .with_guessed_format()
             .map_err(|e| corrupt(e.to_string()))?;
         match reader.format() {
-            Some(image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::WebP) => {}
-            Some(other) => return Err(corrupt(format!("{other:?} images are not supported (PNG, JPEG, WebP)"))),
+            Some(image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::WebP) => {
+            }
+            Some(other) => {
+                return Err(corrupt(format!(
+                    "{other:?} images are not supported (PNG, JPEG, WebP)"
+                )))
+            }
             None => return Err(corrupt("not a PNG, JPEG or WebP file".into())),
         }
-        let (w, h) = reader.into_dimensions().map_err(|e| corrupt(e.to_string()))?;
+        let (w, h) = reader
+            .into_dimensions()
+            .map_err(|e| corrupt(e.to_string()))?;
         if w == 0 || h == 0 || w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE {
-            return Err(corrupt(format!("{w}x{h} is outside 1..={MAX_IMAGE_SIDE} pixels per side")));
+            return Err(corrupt(format!(
+                "{w}x{h} is outside 1..={MAX_IMAGE_SIDE} pixels per side"
+            )));
         }
         Ok((w, h))
     }
@@ -111,7 +144,11 @@ impl AssetResolver {
     pub fn load_image(&self, src: &str) -> Result<image::RgbaImage, AssetError> {
         self.check_image(src)?;
         let path = self.resolve(src)?;
-        let corrupt = |reason: String| AssetError::Corrupt { src: src.to_string(), what: "image", reason };
+        let corrupt = |reason: String| AssetError::Corrupt {
+            src: src.to_string(),
+            what: "image",
+            reason,
+        };
         let img = image::ImageReader::open(&path)
             .map_err(|e| corrupt(e.to_string()))?
             .with_guessed_format()
@@ -132,7 +169,11 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join("ok.txt"), b"x").unwrap();
         std::fs::write(outside.path().join("secret.txt"), b"x").unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret.txt"), root.path().join("link.txt")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.txt"),
+            root.path().join("link.txt"),
+        )
+        .unwrap();
         let r = AssetResolver::confined_to(vec![root.path().to_path_buf()]);
         assert!(r.resolve("ok.txt").is_ok());
         for bad in [
@@ -146,6 +187,9 @@ mod tests {
             assert!(r.resolve(bad).is_err(), "{bad} must be rejected");
         }
         let abs = outside.path().join("secret.txt");
-        assert!(matches!(r.resolve(abs.to_str().unwrap()), Err(AssetError::Rejected { .. })));
+        assert!(matches!(
+            r.resolve(abs.to_str().unwrap()),
+            Err(AssetError::Rejected { .. })
+        ));
     }
 }

@@ -37,10 +37,16 @@ impl ProjectError {
     pub fn details(&self) -> Vec<ValidationError> {
         match self {
             ProjectError::Parse { path, message } => {
-                vec![ValidationError { path: path.clone(), message: message.clone() }]
+                vec![ValidationError {
+                    path: path.clone(),
+                    message: message.clone(),
+                }]
             }
             ProjectError::Io { path, message } => {
-                vec![ValidationError { path: String::new(), message: format!("{path}: {message}") }]
+                vec![ValidationError {
+                    path: String::new(),
+                    message: format!("{path}: {message}"),
+                }]
             }
             ProjectError::Invalid(errors) => errors.clone(),
         }
@@ -61,7 +67,11 @@ pub enum AssetError {
     #[error("`{src}`: file not found")]
     NotFound { src: String },
     #[error("`{src}`: cannot decode {what}: {reason}")]
-    Corrupt { src: String, what: &'static str, reason: String },
+    Corrupt {
+        src: String,
+        what: &'static str,
+        reason: String,
+    },
 }
 
 /// Anything that stops a render.
@@ -109,6 +119,9 @@ impl RenderError {
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        RenderError::Io { context: context.into(), source }
+        RenderError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }

@@ -8,9 +8,11 @@
 
 pub mod assets;
 pub mod audio;
+pub mod compositor;
 pub mod encoder;
 pub mod error;
 pub mod project;
+pub mod timeline;
 
 pub use assets::AssetResolver;
 pub use error::{AssetError, ProjectError, RenderError};
@@ -18,6 +20,6 @@ pub use project::*;
 pub mod render;
 
 pub use render::{
-    AdapterSummary, CancelToken, Engine, EngineConfig, EncoderPreference, Phase, Progress, RenderRequest,
-    RenderStats,
+    AdapterSummary, CancelToken, EncoderPreference, Engine, EngineConfig, Phase, Progress,
+    RenderRequest, RenderStats,
 };

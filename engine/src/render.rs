@@ -4,14 +4,21 @@
 //! [`EngineConfig`]); each [`Engine::render`] call takes per-render parameters ([`RenderRequest`]).
 //! One `Engine` is `Send + Sync` and may run several renders at once from different threads.
 
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::assets::AssetResolver;
-use crate::project::{Limits, OutputFormat, Quality};
+use crate::compositor::gpu::Gpu;
+use crate::compositor::text::TextSystem;
+use crate::compositor::{Compositor, FrameTarget, Scene};
+use crate::encoder::{self, EncoderConfig, Frame};
+use crate::error::{ProjectError, RenderError};
+use crate::project::{Limits, OutputFormat, Project, Quality};
+use crate::timeline::Timeline;
 
 /// Creation-time options of an [`Engine`].
 #[derive(Debug, Clone, Default)]
@@ -163,38 +170,357 @@ pub struct AdapterSummary {
 /// The render engine: a GPU device, compiled pipelines and fonts, shared by all renders.
 pub struct Engine {
     config: EngineConfig,
+    gpu: Gpu,
+    compositor: Compositor,
+    text: Mutex<TextSystem>,
 }
+
+/// Staging buffers in flight: composing frame N+1 overlaps reading back and encoding frame N.
+const READBACK_SLOTS: usize = 3;
 
 impl Engine {
     /// Opens the GPU (a real one when present, else software Vulkan) and compiles the pipelines.
-    pub fn new(config: EngineConfig) -> Result<Engine, crate::RenderError> {
-        Err(crate::RenderError::Gpu(format!("engine under construction ({config:?})")))
+    pub fn new(config: EngineConfig) -> Result<Engine, RenderError> {
+        let gpu = Gpu::open(config.adapter.as_deref())?;
+        let compositor = Compositor::new(&gpu.device);
+        let text = Mutex::new(TextSystem::new(&gpu.device, &gpu.queue, &config.font_paths));
+        Ok(Engine {
+            config,
+            gpu,
+            compositor,
+            text,
+        })
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
 
+    /// The adapter renders run on.
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.gpu.summary
+    }
+
+    /// The `ffmpeg` binary this engine encodes with.
+    pub fn ffmpeg(&self) -> PathBuf {
+        encoder::ffmpeg_path(self.config.ffmpeg.as_deref())
+    }
+
+    fn check(
+        &self,
+        project: &Project,
+        limits: &Limits,
+        assets: &AssetResolver,
+    ) -> Result<(), RenderError> {
+        project
+            .validate(limits, assets)
+            .map_err(|e| RenderError::Project(ProjectError::Invalid(e)))
+    }
+
     /// Renders `project` to `request.output`, reporting progress and stopping when `cancel` fires.
+    /// On any error or cancellation the partial output file is removed.
     pub fn render(
         &self,
-        project: &crate::Project,
+        project: &Project,
         request: &RenderRequest,
         progress: &mut dyn FnMut(Progress),
         cancel: &CancelToken,
-    ) -> Result<RenderStats, crate::RenderError> {
-        let _ = (project, request, progress, cancel);
-        Err(crate::RenderError::Gpu("engine under construction".into()))
+    ) -> Result<RenderStats, RenderError> {
+        let started = Instant::now();
+        self.check(project, &request.limits, &request.assets)?;
+        let timeline = Timeline::new(project);
+        let total = timeline.total_frames();
+        let range = match &request.frames {
+            None => 0..total,
+            Some(r) if r.start < r.end && r.end <= total => r.clone(),
+            Some(r) => {
+                return Err(RenderError::Request(format!(
+                    "frames {}..{} is outside the timeline's 0..{total}",
+                    r.start, r.end
+                )))
+            }
+        };
+        let frames = range.end - range.start;
+        let mut report = |phase: Phase, done: u64, loop_started: Option<Instant>| {
+            let fps =
+                loop_started.map_or(0.0, |t| done as f64 / t.elapsed().as_secs_f64().max(1e-6));
+            let eta = (fps > 0.0).then(|| Duration::from_secs_f64((frames - done) as f64 / fps));
+            progress(Progress {
+                phase,
+                frames_done: done,
+                frames_total: frames,
+                fps,
+                eta,
+            });
+        };
+        report(Phase::Loading, 0, None);
+        let scene = Scene::prepare(
+            &self.gpu,
+            &self.compositor,
+            &self.text,
+            project,
+            &request.assets,
+        )?;
+        if cancel.is_cancelled() {
+            return Err(RenderError::Cancelled);
+        }
+        let target = FrameTarget::new(&self.gpu, &self.compositor, project.width, project.height);
+        let format = request.format.unwrap_or(project.output_format);
+        let quality = request.quality.unwrap_or(project.quality);
+        let audio: Option<Box<dyn encoder::AudioSource>> = if project.audio_tracks.is_empty() {
+            None
+        } else {
+            report(Phase::Audio, 0, None);
+            return Err(RenderError::Request(
+                "audio tracks: merging in progress".into(),
+            ));
+        };
+        let config = EncoderConfig {
+            width: project.width,
+            height: project.height,
+            stride: target.stride,
+            frame_rate: project.frame_rate,
+            quality,
+            format,
+            output: request.output.clone(),
+            ffmpeg: self.ffmpeg(),
+            audio,
+            silent_audio: request.silent_audio,
+        };
+        let mut enc = encoder::open(config, request.encoder)?;
+        let encoder_name = enc.name();
+        tracing::info!(
+            frames,
+            width = project.width,
+            height = project.height,
+            fps = project.frame_rate,
+            encoder = %encoder_name,
+            adapter = %self.gpu.summary.name,
+            "render started"
+        );
+
+        let result = self.frame_loop(&scene, &target, range, &mut *enc, cancel, &mut |done, t| {
+            report(Phase::Composing, done, Some(t))
+        });
+        if let Err(e) = result {
+            enc.abort();
+            return Err(e);
+        }
+        let loop_started = Instant::now();
+        report(Phase::Encoding, frames.saturating_sub(1), Some(started));
+        if let Err(e) = enc.send_frame(None) {
+            enc.abort();
+            return Err(e.into());
+        }
+        let _ = loop_started;
+        report(Phase::Encoding, frames, Some(started));
+        let output_bytes = std::fs::metadata(&request.output)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let stats = RenderStats {
+            frames,
+            width: project.width,
+            height: project.height,
+            frame_rate: project.frame_rate,
+            duration: Duration::from_secs_f64(frames as f64 / project.frame_rate),
+            elapsed: started.elapsed(),
+            encoder: encoder_name,
+            adapter: self.gpu.summary.name.clone(),
+            output_bytes,
+        };
+        tracing::info!(
+            frames,
+            elapsed_s = stats.elapsed.as_secs_f64(),
+            fps = stats.fps(),
+            bytes = output_bytes,
+            "render finished"
+        );
+        Ok(stats)
     }
 
-    /// Renders one frame of the timeline to an RGBA image (sRGB, straight alpha, opaque).
+    /// Composes, converts and reads back every frame of `range`, handing each to `enc`.
+    fn frame_loop(
+        &self,
+        scene: &Scene<'_>,
+        target: &FrameTarget,
+        range: Range<u64>,
+        enc: &mut dyn encoder::Encoder,
+        cancel: &CancelToken,
+        report: &mut dyn FnMut(u64, Instant),
+    ) -> Result<(), RenderError> {
+        let device = &self.gpu.device;
+        let len = target.yuv_len();
+        let staging: Vec<wgpu::Buffer> = (0..READBACK_SLOTS)
+            .map(|_| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("yuv readback"),
+                    size: len,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            })
+            .collect();
+        struct InFlight {
+            slot: usize,
+            frame: u64,
+            submission: wgpu::SubmissionIndex,
+            mapped: std::sync::mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
+        }
+        let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(READBACK_SLOTS);
+        let started = Instant::now();
+        let mut last_report = Instant::now();
+        let mut encoded = 0u64;
+        let drain = |f: InFlight, enc: &mut dyn encoder::Encoder| -> Result<(), RenderError> {
+            device
+                .poll(wgpu::PollType::Wait {
+                    submission_index: Some(f.submission),
+                    timeout: None,
+                })
+                .map_err(|e| RenderError::Gpu(format!("waiting for frame {}: {e}", f.frame)))?;
+            f.mapped
+                .recv()
+                .map_err(|_| RenderError::Gpu("readback callback dropped".into()))?
+                .map_err(|e| RenderError::Gpu(format!("mapping frame {}: {e}", f.frame)))?;
+            let buffer = &staging[f.slot];
+            let data = buffer
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| RenderError::Gpu(format!("reading frame {}: {e}", f.frame)))?
+                .to_vec();
+            buffer.unmap();
+            enc.send_frame(Some(Frame {
+                index: f.frame,
+                data,
+            }))?;
+            Ok(())
+        };
+        for n in range {
+            if cancel.is_cancelled() {
+                return Err(RenderError::Cancelled);
+            }
+            if in_flight.len() == READBACK_SLOTS {
+                let f = in_flight.pop_front().expect("non-empty");
+                drain(f, enc)?;
+            }
+            let slot = (n as usize) % READBACK_SLOTS;
+            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("frame"),
+            });
+            scene.encode_frame(&self.gpu, &self.compositor, &mut encoder, target, n);
+            target.encode_yuv(&self.compositor, &mut encoder);
+            encoder.copy_buffer_to_buffer(&target.yuv, 0, &staging[slot], 0, len);
+            let submission = self.gpu.queue.submit([encoder.finish()]);
+            let (tx, rx) = std::sync::mpsc::channel();
+            staging[slot]
+                .slice(..)
+                .map_async(wgpu::MapMode::Read, move |r| {
+                    let _ = tx.send(r);
+                });
+            in_flight.push_back(InFlight {
+                slot,
+                frame: n,
+                submission,
+                mapped: rx,
+            });
+            while let Ok(encoder::Packet::Written { frames_encoded }) = enc.receive_packet() {
+                encoded = frames_encoded;
+            }
+            if last_report.elapsed() >= Duration::from_millis(250) {
+                last_report = Instant::now();
+                report(encoded, started);
+            }
+        }
+        while let Some(f) = in_flight.pop_front() {
+            if cancel.is_cancelled() {
+                return Err(RenderError::Cancelled);
+            }
+            drain(f, enc)?;
+        }
+        Ok(())
+    }
+
+    /// Renders one frame of the timeline to an RGBA image (sRGB-encoded, opaque).
     pub fn render_still(
         &self,
-        project: &crate::Project,
+        project: &Project,
         frame: u64,
         assets: &AssetResolver,
-    ) -> Result<image::RgbaImage, crate::RenderError> {
-        let _ = (project, frame, assets);
-        Err(crate::RenderError::Gpu("engine under construction".into()))
+    ) -> Result<image::RgbaImage, RenderError> {
+        self.render_still_with_limits(project, frame, assets, &Limits::default())
+    }
+
+    pub fn render_still_with_limits(
+        &self,
+        project: &Project,
+        frame: u64,
+        assets: &AssetResolver,
+        limits: &Limits,
+    ) -> Result<image::RgbaImage, RenderError> {
+        self.check(project, limits, assets)?;
+        let scene = Scene::prepare(&self.gpu, &self.compositor, &self.text, project, assets)?;
+        let total = scene.timeline.total_frames();
+        if frame >= total {
+            return Err(RenderError::Request(format!(
+                "frame {frame} is past the end (the timeline has {total} frames)"
+            )));
+        }
+        let (w, h) = (project.width, project.height);
+        let target = FrameTarget::new(&self.gpu, &self.compositor, w, h);
+        let row = (4 * w).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        let buffer = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("still readback"),
+            size: row as u64 * h as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        scene.encode_frame(&self.gpu, &self.compositor, &mut encoder, &target, frame);
+        encoder.copy_texture_to_buffer(
+            wgpu::TexelCopyTextureInfo {
+                texture: &target.texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::TexelCopyBufferInfo {
+                buffer: &buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(row),
+                    rows_per_image: None,
+                },
+            },
+            wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: 1,
+            },
+        );
+        let submission = self.gpu.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.gpu
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submission),
+                timeout: None,
+            })
+            .map_err(|e| RenderError::Gpu(format!("waiting for the still: {e}")))?;
+        rx.recv()
+            .map_err(|_| RenderError::Gpu("readback callback dropped".into()))?
+            .map_err(|e| RenderError::Gpu(format!("mapping the still: {e}")))?;
+        let mapped = buffer
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| RenderError::Gpu(format!("reading the still: {e}")))?;
+        let mut pixels = Vec::with_capacity((4 * w * h) as usize);
+        for y in 0..h as usize {
+            pixels.extend_from_slice(&mapped[y * row as usize..y * row as usize + 4 * w as usize]);
+        }
+        drop(mapped);
+        buffer.unmap();
+        Ok(image::RgbaImage::from_raw(w, h, pixels).expect("buffer size matches"))
     }
 }

@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use vrender_service::cli;
 
 #[derive(Parser)]
-#[command(name = "vrender", version, about = "GPU video renderer: JSON project in, encoded video out")]
+#[command(
+    name = "vrender",
+    version,
+    about = "GPU video renderer: JSON project in, encoded video out"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

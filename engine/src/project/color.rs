@@ -24,7 +24,12 @@ pub struct ColorParseError {
 impl Color {
     pub const BLACK: Color = Color::rgb(0, 0, 0);
     pub const WHITE: Color = Color::rgb(255, 255, 255);
-    pub const TRANSPARENT: Color = Color { r: 0, g: 0, b: 0, a: 0 };
+    pub const TRANSPARENT: Color = Color {
+        r: 0,
+        g: 0,
+        b: 0,
+        a: 0,
+    };
 
     pub const fn rgb(r: u8, g: u8, b: u8) -> Self {
         Color { r, g, b, a: 255 }
@@ -51,7 +56,11 @@ impl fmt::Display for Color {
         if self.a == 255 {
             write!(f, "#{:02x}{:02x}{:02x}", self.r, self.g, self.b)
         } else {
-            write!(f, "#{:02x}{:02x}{:02x}{:02x}", self.r, self.g, self.b, self.a)
+            write!(
+                f,
+                "#{:02x}{:02x}{:02x}{:02x}",
+                self.r, self.g, self.b, self.a
+            )
         }
     }
 }
@@ -64,7 +73,9 @@ impl FromStr for Color {
     type Err = ColorParseError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let err = || ColorParseError { input: input.to_string() };
+        let err = || ColorParseError {
+            input: input.to_string(),
+        };
         let s = input.trim().to_ascii_lowercase();
         if let Some(hex) = s.strip_prefix('#') {
             let digits: Option<Vec<u8>> = hex.bytes().map(hex_nibble).collect();
@@ -147,10 +158,24 @@ mod tests {
     #[test]
     fn parses_css_forms() {
         assert_eq!("#f00".parse::<Color>().unwrap(), Color::rgb(255, 0, 0));
-        assert_eq!("#10182080".parse::<Color>().unwrap(), Color::rgba(0x10, 0x18, 0x20, 0x80));
-        assert_eq!("rgba(1, 2, 3, 0.5)".parse::<Color>().unwrap(), Color::rgba(1, 2, 3, 128));
+        assert_eq!(
+            "#10182080".parse::<Color>().unwrap(),
+            Color::rgba(0x10, 0x18, 0x20, 0x80)
+        );
+        assert_eq!(
+            "rgba(1, 2, 3, 0.5)".parse::<Color>().unwrap(),
+            Color::rgba(1, 2, 3, 128)
+        );
         assert_eq!("White".parse::<Color>().unwrap(), Color::WHITE);
-        for bad in ["", "#12", "#ggg", "rgb(1,2)", "rgb(300,0,0)", "rgba(0,0,0,2)", "nope"] {
+        for bad in [
+            "",
+            "#12",
+            "#ggg",
+            "rgb(1,2)",
+            "rgb(300,0,0)",
+            "rgba(0,0,0,2)",
+            "nope",
+        ] {
             assert!(bad.parse::<Color>().is_err(), "{bad} should fail");
         }
     }

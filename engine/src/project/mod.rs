@@ -304,12 +304,18 @@ impl Layer {
 
     /// An image layer showing `src` at its natural size.
     pub fn image(src: impl Into<String>) -> Self {
-        Layer { src: Some(src.into()), ..Layer::new(LayerKind::Image) }
+        Layer {
+            src: Some(src.into()),
+            ..Layer::new(LayerKind::Image)
+        }
     }
 
     /// A text layer in the default font, 48 px, white.
     pub fn text(text: impl Into<String>) -> Self {
-        Layer { text: Some(text.into()), ..Layer::new(LayerKind::Text) }
+        Layer {
+            text: Some(text.into()),
+            ..Layer::new(LayerKind::Text)
+        }
     }
 
     /// A shape of the given size filled with `fill`.
@@ -526,7 +532,14 @@ pub struct Animation {
 
 impl Animation {
     pub fn new(property: AnimatedProperty, from: f64, to: f64, start: f64, end: f64) -> Self {
-        Animation { property, from, to, start, end, easing: Easing::Linear }
+        Animation {
+            property,
+            from,
+            to,
+            start,
+            end,
+            easing: Easing::Linear,
+        }
     }
 
     pub fn eased(mut self, easing: Easing) -> Self {
@@ -635,8 +648,10 @@ impl Project {
     /// Reads and parses a project file.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Project, ProjectError> {
         let path = path.as_ref();
-        let json = std::fs::read_to_string(path)
-            .map_err(|e| ProjectError::Io { path: path.display().to_string(), message: e.to_string() })?;
+        let json = std::fs::read_to_string(path).map_err(|e| ProjectError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         Project::from_json(&json)
     }
 
@@ -652,7 +667,12 @@ impl Project {
 
 impl Composition {
     pub fn new(duration: f64) -> Self {
-        Composition { duration: Some(duration), background: None, transition: None, layers: Vec::new() }
+        Composition {
+            duration: Some(duration),
+            background: None,
+            transition: None,
+            layers: Vec::new(),
+        }
     }
 
     pub fn background(mut self, color: Color) -> Self {
@@ -661,7 +681,11 @@ impl Composition {
     }
 
     pub fn transition(mut self, kind: TransitionKind, duration: f64) -> Self {
-        self.transition = Some(Transition { kind, duration, easing: Easing::Linear });
+        self.transition = Some(Transition {
+            kind,
+            duration,
+            easing: Easing::Linear,
+        });
         self
     }
 

@@ -57,7 +57,10 @@ struct Checker {
 
 impl Checker {
     fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(ValidationError { path: path.into(), message: message.into() });
+        self.errors.push(ValidationError {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     /// A finite number within `lo..=hi`.
@@ -75,7 +78,10 @@ impl Checker {
 
     fn forbid<T>(&mut self, path: &str, field: &str, value: &Option<T>, kind: &str) {
         if value.is_some() {
-            self.err(format!("{path}.{field}"), format!("not allowed on a {kind} layer"));
+            self.err(
+                format!("{path}.{field}"),
+                format!("not allowed on a {kind} layer"),
+            );
         }
     }
 }
@@ -86,17 +92,33 @@ const COORD_LIMIT: f64 = 100_000.0;
 impl Project {
     /// Checks the whole project against `limits` and resolves every media file with `assets`,
     /// returning every broken rule at once.
-    pub fn validate(&self, limits: &Limits, assets: &AssetResolver) -> Result<(), Vec<ValidationError>> {
+    pub fn validate(
+        &self,
+        limits: &Limits,
+        assets: &AssetResolver,
+    ) -> Result<(), Vec<ValidationError>> {
         let mut c = Checker { errors: Vec::new() };
         if self.width < 16 || self.width > limits.max_width {
-            c.err("width", format!("must be between 16 and {}", limits.max_width));
+            c.err(
+                "width",
+                format!("must be between 16 and {}", limits.max_width),
+            );
         } else if self.width % 2 != 0 {
-            c.err("width", "must be even (4:2:0 video halves the chroma resolution)");
+            c.err(
+                "width",
+                "must be even (4:2:0 video halves the chroma resolution)",
+            );
         }
         if self.height < 16 || self.height > limits.max_height {
-            c.err("height", format!("must be between 16 and {}", limits.max_height));
+            c.err(
+                "height",
+                format!("must be between 16 and {}", limits.max_height),
+            );
         } else if self.height % 2 != 0 {
-            c.err("height", "must be even (4:2:0 video halves the chroma resolution)");
+            c.err(
+                "height",
+                "must be even (4:2:0 video halves the chroma resolution)",
+            );
         }
         let fps_ok = c.range("frameRate", self.frame_rate, 1.0, limits.max_frame_rate);
         if self.project_id.len() > 256 {
@@ -115,7 +137,10 @@ impl Project {
             c.err("frames", "must contain at least one composition");
         }
         if self.frames.len() > limits.max_compositions {
-            c.err("frames", format!("at most {} compositions", limits.max_compositions));
+            c.err(
+                "frames",
+                format!("at most {} compositions", limits.max_compositions),
+            );
         }
 
         let one_frame = if fps_ok { 1.0 / self.frame_rate } else { 0.0 };
@@ -125,9 +150,17 @@ impl Project {
             let p = format!("frames[{i}]");
             let dur = comp.duration.unwrap_or(one_frame);
             let dur_ok = comp.duration.is_none()
-                || c.range(&format!("{p}.duration"), dur, f64::MIN_POSITIVE, limits.max_duration);
+                || c.range(
+                    &format!("{p}.duration"),
+                    dur,
+                    f64::MIN_POSITIVE,
+                    limits.max_duration,
+                );
             if dur_ok && fps_ok && dur < one_frame * 0.999 {
-                c.err(format!("{p}.duration"), format!("must last at least one frame ({one_frame:.4} s)"));
+                c.err(
+                    format!("{p}.duration"),
+                    format!("must last at least one frame ({one_frame:.4} s)"),
+                );
             }
             if let Some(bg) = comp.background {
                 if bg.a != 255 {
@@ -138,7 +171,12 @@ impl Project {
                 let tp = format!("{p}.transition");
                 if i == 0 {
                     c.err(&tp, "the first composition has nothing to transition from");
-                } else if c.range(&format!("{tp}.duration"), t.duration, 0.0, limits.max_duration) {
+                } else if c.range(
+                    &format!("{tp}.duration"),
+                    t.duration,
+                    0.0,
+                    limits.max_duration,
+                ) {
                     let limit = dur.min(prev_duration.unwrap_or(dur));
                     if t.duration > limit {
                         c.err(
@@ -155,21 +193,50 @@ impl Project {
             if comp.layers.len() > limits.max_layers_per_composition {
                 c.err(
                     format!("{p}.layers"),
-                    format!("at most {} layers per composition", limits.max_layers_per_composition),
+                    format!(
+                        "at most {} layers per composition",
+                        limits.max_layers_per_composition
+                    ),
                 );
             }
-            for (j, layer) in comp.layers.iter().enumerate().take(limits.max_layers_per_composition) {
-                check_layer(&mut c, &format!("{p}.layers[{j}]"), layer, dur, limits, assets);
+            for (j, layer) in comp
+                .layers
+                .iter()
+                .enumerate()
+                .take(limits.max_layers_per_composition)
+            {
+                check_layer(
+                    &mut c,
+                    &format!("{p}.layers[{j}]"),
+                    layer,
+                    dur,
+                    limits,
+                    assets,
+                );
             }
         }
         if total.is_finite() && total > limits.max_duration {
-            c.err("frames", format!("the timeline lasts {total:.3} s, more than the limit of {} s", limits.max_duration));
+            c.err(
+                "frames",
+                format!(
+                    "the timeline lasts {total:.3} s, more than the limit of {} s",
+                    limits.max_duration
+                ),
+            );
         }
 
         if self.audio_tracks.len() > limits.max_audio_tracks {
-            c.err("audioTracks", format!("at most {} audio tracks", limits.max_audio_tracks));
+            c.err(
+                "audioTracks",
+                format!("at most {} audio tracks", limits.max_audio_tracks),
+            );
         }
-        for (i, t) in self.audio_tracks.iter().enumerate().take(limits.max_audio_tracks) {
+        for (i, t) in self
+            .audio_tracks
+            .iter()
+            .enumerate()
+            .take(limits.max_audio_tracks)
+        {
             let p = format!("audioTracks[{i}]");
             c.range(&format!("{p}.start"), t.start, 0.0, limits.max_duration);
             c.range(&format!("{p}.trimStart"), t.trim_start, 0.0, 1e7);
@@ -180,7 +247,12 @@ impl Project {
             }
             c.range(&format!("{p}.volume"), t.volume, 0.0, 4.0);
             c.range(&format!("{p}.fadeIn"), t.fade_in, 0.0, limits.max_duration);
-            c.range(&format!("{p}.fadeOut"), t.fade_out, 0.0, limits.max_duration);
+            c.range(
+                &format!("{p}.fadeOut"),
+                t.fade_out,
+                0.0,
+                limits.max_duration,
+            );
             if let Err(e) = assets.resolve(&t.src) {
                 c.err(format!("{p}.src"), e.to_string());
             }
@@ -206,7 +278,14 @@ fn check_easing(c: &mut Checker, path: &str, easing: &Easing) {
     }
 }
 
-fn check_layer(c: &mut Checker, p: &str, l: &Layer, comp_duration: f64, limits: &Limits, assets: &AssetResolver) {
+fn check_layer(
+    c: &mut Checker,
+    p: &str,
+    l: &Layer,
+    comp_duration: f64,
+    limits: &Limits,
+    assets: &AssetResolver,
+) {
     c.range(&format!("{p}.x"), l.x, -COORD_LIMIT, COORD_LIMIT);
     c.range(&format!("{p}.y"), l.y, -COORD_LIMIT, COORD_LIMIT);
     let max_side = limits.max_width.max(limits.max_height) as f64 * 4.0;
@@ -219,17 +298,32 @@ fn check_layer(c: &mut Checker, p: &str, l: &Layer, comp_duration: f64, limits: 
     c.range(&format!("{p}.scale"), l.scale, 0.0, 100.0);
     c.range(&format!("{p}.rotation"), l.rotation, -36_000.0, 36_000.0);
     c.range(&format!("{p}.opacity"), l.opacity, 0.0, 1.0);
-    let start_ok = l.start.is_none_or(|s| c.range(&format!("{p}.start"), s, 0.0, comp_duration));
-    let end_ok = l.end.is_none_or(|e| c.range(&format!("{p}.end"), e, 0.0, limits.max_duration));
+    let start_ok = l
+        .start
+        .is_none_or(|s| c.range(&format!("{p}.start"), s, 0.0, comp_duration));
+    let end_ok = l
+        .end
+        .is_none_or(|e| c.range(&format!("{p}.end"), e, 0.0, limits.max_duration));
     if let (Some(s), Some(e), true, true) = (l.start, l.end, start_ok, end_ok) {
         if e <= s {
             c.err(format!("{p}.end"), "must be greater than start");
         }
     }
     if l.animations.len() > limits.max_animations_per_layer {
-        c.err(format!("{p}.animations"), format!("at most {} animations per layer", limits.max_animations_per_layer));
+        c.err(
+            format!("{p}.animations"),
+            format!(
+                "at most {} animations per layer",
+                limits.max_animations_per_layer
+            ),
+        );
     }
-    for (k, a) in l.animations.iter().enumerate().take(limits.max_animations_per_layer) {
+    for (k, a) in l
+        .animations
+        .iter()
+        .enumerate()
+        .take(limits.max_animations_per_layer)
+    {
         let ap = format!("{p}.animations[{k}]");
         let (lo, hi) = match a.property {
             AnimatedProperty::X | AnimatedProperty::Y => (-COORD_LIMIT, COORD_LIMIT),
@@ -302,9 +396,10 @@ fn check_layer(c: &mut Checker, p: &str, l: &Layer, comp_duration: f64, limits: 
             c.forbid(p, "cornerRadius", &l.corner_radius, "text");
             match &l.text {
                 None => c.err(format!("{p}.text"), "is required on a text layer"),
-                Some(t) if t.chars().count() > limits.max_text_chars => {
-                    c.err(format!("{p}.text"), format!("at most {} characters", limits.max_text_chars))
-                }
+                Some(t) if t.chars().count() > limits.max_text_chars => c.err(
+                    format!("{p}.text"),
+                    format!("at most {} characters", limits.max_text_chars),
+                ),
                 Some(_) => {}
             }
             if let Some(size) = l.size {
@@ -340,11 +435,17 @@ fn check_layer(c: &mut Checker, p: &str, l: &Layer, comp_duration: f64, limits: 
             c.forbid(p, "lineHeight", &l.line_height, "shape");
             c.forbid(p, "shadow", &l.shadow, "shape");
             match l.shape {
-                None => c.err(format!("{p}.shape"), "is required on a shape layer (rect, roundedRect or ellipse)"),
+                None => c.err(
+                    format!("{p}.shape"),
+                    "is required on a shape layer (rect, roundedRect or ellipse)",
+                ),
                 Some(ShapeKind::RoundedRect) => {}
                 Some(_) => {
                     if l.corner_radius.is_some() && l.shape != Some(ShapeKind::Rect) {
-                        c.err(format!("{p}.cornerRadius"), "only applies to rect and roundedRect shapes");
+                        c.err(
+                            format!("{p}.cornerRadius"),
+                            "only applies to rect and roundedRect shapes",
+                        );
                     }
                 }
             }
@@ -358,7 +459,10 @@ fn check_layer(c: &mut Checker, p: &str, l: &Layer, comp_duration: f64, limits: 
                 c.err(format!("{p}.height"), "is required on a shape layer");
             }
             if l.fill.is_none() && l.stroke.is_none() {
-                c.err(format!("{p}.fill"), "a shape needs a fill, a stroke or both");
+                c.err(
+                    format!("{p}.fill"),
+                    "a shape needs a fill, a stroke or both",
+                );
             }
             if let Some(Fill::Gradient(g)) = &l.fill {
                 c.range(&format!("{p}.fill.angle"), g.angle, -3600.0, 3600.0);

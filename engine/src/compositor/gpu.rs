@@ -1,0 +1,85 @@
+//! Opening the GPU: a real adapter when there is one, else software Vulkan (lavapipe), same code.
+
+use crate::render::AdapterSummary;
+use crate::RenderError;
+
+/// The device and queue every render shares.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub summary: AdapterSummary,
+    pub max_texture_side: u32,
+}
+
+impl Gpu {
+    /// Picks an adapter: `preferred` (a name substring) if given and found; otherwise discrete GPU >
+    /// integrated > virtual > software (CPU) > anything.
+    pub fn open(preferred: Option<&str>) -> Result<Gpu, RenderError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        if adapters.is_empty() {
+            return Err(RenderError::Gpu(
+                "no GPU adapter found; install a Vulkan driver (Debian: apt-get install mesa-vulkan-drivers libvulkan1)"
+                    .into(),
+            ));
+        }
+        let rank = |a: &wgpu::Adapter| {
+            let info = a.get_info();
+            let by_type = match info.device_type {
+                wgpu::DeviceType::DiscreteGpu => 0,
+                wgpu::DeviceType::IntegratedGpu => 1,
+                wgpu::DeviceType::VirtualGpu => 2,
+                wgpu::DeviceType::Cpu => 3,
+                wgpu::DeviceType::Other => 4,
+            };
+            // Vulkan first: it is the backend we test on (lavapipe) and deploy on.
+            let by_backend = if info.backend == wgpu::Backend::Vulkan {
+                0
+            } else {
+                1
+            };
+            let preferred_hit = preferred
+                .map(|p| !info.name.to_lowercase().contains(&p.to_lowercase()))
+                .unwrap_or(false);
+            (preferred_hit, by_type, by_backend)
+        };
+        let adapter = adapters.into_iter().min_by_key(rank).expect("non-empty");
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let max_texture_side = limits.max_texture_dimension_2d.min(16_384);
+        let required_limits = wgpu::Limits {
+            max_texture_dimension_2d: max_texture_side,
+            max_texture_array_layers: limits.max_texture_array_layers.min(256),
+            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+            max_buffer_size: limits.max_buffer_size,
+            ..wgpu::Limits::downlevel_defaults()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("vrender"),
+            required_features: wgpu::Features::empty(),
+            required_limits,
+            ..Default::default()
+        }))
+        .map_err(|e| RenderError::Gpu(format!("cannot open {}: {e}", info.name)))?;
+        let summary = AdapterSummary {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            software: info.device_type == wgpu::DeviceType::Cpu,
+        };
+        tracing::info!(
+            adapter = %summary.name,
+            backend = %summary.backend,
+            device_type = %summary.device_type,
+            driver = %info.driver,
+            "GPU adapter chosen"
+        );
+        Ok(Gpu {
+            device,
+            queue,
+            summary,
+            max_texture_side,
+        })
+    }
+}

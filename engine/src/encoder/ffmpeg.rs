@@ -1,0 +1,476 @@
+//! x264 (and VP9 for WebM) through an `ffmpeg` child process: raw YUV frames on stdin, audio through
+//! a FIFO, the finished container written by ffmpeg itself.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use super::{AudioSource, Encoder, EncoderConfig, EncoderError, EncoderStatus, Frame, Packet};
+use crate::project::{OutputFormat, Quality};
+
+/// `ffmpeg -version`'s first line, or why ffmpeg cannot run.
+pub fn ffmpeg_version(ffmpeg: &Path) -> Result<String, EncoderError> {
+    let out = Command::new(ffmpeg)
+        .arg("-version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| EncoderError::FfmpegMissing(format!("{}: {e}", ffmpeg.display())))?;
+    if !out.status.success() {
+        return Err(EncoderError::FfmpegMissing(format!(
+            "{} -version failed",
+            ffmpeg.display()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// VP9 has its own CRF scale and speed knobs; these give roughly the x264 table's trade-offs.
+fn vp9_settings(q: Quality) -> (u8, u8) {
+    match q {
+        Quality::Ultra => (24, 1),
+        Quality::High => (31, 2),
+        Quality::Medium => (36, 4),
+        Quality::Low => (40, 5),
+    }
+}
+
+/// The ffmpeg arguments for `config`, with audio read from `audio_input` if given.
+pub(crate) fn ffmpeg_args(config: &EncoderConfig, audio_input: Option<&Path>) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+    push(&[
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-nostats",
+        "-progress",
+        "pipe:2",
+        "-stats_period",
+        "0.25",
+    ]);
+    push(&["-f", "rawvideo", "-pix_fmt", "yuv420p"]);
+    push(&["-s", &format!("{}x{}", config.stride, config.height)]);
+    push(&["-r", &format!("{}", config.frame_rate)]);
+    push(&[
+        "-color_range",
+        "tv",
+        "-colorspace",
+        "bt709",
+        "-color_primaries",
+        "bt709",
+        "-color_trc",
+        "bt709",
+    ]);
+    push(&["-i", "pipe:0"]);
+    let has_audio = if let Some(path) = audio_input {
+        push(&[
+            "-f",
+            "f32le",
+            "-ar",
+            "48000",
+            "-ac",
+            "2",
+            "-i",
+            &path.to_string_lossy(),
+        ]);
+        true
+    } else if config.silent_audio {
+        push(&["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]);
+        true
+    } else {
+        false
+    };
+    push(&["-map", "0:v:0"]);
+    if has_audio {
+        push(&["-map", "1:a:0"]);
+    }
+    if config.stride != config.width {
+        push(&[
+            "-vf",
+            &format!("crop={}:{}:0:0", config.width, config.height),
+        ]);
+    }
+    let q = config.quality;
+    match config.format {
+        OutputFormat::Mp4 | OutputFormat::Mov => {
+            push(&[
+                "-c:v",
+                "libx264",
+                "-preset",
+                q.x264_preset(),
+                "-crf",
+                &q.crf().to_string(),
+            ]);
+            push(&["-pix_fmt", "yuv420p"]);
+        }
+        OutputFormat::Webm => {
+            let (crf, speed) = vp9_settings(q);
+            push(&[
+                "-c:v",
+                "libvpx-vp9",
+                "-crf",
+                &crf.to_string(),
+                "-b:v",
+                "0",
+                "-deadline",
+                "good",
+            ]);
+            push(&[
+                "-cpu-used",
+                &speed.to_string(),
+                "-row-mt",
+                "1",
+                "-pix_fmt",
+                "yuv420p",
+            ]);
+        }
+    }
+    // Tag the stream so players decode with the matrix we encoded with.
+    push(&[
+        "-color_range",
+        "tv",
+        "-colorspace",
+        "bt709",
+        "-color_primaries",
+        "bt709",
+        "-color_trc",
+        "bt709",
+    ]);
+    if has_audio {
+        match config.format {
+            OutputFormat::Webm => push(&["-c:a", "libopus", "-b:a", "128k"]),
+            _ => push(&["-c:a", "aac", "-b:a", "192k"]),
+        }
+        // The audio is exactly as long as the video; cut a silent generator there too.
+        push(&["-shortest"]);
+    }
+    match config.format {
+        OutputFormat::Mp4 => push(&["-movflags", "+faststart", "-f", "mp4"]),
+        OutputFormat::Mov => push(&["-movflags", "+faststart", "-f", "mov"]),
+        OutputFormat::Webm => push(&["-f", "webm"]),
+    }
+    push(&["-y", &config.output.to_string_lossy()]);
+    a
+}
+
+/// Shared between the encoder and its stderr reader.
+#[derive(Default)]
+struct Progress {
+    frames: AtomicU64,
+    ended: AtomicBool,
+    errors: Mutex<Vec<String>>,
+}
+
+pub struct FfmpegEncoder {
+    child: Child,
+    frames_tx: Option<SyncSender<Vec<u8>>>,
+    writer: Option<JoinHandle<std::io::Result<()>>>,
+    audio: Option<AudioPump>,
+    stderr_reader: Option<JoinHandle<()>>,
+    progress: Arc<Progress>,
+    reported: u64,
+    finished: bool,
+    output: PathBuf,
+    name: String,
+    expected_len: usize,
+}
+
+/// Streams audio into ffmpeg through a FIFO from its own thread.
+struct AudioPump {
+    dir: tempfile::TempDir,
+    fifo: PathBuf,
+    thread: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl AudioPump {
+    fn start(mut source: Box<dyn AudioSource>, near: &Path) -> Result<AudioPump, EncoderError> {
+        let parent = near
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = tempfile::Builder::new()
+            .prefix(".vrender-audio-")
+            .tempdir_in(parent)
+            .or_else(|_| tempfile::tempdir())
+            .map_err(|e| {
+                EncoderError::Failed(format!("cannot create a temp dir for the audio FIFO: {e}"))
+            })?;
+        let fifo = dir.path().join("audio.f32le");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes())
+            .map_err(|_| EncoderError::Failed("bad FIFO path".into()))?;
+        // SAFETY: `c` is a valid NUL-terminated path; mkfifo has no other preconditions.
+        if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+            return Err(EncoderError::Failed(format!(
+                "mkfifo: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        let path = fifo.clone();
+        let thread = std::thread::Builder::new()
+            .name("vrender-audio".into())
+            .spawn(move || -> Result<(), String> {
+                // Blocks until ffmpeg opens the FIFO for reading.
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| e.to_string())?;
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+                let mut buf = vec![0f32; 48_000 / 5 * 2];
+                loop {
+                    let n = source.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    if let Err(e) = out.write_all(bytemuck::cast_slice(&buf[..n])) {
+                        // ffmpeg stopped reading (it failed or was cancelled); it reports why.
+                        tracing::debug!(error = %e, "audio pipe closed");
+                        return Ok(());
+                    }
+                }
+                out.flush().ok();
+                Ok(())
+            })
+            .map_err(|e| EncoderError::Failed(format!("cannot start the audio thread: {e}")))?;
+        Ok(AudioPump {
+            dir,
+            fifo,
+            thread: Some(thread),
+        })
+    }
+
+    /// Waits for the pump; if ffmpeg never opened the FIFO, opening its read end lets the writer's
+    /// `open` return so the thread can finish.
+    fn join(&mut self) -> Result<(), String> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        if !thread.is_finished() {
+            use std::os::unix::fs::OpenOptionsExt;
+            let _unblock = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&self.fifo);
+            // Dropping `_unblock` after join would keep a reader; drop it once the writer has opened.
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            drop(_unblock);
+        }
+        let result = thread
+            .join()
+            .map_err(|_| "audio thread panicked".to_string())?;
+        let _ = &self.dir;
+        result
+    }
+}
+
+impl FfmpegEncoder {
+    pub fn spawn(mut config: EncoderConfig) -> Result<FfmpegEncoder, EncoderError> {
+        ffmpeg_version(&config.ffmpeg)?;
+        let audio = match config.audio.take() {
+            Some(src) => Some(AudioPump::start(src, &config.output)?),
+            None => None,
+        };
+        let args = ffmpeg_args(&config, audio.as_ref().map(|a| a.fifo.as_path()));
+        tracing::debug!(?args, "starting ffmpeg");
+        let mut child = Command::new(&config.ffmpeg)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                EncoderError::FfmpegMissing(format!("{}: {e}", config.ffmpeg.display()))
+            })?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let progress = Arc::new(Progress::default());
+        let p = progress.clone();
+        let stderr_reader = std::thread::Builder::new()
+            .name("vrender-ffmpeg-log".into())
+            .spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(n) = line.strip_prefix("frame=") {
+                        if let Ok(n) = n.trim().parse::<u64>() {
+                            p.frames.store(n, Ordering::Relaxed);
+                        }
+                    } else if line == "progress=end" {
+                        p.ended.store(true, Ordering::Relaxed);
+                    } else if !line.contains('=') || line.contains(' ') {
+                        let mut errors = p.errors.lock().unwrap_or_else(|e| e.into_inner());
+                        if errors.len() < 40 {
+                            errors.push(line);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| EncoderError::Failed(format!("cannot start the log thread: {e}")))?;
+        // Frames go to a writer thread so the render loop never blocks on the pipe while x264 is busy.
+        let (frames_tx, frames_rx) = sync_channel::<Vec<u8>>(2);
+        let writer = std::thread::Builder::new()
+            .name("vrender-ffmpeg-in".into())
+            .spawn(move || -> std::io::Result<()> {
+                let mut stdin: ChildStdin = stdin;
+                for frame in frames_rx {
+                    stdin.write_all(&frame)?;
+                }
+                stdin.flush()
+            })
+            .map_err(|e| EncoderError::Failed(format!("cannot start the writer thread: {e}")))?;
+        let name = match config.format {
+            OutputFormat::Webm => {
+                let (crf, speed) = vp9_settings(config.quality);
+                format!("libvpx-vp9 (ffmpeg, crf {crf}, cpu-used {speed})")
+            }
+            _ => format!(
+                "x264 (ffmpeg, preset {}, crf {})",
+                config.quality.x264_preset(),
+                config.quality.crf()
+            ),
+        };
+        Ok(FfmpegEncoder {
+            child,
+            frames_tx: Some(frames_tx),
+            writer: Some(writer),
+            audio,
+            stderr_reader: Some(stderr_reader),
+            progress,
+            reported: 0,
+            finished: false,
+            output: config.output,
+            name,
+            expected_len: config.stride as usize * config.height as usize * 3 / 2,
+        })
+    }
+
+    fn error_tail(&self) -> String {
+        let errors = self
+            .progress
+            .errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if errors.is_empty() {
+            "ffmpeg exited unexpectedly".to_string()
+        } else {
+            errors
+                .iter()
+                .rev()
+                .take(5)
+                .rev()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" | ")
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), EncoderError> {
+        drop(self.frames_tx.take()); // closes stdin once the writer drains
+        let write_result = self.writer.take().map(|w| w.join());
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| EncoderError::Failed(format!("waiting for ffmpeg: {e}")))?;
+        if let Some(r) = self.stderr_reader.take() {
+            let _ = r.join();
+        }
+        let audio_result = self.audio.as_mut().map(AudioPump::join);
+        self.finished = true;
+        if !status.success() {
+            return Err(EncoderError::Failed(format!(
+                "ffmpeg failed ({status}): {}",
+                self.error_tail()
+            )));
+        }
+        match write_result {
+            Some(Ok(Ok(()))) | None => {}
+            Some(Ok(Err(e))) => {
+                return Err(EncoderError::Failed(format!(
+                    "writing frames to ffmpeg: {e}"
+                )))
+            }
+            Some(Err(_)) => {
+                return Err(EncoderError::Failed("frame writer thread panicked".into()))
+            }
+        }
+        if let Some(Err(e)) = audio_result {
+            return Err(EncoderError::Audio(e));
+        }
+        Ok(())
+    }
+}
+
+impl Encoder for FfmpegEncoder {
+    fn send_frame(&mut self, frame: Option<Frame>) -> Result<(), EncoderError> {
+        match frame {
+            Some(frame) => {
+                if frame.data.len() != self.expected_len {
+                    return Err(EncoderError::Failed(format!(
+                        "frame {} has {} bytes, expected {}",
+                        frame.index,
+                        frame.data.len(),
+                        self.expected_len
+                    )));
+                }
+                let tx = self
+                    .frames_tx
+                    .as_ref()
+                    .ok_or_else(|| EncoderError::Failed("encoder already flushed".into()))?;
+                if tx.send(frame.data).is_err() {
+                    // The writer stopped: ffmpeg died. Collect its reason.
+                    let _ = self.finish();
+                    return Err(EncoderError::Failed(self.error_tail()));
+                }
+                Ok(())
+            }
+            None => self.finish(),
+        }
+    }
+
+    fn receive_packet(&mut self) -> Result<Packet, EncoderStatus> {
+        let n = self.progress.frames.load(Ordering::Relaxed);
+        if n > self.reported {
+            self.reported = n;
+            return Ok(Packet::Written { frames_encoded: n });
+        }
+        if self.finished {
+            Err(EncoderStatus::LimitReached)
+        } else {
+            Err(EncoderStatus::NeedMoreData)
+        }
+    }
+
+    fn abort(&mut self) {
+        if !self.finished {
+            let _ = self.child.kill();
+            drop(self.frames_tx.take());
+            let _ = self.child.wait();
+            if let Some(w) = self.writer.take() {
+                let _ = w.join();
+            }
+            if let Some(a) = self.audio.as_mut() {
+                let _ = a.join();
+            }
+            self.finished = true;
+        }
+        let _ = std::fs::remove_file(&self.output);
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl Drop for FfmpegEncoder {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.abort();
+        }
+    }
+}
