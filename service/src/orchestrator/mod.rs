@@ -76,9 +76,14 @@ impl EngineState {
 
 /// The GPU adapter the engine runs on, in words.
 pub fn describe_gpu(engine: &Engine) -> String {
-    // TODO(engine): use `Engine::adapter()` once it lands in main.
-    let _ = engine;
-    "render engine ready".to_string()
+    let a = engine.adapter();
+    format!(
+        "{} ({}, {}{})",
+        a.name,
+        a.backend,
+        a.device_type,
+        if a.software { ", software" } else { "" }
+    )
 }
 
 /// Counts of what startup recovery did.
