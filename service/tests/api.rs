@@ -17,8 +17,16 @@ fn raw(server: &Server, method: reqwest::Method, path: &str, content_type: Optio
     (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
 }
 
+/// `v` with the value at `pointer` set (the parent must exist).
 fn with(mut v: Value, pointer: &str, new: Value) -> Value {
-    *v.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = new;
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    match v.pointer_mut(parent).unwrap_or_else(|| panic!("{pointer}")) {
+        Value::Object(o) => {
+            o.insert(key.to_string(), new);
+        }
+        Value::Array(a) => a[key.parse::<usize>().unwrap()] = new,
+        _ => panic!("{pointer}"),
+    }
     v
 }
 

@@ -75,7 +75,7 @@ fn cancel_queued_and_running_jobs() {
     let running = server.submit(&json!({"projectId": long}))["jobId"].as_str().unwrap().to_string();
     let queued = server.submit(&json!({"projectId": long, "priority": 1}))["jobId"].as_str().unwrap().to_string();
 
-    let job = server.wait_for(&running, RENDER_TIMEOUT, |j| j["status"] == "processing" && j["framesDone"].as_u64() > Some(0));
+    let job = server.wait_for(&running, RENDER_TIMEOUT, |j| j["status"] == "processing" && j["progress"].as_f64() > Some(0.0));
     assert!(job["currentPhase"].is_string(), "{job}");
     assert!(job["progress"].as_f64().unwrap() > 0.0, "{job}");
     assert!(job["estimatedTimeRemaining"].as_f64().is_some(), "{job}");
@@ -174,7 +174,7 @@ fn restart_requeues_interrupted_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[("MAX_CONCURRENT_RENDERS", "1")]);
     // Long enough to be mid-render when the server is killed, short enough to finish afterwards.
-    let project = server.create_project(&tiny_project("u-restart", 20.0, 30.0));
+    let project = server.create_project(&tiny_project("u-restart", 60.0, 30.0));
     let interrupted = server.submit(&json!({"projectId": project}))["jobId"].as_str().unwrap().to_string();
     let waiting = server.submit(&json!({"projectId": project, "priority": 1}))["jobId"].as_str().unwrap().to_string();
     server.wait_for(&interrupted, RENDER_TIMEOUT, |j| j["status"] == "processing" && j["framesDone"].as_u64() > Some(0));

@@ -109,6 +109,8 @@ pub fn refine_path(path: &str, message: &str) -> (String, String) {
         .and_then(|rest| rest.split('`').next());
     let path = path.trim_start_matches('.');
     let full = match field {
+        // serde_path_to_error already names an unknown field; a missing one it does not.
+        Some(f) if path == f || path.ends_with(&format!(".{f}")) => path.to_string(),
         Some(f) if path.is_empty() => f.to_string(),
         Some(f) => format!("{path}.{f}"),
         None => path.to_string(),
@@ -225,6 +227,7 @@ mod tests {
         assert_eq!(refine_path("", "missing field `width`").0, "width");
         assert_eq!(refine_path("frames[0]", "missing field `layers`").0, "frames[0].layers");
         assert_eq!(refine_path(".", "unknown field `foo`, expected one of `a`").0, "foo");
+        assert_eq!(refine_path("a.foo", "unknown field `foo`, expected one of `a`").0, "a.foo");
         assert_eq!(
             refine_path("priority", "invalid type: string \"x\", expected i64 at line 1 column 20"),
             ("priority".to_string(), "invalid type: string \"x\", expected i64".to_string())
