@@ -83,7 +83,11 @@ impl Settings {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
         let asset_roots = match get("ASSET_ROOTS") {
-            Some(v) => v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect(),
+            Some(v) => v
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect(),
             None => vec![data_dir.join("assets")],
         };
         let defaults = Limits::default();
@@ -115,7 +119,11 @@ impl Settings {
             callback_secret: get("CALLBACK_SECRET"),
             allow_private_callbacks: parse_bool(&get, "ALLOW_PRIVATE_CALLBACKS", false)?,
             callback_max_attempts: parse(&get, "CALLBACK_MAX_ATTEMPTS", 5)?,
-            callback_retry_base: Duration::from_millis(parse(&get, "CALLBACK_RETRY_BASE_MS", 1000)?),
+            callback_retry_base: Duration::from_millis(parse(
+                &get,
+                "CALLBACK_RETRY_BASE_MS",
+                1000,
+            )?),
             callback_timeout: Duration::from_millis(parse(&get, "CALLBACK_TIMEOUT_MS", 10_000)?),
             signed_url_expiry: Duration::from_secs(parse(&get, "SIGNED_URL_EXPIRY_SECS", 3600)?),
             url_signing_secret: get("URL_SIGNING_SECRET"),
@@ -150,20 +158,35 @@ impl Settings {
 }
 
 fn bad(name: &'static str, value: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError { name, value: value.to_string(), message: message.into() }
+    ConfigError {
+        name,
+        value: value.to_string(),
+        message: message.into(),
+    }
 }
 
-fn parse<T: std::str::FromStr>(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: T) -> Result<T, ConfigError>
+fn parse<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
     match get(name) {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|e: T::Err| bad(name, &v, e.to_string())),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| bad(name, &v, e.to_string())),
     }
 }
 
-fn parse_bool(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+fn parse_bool(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
     match get(name) {
         None => Ok(default),
         Some(v) => match v.trim().to_ascii_lowercase().as_str() {
@@ -180,7 +203,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -200,8 +226,12 @@ mod tests {
         assert_eq!(e.name, "PORT");
         assert!(settings(&[("MAX_CONCURRENT_RENDERS", "0")]).is_err());
         assert!(settings(&[("ALLOW_PRIVATE_CALLBACKS", "maybe")]).is_err());
-        let s = settings(&[("ASSET_ROOTS", "/a:/b"), ("ALLOW_PRIVATE_CALLBACKS", "true"), ("REDIS_URL", "redis://x")])
-            .unwrap();
+        let s = settings(&[
+            ("ASSET_ROOTS", "/a:/b"),
+            ("ALLOW_PRIVATE_CALLBACKS", "true"),
+            ("REDIS_URL", "redis://x"),
+        ])
+        .unwrap();
         assert_eq!(s.asset_roots.len(), 2);
         assert!(s.allow_private_callbacks);
         assert_eq!(s.distributed_settings_present(), vec!["REDIS_URL"]);

@@ -17,7 +17,8 @@ pub fn now_millis() -> Millis {
 pub fn rfc3339(ms: Millis) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Where a job is in its life: `pending → queued → processing → completed | failed | cancelled`.
@@ -45,7 +46,11 @@ impl JobStatus {
         JobStatus::Failed,
         JobStatus::Cancelled,
     ];
-    pub const TERMINAL: [JobStatus; 3] = [JobStatus::Completed, JobStatus::Failed, JobStatus::Cancelled];
+    pub const TERMINAL: [JobStatus; 3] = [
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
 
     pub fn is_terminal(self) -> bool {
         Self::TERMINAL.contains(&self)
@@ -207,7 +212,9 @@ impl JobView {
             status: job.status,
             progress: (job.progress * 10.0).round() / 10.0,
             current_phase: job.current_phase.clone(),
-            estimated_time_remaining: job.estimated_time_remaining.map(|s| (s * 10.0).round() / 10.0),
+            estimated_time_remaining: job
+                .estimated_time_remaining
+                .map(|s| (s * 10.0).round() / 10.0),
             error: job.error.clone(),
             output_url,
             project_id: job.project_id.clone(),

@@ -65,7 +65,10 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 
 /// Runs the service until `shutdown` resolves. Prints `listening on http://ADDR` to stdout once the
 /// socket is bound (tests and scripts read it to learn the port when `PORT=0`).
-pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+pub async fn serve(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let started = Instant::now();
     let present = settings.distributed_settings_present();
     if !present.is_empty() {
@@ -75,7 +78,9 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()> + Send
         );
     }
     if settings.callback_secret.is_none() {
-        tracing::warn!("CALLBACK_SECRET is not set: callbacks are sent without an X-Signature header");
+        tracing::warn!(
+            "CALLBACK_SECRET is not set: callbacks are sent without an X-Signature header"
+        );
     }
     let data = &settings.data_dir;
     std::fs::create_dir_all(data).map_err(io(format!("create {}", data.display())))?;
@@ -88,19 +93,33 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()> + Send
     let store = SqliteStore::open(&data.join("vrender.db"))?;
 
     let addr = SocketAddr::new(settings.host, settings.port);
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(io(format!("bind {addr}")))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(io(format!("bind {addr}")))?;
     let local = listener.local_addr().map_err(io("local address"))?;
     let base_url = settings.public_base_url.clone().unwrap_or_else(|| {
-        let ip = if local.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { local.ip() };
+        let ip = if local.ip().is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            local.ip()
+        };
         format!("http://{}", SocketAddr::new(ip, local.port()))
     });
-    let local_storage = Arc::new(LocalStorage::new(data.join("outputs"), base_url.clone(), secret)?);
+    let local_storage = Arc::new(LocalStorage::new(
+        data.join("outputs"),
+        base_url.clone(),
+        secret,
+    )?);
     let queue = Arc::new(MemoryQueue::new());
 
     let engine = EngineState::open(&settings).await;
     match &engine {
-        EngineState::Ready(e) => tracing::info!(gpu = %crate::orchestrator::describe_gpu(e), "render engine ready"),
-        EngineState::Failed(why) => tracing::error!(error = %why, "render engine unavailable; jobs will fail"),
+        EngineState::Ready(e) => {
+            tracing::info!(gpu = %crate::orchestrator::describe_gpu(e), "render engine ready")
+        }
+        EngineState::Failed(why) => {
+            tracing::error!(error = %why, "render engine unavailable; jobs will fail")
+        }
     }
 
     let settings = Arc::new(settings);
@@ -135,7 +154,10 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()> + Send
     let app = api::router(state);
     tracing::info!(%local, %base_url, workers = workers.len(), "listening");
     println!("listening on http://{local}");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(io("serve"))?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(io("serve"))?;
     tracing::info!("shutting down");
     orchestrator.shutdown().await;
     for w in workers {

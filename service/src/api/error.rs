@@ -54,7 +54,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), details: Vec::new() }
+        ApiError {
+            status,
+            message: message.into(),
+            details: Vec::new(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -67,13 +71,20 @@ impl ApiError {
 
     /// 422 with one detail per problem.
     pub fn invalid(message: impl Into<String>, details: Vec<ErrorDetail>) -> Self {
-        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, message: message.into(), details }
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: message.into(),
+            details,
+        }
     }
 
     /// 422 for one field.
     pub fn invalid_field(path: impl Into<String>, message: impl Into<String>) -> Self {
         let (path, message) = (path.into(), message.into());
-        Self::invalid(format!("{path}: {message}"), vec![ErrorDetail { path, message }])
+        Self::invalid(
+            format!("{path}: {message}"),
+            vec![ErrorDetail { path, message }],
+        )
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -137,7 +148,9 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, format!("{what} already exists")),
+            StoreError::Conflict(what) => {
+                ApiError::new(StatusCode::CONFLICT, format!("{what} already exists"))
+            }
             other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
         }
     }
@@ -146,11 +159,17 @@ impl From<StoreError> for ApiError {
 impl From<OrchestratorError> for ApiError {
     fn from(e: OrchestratorError) -> Self {
         match e {
-            OrchestratorError::UnknownProject(_) => ApiError::invalid_field("projectId", e.to_string()),
+            OrchestratorError::UnknownProject(_) => {
+                ApiError::invalid_field("projectId", e.to_string())
+            }
             OrchestratorError::UnknownJob(_) => ApiError::not_found(e.to_string()),
-            OrchestratorError::AlreadyFinished { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            OrchestratorError::AlreadyFinished { .. } => {
+                ApiError::new(StatusCode::CONFLICT, e.to_string())
+            }
             OrchestratorError::Store(e) => e.into(),
-            OrchestratorError::Queue(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            OrchestratorError::Queue(e) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
         }
     }
 }
@@ -183,7 +202,9 @@ pub async fn error_bodies(req: Request, next: Next) -> Response {
             if is_json {
                 return Response::from_parts(parts, body);
             }
-            let bytes = axum::body::to_bytes(body, MAX_REWRITTEN_BODY).await.unwrap_or_default();
+            let bytes = axum::body::to_bytes(body, MAX_REWRITTEN_BODY)
+                .await
+                .unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes).trim().to_string();
             let message = if text.is_empty() {
                 default_message(status)
@@ -206,7 +227,10 @@ pub async fn error_bodies(req: Request, next: Next) -> Response {
     };
     let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Response::from_parts(parts, Body::from(json))
 }
 
@@ -225,12 +249,27 @@ mod tests {
     #[test]
     fn field_paths_name_the_field() {
         assert_eq!(refine_path("", "missing field `width`").0, "width");
-        assert_eq!(refine_path("frames[0]", "missing field `layers`").0, "frames[0].layers");
-        assert_eq!(refine_path(".", "unknown field `foo`, expected one of `a`").0, "foo");
-        assert_eq!(refine_path("a.foo", "unknown field `foo`, expected one of `a`").0, "a.foo");
         assert_eq!(
-            refine_path("priority", "invalid type: string \"x\", expected i64 at line 1 column 20"),
-            ("priority".to_string(), "invalid type: string \"x\", expected i64".to_string())
+            refine_path("frames[0]", "missing field `layers`").0,
+            "frames[0].layers"
+        );
+        assert_eq!(
+            refine_path(".", "unknown field `foo`, expected one of `a`").0,
+            "foo"
+        );
+        assert_eq!(
+            refine_path("a.foo", "unknown field `foo`, expected one of `a`").0,
+            "a.foo"
+        );
+        assert_eq!(
+            refine_path(
+                "priority",
+                "invalid type: string \"x\", expected i64 at line 1 column 20"
+            ),
+            (
+                "priority".to_string(),
+                "invalid type: string \"x\", expected i64".to_string()
+            )
         );
     }
 }

@@ -15,9 +15,20 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if mime != "application/json" && !(mime.starts_with("application/") && mime.ends_with("+json")) {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if mime != "application/json"
+            && !(mime.starts_with("application/") && mime.ends_with("+json"))
+        {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!("expected Content-Type: application/json, got `{content_type}`"),
@@ -26,7 +37,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             let status = rejection.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(status, "request body is larger than the limit (BODY_LIMIT_BYTES)")
+                ApiError::new(
+                    status,
+                    "request body is larger than the limit (BODY_LIMIT_BYTES)",
+                )
             } else {
                 ApiError::new(status, rejection.body_text())
             }
@@ -44,8 +58,15 @@ impl JsonBody {
         let de = &mut serde_json::Deserializer::from_slice(&self.0);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            let (path, message) = refine_path(if path == "." { "" } else { &path }, &e.into_inner().to_string());
-            let summary = if path.is_empty() { message.clone() } else { format!("{path}: {message}") };
+            let (path, message) = refine_path(
+                if path == "." { "" } else { &path },
+                &e.into_inner().to_string(),
+            );
+            let summary = if path.is_empty() {
+                message.clone()
+            } else {
+                format!("{path}: {message}")
+            };
             ApiError::invalid(summary, vec![ErrorDetail { path, message }])
         })
     }

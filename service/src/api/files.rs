@@ -42,7 +42,10 @@ pub async fn download(
     };
     let expires = params.get("expires").and_then(|v| v.parse::<u64>().ok());
     let (Some(expires), Some(signature)) = (expires, params.get("signature")) else {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "missing or malformed expires/signature"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "missing or malformed expires/signature",
+        ));
     };
     let path = local.verify(&key, expires, signature).map_err(|e| {
         let status = match e {

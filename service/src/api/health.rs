@@ -28,10 +28,16 @@ pub struct ComponentHealth {
 
 impl ComponentHealth {
     fn up(detail: impl Into<String>) -> Self {
-        ComponentHealth { status: "up".into(), detail: detail.into() }
+        ComponentHealth {
+            status: "up".into(),
+            detail: detail.into(),
+        }
     }
     fn down(detail: impl Into<String>) -> Self {
-        ComponentHealth { status: "down".into(), detail: detail.into() }
+        ComponentHealth {
+            status: "down".into(),
+            detail: detail.into(),
+        }
     }
     fn is_up(&self) -> bool {
         self.status == "up"
@@ -60,22 +66,38 @@ pub struct FfmpegProbe {
 
 impl FfmpegProbe {
     pub fn new(binary: Option<PathBuf>) -> Self {
-        FfmpegProbe { binary: binary.unwrap_or_else(|| "ffmpeg".into()), cached: Mutex::new(None) }
+        FfmpegProbe {
+            binary: binary.unwrap_or_else(|| "ffmpeg".into()),
+            cached: Mutex::new(None),
+        }
     }
 
     async fn check(&self) -> ComponentHealth {
-        if let Some((at, h)) = self.cached.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if let Some((at, h)) = self
+            .cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             if at.elapsed() < FFMPEG_CACHE {
                 return h.clone();
             }
         }
-        let out = tokio::process::Command::new(&self.binary).arg("-version").kill_on_drop(true).output().await;
+        let out = tokio::process::Command::new(&self.binary)
+            .arg("-version")
+            .kill_on_drop(true)
+            .output()
+            .await;
         let h = match out {
             Ok(o) if o.status.success() => {
                 let text = String::from_utf8_lossy(&o.stdout);
                 ComponentHealth::up(text.lines().next().unwrap_or("ffmpeg").to_string())
             }
-            Ok(o) => ComponentHealth::down(format!("`{} -version` exited with {}", self.binary.display(), o.status)),
+            Ok(o) => ComponentHealth::down(format!(
+                "`{} -version` exited with {}",
+                self.binary.display(),
+                o.status
+            )),
             Err(e) => ComponentHealth::down(format!("cannot run {}: {e}", self.binary.display())),
         };
         *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), h.clone()));
@@ -84,7 +106,9 @@ impl FfmpegProbe {
 }
 
 async fn timed<F: Future<Output = ComponentHealth>>(f: F) -> ComponentHealth {
-    tokio::time::timeout(CHECK_TIMEOUT, f).await.unwrap_or_else(|_| ComponentHealth::down("timed out"))
+    tokio::time::timeout(CHECK_TIMEOUT, f)
+        .await
+        .unwrap_or_else(|_| ComponentHealth::down("timed out"))
 }
 
 /// Service health.
@@ -105,7 +129,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
         }
     });
     let queue = timed(async {
-        match state.queue.len().await {
+        match state.queue.waiting().await {
             Ok(n) => ComponentHealth::up(format!("in-process, {n} waiting")),
             Err(e) => ComponentHealth::down(e.to_string()),
         }
@@ -119,7 +143,9 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
     let ffmpeg = timed(state.ffmpeg.check());
     let (store, queue, storage, ffmpeg) = tokio::join!(store, queue, storage, ffmpeg);
     let gpu = match state.orchestrator.engine() {
-        EngineState::Ready(engine) => ComponentHealth::up(crate::orchestrator::describe_gpu(engine)),
+        EngineState::Ready(engine) => {
+            ComponentHealth::up(crate::orchestrator::describe_gpu(engine))
+        }
         EngineState::Failed(why) => ComponentHealth::down(why.clone()),
     };
     let components: BTreeMap<String, ComponentHealth> = [
@@ -141,5 +167,12 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
         running_renders: state.orchestrator.running(),
         components,
     };
-    (if all_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(report))
+    (
+        if all_up {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(report),
+    )
 }

@@ -62,25 +62,49 @@ pub struct JobList {
         (status = 422, description = "Invalid field (unknown projectId, bad priority, refused callbackUrl, …)", body = ErrorBody),
     )
 )]
-pub async fn submit_job(State(state): State<AppState>, body: JsonBody) -> Result<(StatusCode, Json<JobView>), ApiError> {
+pub async fn submit_job(
+    State(state): State<AppState>,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let req: SubmitJobRequest = body.parse()?;
     let mut problems = Vec::new();
-    let mut problem = |path: &str, message: String| problems.push(ErrorDetail { path: path.into(), message });
+    let mut problem = |path: &str, message: String| {
+        problems.push(ErrorDetail {
+            path: path.into(),
+            message,
+        })
+    };
     if !valid_id(&req.project_id) {
-        problem("projectId", "must be 1 to 128 characters of A-Z, a-z, 0-9, _, . or -".into());
+        problem(
+            "projectId",
+            "must be 1 to 128 characters of A-Z, a-z, 0-9, _, . or -".into(),
+        );
     }
     let priority = req.priority.unwrap_or(5);
     if !(1..=10).contains(&priority) {
-        problem("priority", format!("must be between 1 and 10, got {priority}"));
+        problem(
+            "priority",
+            format!("must be between 1 and 10, got {priority}"),
+        );
     }
-    let output_format = match req.output_format.as_deref().map(str::parse::<OutputFormat>).transpose() {
+    let output_format = match req
+        .output_format
+        .as_deref()
+        .map(str::parse::<OutputFormat>)
+        .transpose()
+    {
         Ok(f) => f,
         Err(e) => {
             problem("outputFormat", e);
             None
         }
     };
-    let quality = match req.quality.as_deref().map(str::parse::<Quality>).transpose() {
+    let quality = match req
+        .quality
+        .as_deref()
+        .map(str::parse::<Quality>)
+        .transpose()
+    {
         Ok(q) => q,
         Err(e) => {
             problem("quality", e);
@@ -109,7 +133,10 @@ pub async fn submit_job(State(state): State<AppState>, body: JsonBody) -> Result
             quality,
         })
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(state.orchestrator.view(&job).await)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(state.orchestrator.view(&job).await),
+    ))
 }
 
 /// Get a job's status.
@@ -123,7 +150,10 @@ pub async fn submit_job(State(state): State<AppState>, body: JsonBody) -> Result
         (status = 404, description = "No such job", body = ErrorBody),
     )
 )]
-pub async fn get_job(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<JobView>, ApiError> {
+pub async fn get_job(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
     let not_found = || ApiError::not_found(format!("no job with id `{job_id}`"));
     if !valid_id(&job_id) {
         return Err(not_found());
@@ -158,37 +188,72 @@ pub async fn list_jobs(
             None => default,
             Some(Ok(n)) if (1..=max).contains(&n) => n,
             Some(_) => {
-                problems.push(ErrorDetail { path: name.into(), message: format!("must be an integer from 1 to {max}") });
+                problems.push(ErrorDetail {
+                    path: name.into(),
+                    message: format!("must be an integer from 1 to {max}"),
+                });
                 default
             }
         }
     };
     let page = number("page", 1, 1_000_000);
     let limit = number("limit", 20, 100);
-    let status = match params.get("status").map(|s| s.parse::<JobStatus>()).transpose() {
+    let status = match params
+        .get("status")
+        .map(|s| s.parse::<JobStatus>())
+        .transpose()
+    {
         Ok(s) => s,
         Err(e) => {
-            problems.push(ErrorDetail { path: "status".into(), message: e });
+            problems.push(ErrorDetail {
+                path: "status".into(),
+                message: e,
+            });
             None
         }
     };
     for name in params.keys() {
         if !["userId", "status", "page", "limit"].contains(&name.as_str()) {
-            problems.push(ErrorDetail { path: name.clone(), message: "unknown query parameter".into() });
+            problems.push(ErrorDetail {
+                path: name.clone(),
+                message: "unknown query parameter".into(),
+            });
         }
     }
     if !problems.is_empty() {
-        let message = format!("bad query: {}", problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect::<Vec<_>>().join("; "));
-        return Err(ApiError { status: StatusCode::BAD_REQUEST, message, details: problems });
+        let message = format!(
+            "bad query: {}",
+            problems
+                .iter()
+                .map(|p| format!("{}: {}", p.path, p.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            details: problems,
+        });
     }
-    let query = JobQuery { user_id: params.get("userId").cloned(), status, page, limit };
+    let query = JobQuery {
+        user_id: params.get("userId").cloned(),
+        status,
+        page,
+        limit,
+    };
     let found = state.jobs.list_jobs(&query).await?;
     let mut items = Vec::with_capacity(found.items.len());
     for job in &found.items {
         items.push(state.orchestrator.view(job).await);
     }
     let has_more = (page as u64) * (limit as u64) < found.total;
-    Ok(Json(JobList { items, page, limit, total: found.total, has_more }))
+    Ok(Json(JobList {
+        items,
+        page,
+        limit,
+        total: found.total,
+        has_more,
+    }))
 }
 
 /// Cancel a job.
@@ -206,7 +271,10 @@ pub async fn list_jobs(
         (status = 409, description = "The job has already finished", body = ErrorBody),
     )
 )]
-pub async fn cancel_job(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<JobView>, ApiError> {
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
     if !valid_id(&job_id) {
         return Err(ApiError::not_found(format!("no job with id `{job_id}`")));
     }

@@ -93,7 +93,10 @@ pub fn router(state: AppState) -> Router {
         .route("/render/projects", post(projects::create_project))
         .route("/render/projects/{projectId}", get(projects::get_project))
         .route("/render/jobs", post(jobs::submit_job).get(jobs::list_jobs))
-        .route("/render/jobs/{jobId}", get(jobs::get_job).delete(jobs::cancel_job))
+        .route(
+            "/render/jobs/{jobId}",
+            get(jobs::get_job).delete(jobs::cancel_job),
+        )
         .route("/files/{*key}", get(files::download))
         .route("/health", get(health::health));
     Router::new()

@@ -22,7 +22,10 @@ pub struct ProjectView {
 
 /// Ids are 1–128 characters of `A-Z a-z 0-9 _ . -`.
 pub fn valid_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    (1..=128).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// Create a video project.
@@ -52,19 +55,32 @@ pub async fn create_project(
     if project.project_id.is_empty() {
         project.project_id = uuid::Uuid::new_v4().to_string();
     } else if !valid_id(&project.project_id) {
-        return Err(ApiError::invalid_field("projectId", "must be 1 to 128 characters of A-Z, a-z, 0-9, _, . or -"));
+        return Err(ApiError::invalid_field(
+            "projectId",
+            "must be 1 to 128 characters of A-Z, a-z, 0-9, _, . or -",
+        ));
     }
     let limits = state.settings.limits.clone();
     let resolver = AssetResolver::confined_to(state.settings.asset_roots.clone());
     // Validation reads media file headers: keep it off the async threads.
-    let project = tokio::task::spawn_blocking(move || project.validate(&limits, &resolver).map(|()| project))
-        .await
-        .map_err(|e| ApiError::internal(format!("validation crashed: {e}")))?
-        .map_err(ApiError::from_validation)?;
-    let stored = StoredProject { project, created_at: now_millis() };
+    let project =
+        tokio::task::spawn_blocking(move || project.validate(&limits, &resolver).map(|()| project))
+            .await
+            .map_err(|e| ApiError::internal(format!("validation crashed: {e}")))?
+            .map_err(ApiError::from_validation)?;
+    let stored = StoredProject {
+        project,
+        created_at: now_millis(),
+    };
     state.projects.create_project(&stored).await?;
     tracing::info!(project_id = %stored.project.project_id, user_id = %stored.project.user_id, "project stored");
-    Ok((StatusCode::CREATED, Json(ProjectView { created_at: rfc3339(stored.created_at), project: stored.project })))
+    Ok((
+        StatusCode::CREATED,
+        Json(ProjectView {
+            created_at: rfc3339(stored.created_at),
+            project: stored.project,
+        }),
+    ))
 }
 
 /// Get a stored project.
@@ -83,12 +99,17 @@ pub async fn get_project(
     Path(project_id): Path<String>,
 ) -> Result<Json<ProjectView>, ApiError> {
     if !valid_id(&project_id) {
-        return Err(ApiError::not_found(format!("no project with id `{project_id}`")));
+        return Err(ApiError::not_found(format!(
+            "no project with id `{project_id}`"
+        )));
     }
     let stored = state
         .projects
         .get_project(&project_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no project with id `{project_id}`")))?;
-    Ok(Json(ProjectView { created_at: rfc3339(stored.created_at), project: stored.project }))
+    Ok(Json(ProjectView {
+        created_at: rfc3339(stored.created_at),
+        project: stored.project,
+    }))
 }

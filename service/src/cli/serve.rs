@@ -29,7 +29,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
         }
         settings.data_dir = d;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
-    runtime.block_on(crate::server::serve(settings, crate::server::shutdown_signal()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    runtime.block_on(crate::server::serve(
+        settings,
+        crate::server::shutdown_signal(),
+    ))?;
     Ok(())
 }

@@ -63,7 +63,10 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<Url, String> {
     }
     let url = Url::parse(raw).map_err(|e| format!("not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("scheme `{}` is not allowed (http or https)", url.scheme()));
+        return Err(format!(
+            "scheme `{}` is not allowed (http or https)",
+            url.scheme()
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("credentials in the URL are not allowed".into());
@@ -71,13 +74,19 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<Url, String> {
     match url.host() {
         None => return Err("has no host".into()),
         Some(url::Host::Ipv4(ip)) if !allow_private && is_non_public(IpAddr::V4(ip)) => {
-            return Err(format!("address {ip} is private or loopback; callbacks go to public hosts only"));
+            return Err(format!(
+                "address {ip} is private or loopback; callbacks go to public hosts only"
+            ));
         }
         Some(url::Host::Ipv6(ip)) if !allow_private && is_non_public(IpAddr::V6(ip)) => {
-            return Err(format!("address {ip} is private or loopback; callbacks go to public hosts only"));
+            return Err(format!(
+                "address {ip} is private or loopback; callbacks go to public hosts only"
+            ));
         }
         Some(url::Host::Domain(d)) if !allow_private && is_local_name(d) => {
-            return Err(format!("host `{d}` is local; callbacks go to public hosts only"));
+            return Err(format!(
+                "host `{d}` is local; callbacks go to public hosts only"
+            ));
         }
         _ => {}
     }
@@ -86,7 +95,10 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<Url, String> {
 
 fn is_local_name(host: &str) -> bool {
     let h = host.trim_end_matches('.').to_ascii_lowercase();
-    h == "localhost" || h.ends_with(".localhost") || h.ends_with(".local") || h.ends_with(".internal")
+    h == "localhost"
+        || h.ends_with(".localhost")
+        || h.ends_with(".local")
+        || h.ends_with(".internal")
 }
 
 /// Sends callbacks and records the outcome on the job.
@@ -102,7 +114,9 @@ pub struct CallbackSender {
 impl CallbackSender {
     /// Delivers `body` (the job's final status, JSON) to the job's callback URL, retrying failures.
     pub async fn deliver(&self, job: &JobRecord, body: Vec<u8>) {
-        let Some(raw) = job.callback_url.clone() else { return };
+        let Some(raw) = job.callback_url.clone() else {
+            return;
+        };
         let mut state = CallbackState::default();
         for attempt in 1..=self.max_attempts.max(1) {
             state.attempts = attempt;
@@ -119,14 +133,19 @@ impl CallbackSender {
                     if !retry || attempt == self.max_attempts {
                         break;
                     }
-                    tokio::time::sleep(self.retry_base.saturating_mul(1 << (attempt - 1).min(16))).await;
+                    tokio::time::sleep(self.retry_base.saturating_mul(1 << (attempt - 1).min(16)))
+                        .await;
                 }
             }
         }
         let recorded = state.clone();
         let update = self
             .jobs
-            .update_job(&job.job_id, &JobStatus::TERMINAL, Box::new(move |j| j.callback = Some(recorded.clone())))
+            .update_job(
+                &job.job_id,
+                &JobStatus::TERMINAL,
+                Box::new(move |j| j.callback = Some(recorded.clone())),
+            )
             .await;
         if let Err(e) = update {
             tracing::warn!(job_id = %job.job_id, error = %e, "cannot record callback outcome");
@@ -134,20 +153,37 @@ impl CallbackSender {
     }
 
     async fn try_once(&self, raw: &str, body: &[u8]) -> Result<(), Failure> {
-        let fatal = |message: String| Failure { message, retry: false };
+        let fatal = |message: String| Failure {
+            message,
+            retry: false,
+        };
         let url = check_url(raw, self.allow_private).map_err(fatal)?;
-        let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let port = url.port_or_known_default().unwrap_or(80);
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
             .await
-            .map_err(|e| Failure { message: format!("cannot resolve {host}: {e}"), retry: true })?
+            .map_err(|e| Failure {
+                message: format!("cannot resolve {host}: {e}"),
+                retry: true,
+            })?
             .collect();
         if addrs.is_empty() {
-            return Err(Failure { message: format!("{host} has no addresses"), retry: true });
+            return Err(Failure {
+                message: format!("{host} has no addresses"),
+                retry: true,
+            });
         }
         if !self.allow_private {
             if let Some(a) = addrs.iter().find(|a| is_non_public(a.ip())) {
-                return Err(fatal(format!("{host} resolves to non-public address {}", a.ip())));
+                return Err(fatal(format!(
+                    "{host} resolves to non-public address {}",
+                    a.ip()
+                )));
             }
         }
         let client = reqwest::Client::builder()
@@ -159,15 +195,24 @@ impl CallbackSender {
         let mut req = client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::USER_AGENT, concat!("vrender/", env!("CARGO_PKG_VERSION")));
+            .header(
+                reqwest::header::USER_AGENT,
+                concat!("vrender/", env!("CARGO_PKG_VERSION")),
+            );
         if let Some(secret) = &self.secret {
             req = req.header(SIGNATURE_HEADER, sign(secret.as_bytes(), body));
         }
-        let resp = req.body(body.to_vec()).send().await.map_err(|e| Failure { message: e.to_string(), retry: true })?;
+        let resp = req.body(body.to_vec()).send().await.map_err(|e| Failure {
+            message: e.to_string(),
+            retry: true,
+        })?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(Failure { message: format!("receiver answered {}", resp.status()), retry: true })
+            Err(Failure {
+                message: format!("receiver answered {}", resp.status()),
+                retry: true,
+            })
         }
     }
 }

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use vrender_engine::{
-    AssetResolver, CancelToken, Engine, EngineConfig, OutputFormat, Progress, Project, Quality, RenderError,
-    RenderRequest,
+    AssetResolver, CancelToken, Engine, EngineConfig, OutputFormat, Progress, Project, Quality,
+    RenderError, RenderRequest,
 };
 
 use crate::config::Settings;
@@ -178,7 +178,11 @@ impl Orchestrator {
     /// The API view of a job, with a fresh signed `outputUrl` when it has an output.
     pub async fn view(&self, job: &JobRecord) -> JobView {
         let url = match (&job.output_key, job.status) {
-            (Some(key), JobStatus::Completed) => match self.storage.signed_url(key, self.settings.signed_url_expiry).await {
+            (Some(key), JobStatus::Completed) => match self
+                .storage
+                .signed_url(key, self.settings.signed_url_expiry)
+                .await
+            {
                 Ok(u) => Some(u),
                 Err(e) => {
                     tracing::warn!(job_id = %job.job_id, error = %e, "cannot sign output link");
@@ -226,11 +230,27 @@ impl Orchestrator {
         self.jobs.create_job(&job).await?;
         // Mark queued before pushing: a worker claims only `queued` jobs. A crash in between leaves
         // the job `queued` in the store, and startup recovery pushes it again.
-        let job = match self.jobs.update_job(&job.job_id, &[JobStatus::Pending], Box::new(|j| j.status = JobStatus::Queued)).await? {
+        let job = match self
+            .jobs
+            .update_job(
+                &job.job_id,
+                &[JobStatus::Pending],
+                Box::new(|j| j.status = JobStatus::Queued),
+            )
+            .await?
+        {
             UpdateOutcome::Updated(j) | UpdateOutcome::Mismatch(j) => j,
             UpdateOutcome::NotFound => return Err(OrchestratorError::UnknownJob(job.job_id)),
         };
-        self.queue.push(QueueItem { job_id: job.job_id.clone(), priority: job.priority }, Duration::ZERO).await?;
+        self.queue
+            .push(
+                QueueItem {
+                    job_id: job.job_id.clone(),
+                    priority: job.priority,
+                },
+                Duration::ZERO,
+            )
+            .await?;
         tracing::info!(job_id = %job.job_id, project_id = %job.project_id, priority = job.priority, "job queued");
         Ok(job)
     }
@@ -254,16 +274,22 @@ impl Orchestrator {
         match outcome {
             UpdateOutcome::Updated(job) => {
                 self.queue.remove(job_id).await?;
-                if let Some(token) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(job_id) {
+                if let Some(token) = self
+                    .running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(job_id)
+                {
                     token.cancel();
                 }
                 tracing::info!(job_id, "job cancelled");
                 self.spawn_callback(&job);
                 Ok(job)
             }
-            UpdateOutcome::Mismatch(job) => {
-                Err(OrchestratorError::AlreadyFinished { id: job.job_id, status: job.status.as_str() })
-            }
+            UpdateOutcome::Mismatch(job) => Err(OrchestratorError::AlreadyFinished {
+                id: job.job_id,
+                status: job.status.as_str(),
+            }),
             UpdateOutcome::NotFound => Err(OrchestratorError::UnknownJob(job_id.to_string())),
         }
     }
@@ -312,13 +338,29 @@ impl Orchestrator {
                 }
             }
         }
-        for job in self.jobs.jobs_with_status(&[JobStatus::Pending, JobStatus::Queued]).await? {
+        for job in self
+            .jobs
+            .jobs_with_status(&[JobStatus::Pending, JobStatus::Queued])
+            .await?
+        {
             if job.status == JobStatus::Pending {
                 self.jobs
-                    .update_job(&job.job_id, &[JobStatus::Pending], Box::new(|j| j.status = JobStatus::Queued))
+                    .update_job(
+                        &job.job_id,
+                        &[JobStatus::Pending],
+                        Box::new(|j| j.status = JobStatus::Queued),
+                    )
                     .await?;
             }
-            self.queue.push(QueueItem { job_id: job.job_id.clone(), priority: job.priority }, Duration::ZERO).await?;
+            self.queue
+                .push(
+                    QueueItem {
+                        job_id: job.job_id.clone(),
+                        priority: job.priority,
+                    },
+                    Duration::ZERO,
+                )
+                .await?;
             report.resubmitted += 1;
         }
         Ok(report)
@@ -348,8 +390,12 @@ impl Orchestrator {
     /// Stops taking jobs and stops running renders; their jobs go back to `queued` for the next start.
     pub async fn shutdown(&self) {
         self.queue.close().await;
-        let running: Vec<(String, CancelToken)> =
-            self.running.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        let running: Vec<(String, CancelToken)> = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
         for (job_id, token) in running {
             token.cancel();
             let r = self
@@ -400,11 +446,17 @@ impl Orchestrator {
             }
         };
         let token = CancelToken::new();
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), token.clone());
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), token.clone());
         let started = Instant::now();
         tracing::info!(job_id = %id, attempt = job.attempts, "render started");
         let attempt = self.attempt(&job, &token).await;
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
         if let Err(e) = self.finish(&job, attempt, started.elapsed()).await {
             tracing::error!(job_id = %id, error = %e, "cannot record the end of a render");
         }
@@ -414,22 +466,44 @@ impl Orchestrator {
         let project = match self.projects.get_project(&job.project_id).await {
             Ok(Some(p)) => p.project,
             Ok(None) => {
-                return Attempt::Failed { message: format!("project `{}` no longer exists", job.project_id), transient: false }
+                return Attempt::Failed {
+                    message: format!("project `{}` no longer exists", job.project_id),
+                    transient: false,
+                }
             }
-            Err(e) => return Attempt::Failed { message: e.to_string(), transient: true },
+            Err(e) => {
+                return Attempt::Failed {
+                    message: e.to_string(),
+                    transient: true,
+                }
+            }
         };
         let engine = match &self.engine {
             EngineState::Ready(e) => e.clone(),
             EngineState::Failed(why) => {
-                return Attempt::Failed { message: format!("the render engine is unavailable: {why}"), transient: true }
+                return Attempt::Failed {
+                    message: format!("the render engine is unavailable: {why}"),
+                    transient: true,
+                }
             }
         };
-        let scratch = Scratch(self.scratch_root.join(format!("{}-{}", job.job_id, job.attempts)));
+        let scratch = Scratch(
+            self.scratch_root
+                .join(format!("{}-{}", job.job_id, job.attempts)),
+        );
         if let Err(e) = std::fs::create_dir_all(&scratch.0) {
-            return Attempt::Failed { message: format!("cannot create scratch folder: {e}"), transient: true };
+            return Attempt::Failed {
+                message: format!("cannot create scratch folder: {e}"),
+                transient: true,
+            };
         }
-        let output = scratch.0.join(format!("output.{}", job.output_format.extension()));
-        let mut request = RenderRequest::new(&output, AssetResolver::confined_to(self.settings.asset_roots.clone()));
+        let output = scratch
+            .0
+            .join(format!("output.{}", job.output_format.extension()));
+        let mut request = RenderRequest::new(
+            &output,
+            AssetResolver::confined_to(self.settings.asset_roots.clone()),
+        );
         request.quality = job.quality;
         request.format = Some(job.output_format);
         request.limits = self.settings.limits.clone();
@@ -442,7 +516,10 @@ impl Orchestrator {
                 tracing::debug!(job_id = %job.job_id, error = %e, "render stopped after cancel");
                 Attempt::Cancelled
             }
-            Err(e) => Attempt::Failed { transient: e.is_transient(), message: e.to_string() },
+            Err(e) => Attempt::Failed {
+                transient: e.is_transient(),
+                message: e.to_string(),
+            },
         };
         if matches!(attempt, Attempt::Done { .. }) {
             self.set_phase(job, JobPhase::Cleanup).await;
@@ -553,16 +630,28 @@ impl Orchestrator {
     async fn upload(&self, job: &JobRecord, output: &Path) -> Attempt {
         self.set_phase(job, JobPhase::Uploading).await;
         let key = format!("renders/{}.{}", job.job_id, job.output_format.extension());
-        match self.storage.put_file(&key, output, job.output_format.mime_type()).await {
+        match self
+            .storage
+            .put_file(&key, output, job.output_format.mime_type())
+            .await
+        {
             Ok(bytes) => {
                 tracing::info!(job_id = %job.job_id, key, bytes, "output stored");
                 Attempt::Done { key }
             }
-            Err(e) => Attempt::Failed { message: e.to_string(), transient: true },
+            Err(e) => Attempt::Failed {
+                message: e.to_string(),
+                transient: true,
+            },
         }
     }
 
-    async fn finish(self: &Arc<Self>, job: &JobRecord, attempt: Attempt, elapsed: Duration) -> Result<(), StoreError> {
+    async fn finish(
+        self: &Arc<Self>,
+        job: &JobRecord,
+        attempt: Attempt,
+        elapsed: Duration,
+    ) -> Result<(), StoreError> {
         let id = job.job_id.as_str();
         let now = now_millis();
         let outcome = match attempt {
@@ -591,7 +680,11 @@ impl Orchestrator {
                         tracing::warn!(job_id = id, error = %e, "cannot delete unwanted output");
                     }
                 }
-                tracing::info!(job_id = id, elapsed_ms = elapsed.as_millis() as u64, "render completed");
+                tracing::info!(
+                    job_id = id,
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    "render completed"
+                );
                 outcome
             }
             Attempt::Cancelled => {
@@ -609,8 +702,13 @@ impl Orchestrator {
                     )
                     .await?
             }
-            Attempt::Failed { message, transient } if transient && job.attempts < job.max_attempts => {
-                let delay = self.settings.job_retry_backoff.saturating_mul(1 << (job.attempts - 1).min(16));
+            Attempt::Failed { message, transient }
+                if transient && job.attempts < job.max_attempts =>
+            {
+                let delay = self
+                    .settings
+                    .job_retry_backoff
+                    .saturating_mul(1 << (job.attempts - 1).min(16));
                 tracing::warn!(job_id = id, attempt = job.attempts, error = %message, retry_in_ms = delay.as_millis() as u64, "render failed; will retry");
                 let outcome = self
                     .jobs
@@ -623,12 +721,18 @@ impl Orchestrator {
                             j.frames_done = 0;
                             j.current_phase = None;
                             j.estimated_time_remaining = None;
-                            j.error = Some(format!("attempt {} failed: {message}; retrying", j.attempts));
+                            j.error = Some(format!(
+                                "attempt {} failed: {message}; retrying",
+                                j.attempts
+                            ));
                         }),
                     )
                     .await?;
                 if let UpdateOutcome::Updated(j) = &outcome {
-                    let item = QueueItem { job_id: j.job_id.clone(), priority: j.priority };
+                    let item = QueueItem {
+                        job_id: j.job_id.clone(),
+                        priority: j.priority,
+                    };
                     if let Err(e) = self.queue.push(item, delay).await {
                         tracing::warn!(job_id = id, error = %e, "cannot re-queue; it is picked up at the next start");
                     }
@@ -669,7 +773,9 @@ impl Orchestrator {
             let view = this.view(&job).await;
             match serde_json::to_vec(&view) {
                 Ok(body) => this.callbacks.deliver(&job, body).await,
-                Err(e) => tracing::error!(job_id = %job.job_id, error = %e, "cannot serialise callback"),
+                Err(e) => {
+                    tracing::error!(job_id = %job.job_id, error = %e, "cannot serialise callback")
+                }
             }
         });
     }

@@ -99,7 +99,7 @@ impl Queue for MemoryQueue {
         }
     }
 
-    async fn len(&self) -> Result<usize, QueueError> {
+    async fn waiting(&self) -> Result<usize, QueueError> {
         Ok(self.lock().order.len())
     }
 
@@ -114,7 +114,10 @@ mod tests {
     use super::*;
 
     fn item(id: &str, priority: u8) -> QueueItem {
-        QueueItem { job_id: id.into(), priority }
+        QueueItem {
+            job_id: id.into(),
+            priority,
+        }
     }
 
     #[tokio::test]
@@ -124,7 +127,7 @@ mod tests {
             q.push(item(id, p), Duration::ZERO).await.unwrap();
         }
         q.push(item("a", 5), Duration::ZERO).await.unwrap(); // duplicate: ignored
-        assert_eq!(q.len().await.unwrap(), 5);
+        assert_eq!(q.waiting().await.unwrap(), 5);
         assert!(q.remove("c").await.unwrap());
         assert!(!q.remove("c").await.unwrap());
         let mut got = Vec::new();
@@ -149,12 +152,19 @@ mod tests {
         }
         let mut got = Vec::new();
         for w in workers {
-            got.push(tokio::time::timeout(Duration::from_secs(2), w).await.unwrap().unwrap());
+            got.push(
+                tokio::time::timeout(Duration::from_secs(2), w)
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
         }
         got.sort();
         assert_eq!(got, ["x", "y", "z"]);
-        q.push(item("later", 5), Duration::from_millis(30)).await.unwrap();
-        assert_eq!(q.len().await.unwrap(), 0);
+        q.push(item("later", 5), Duration::from_millis(30))
+            .await
+            .unwrap();
+        assert_eq!(q.waiting().await.unwrap(), 0);
         assert_eq!(q.pop().await.unwrap().job_id, "later");
         q.close().await;
         assert!(matches!(q.pop().await, Err(QueueError::Closed)));

@@ -38,7 +38,7 @@ pub trait Queue: Send + Sync {
     /// Drops a waiting job; whether it was waiting.
     async fn remove(&self, job_id: &str) -> Result<bool, QueueError>;
     /// Jobs waiting now.
-    async fn len(&self) -> Result<usize, QueueError>;
+    async fn waiting(&self) -> Result<usize, QueueError>;
     /// Wakes all waiting `pop` calls with [`QueueError::Closed`].
     async fn close(&self);
 }

@@ -32,8 +32,13 @@ pub struct LocalStorage {
 impl LocalStorage {
     /// `base_url` is how clients reach the service (`http://host:port`), `secret` the link key.
     pub fn new(root: PathBuf, base_url: String, secret: Vec<u8>) -> Result<Self, StorageError> {
-        std::fs::create_dir_all(&root).map_err(|e| StorageError::io(format!("create {}", root.display()), e))?;
-        Ok(LocalStorage { root, base_url: base_url.trim_end_matches('/').to_string(), secret })
+        std::fs::create_dir_all(&root)
+            .map_err(|e| StorageError::io(format!("create {}", root.display()), e))?;
+        Ok(LocalStorage {
+            root,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            secret,
+        })
     }
 
     fn path_of(&self, key: &str) -> Result<PathBuf, StorageError> {
@@ -44,7 +49,8 @@ impl LocalStorage {
     }
 
     fn mac(&self, key: &str, expires: u64) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
+        let mut mac =
+            HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
         mac.update(key.as_bytes());
         mac.update(b"\n");
         mac.update(expires.to_string().as_bytes());
@@ -61,7 +67,9 @@ impl LocalStorage {
     pub fn verify(&self, key: &str, expires: u64, signature: &str) -> Result<PathBuf, LinkError> {
         let sig = hex::decode(signature).map_err(|_| LinkError::BadSignature)?;
         let path = self.path_of(key).map_err(|_| LinkError::BadSignature)?;
-        self.mac(key, expires).verify_slice(&sig).map_err(|_| LinkError::BadSignature)?;
+        self.mac(key, expires)
+            .verify_slice(&sig)
+            .map_err(|_| LinkError::BadSignature)?;
         if expires < unix_now() {
             return Err(LinkError::Expired);
         }
@@ -73,12 +81,20 @@ impl LocalStorage {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[async_trait]
 impl Storage for LocalStorage {
-    async fn put_file(&self, key: &str, file: &Path, _content_type: &str) -> Result<u64, StorageError> {
+    async fn put_file(
+        &self,
+        key: &str,
+        file: &Path,
+        _content_type: &str,
+    ) -> Result<u64, StorageError> {
         let dest = self.path_of(key)?;
         if let Some(parent) = dest.parent() {
             tokio::fs::create_dir_all(parent)
@@ -88,18 +104,24 @@ impl Storage for LocalStorage {
         // Same file system in the default layout: a rename. Elsewhere: copy, then the caller's
         // cleanup removes the original.
         if tokio::fs::rename(file, &dest).await.is_err() {
-            tokio::fs::copy(file, &dest)
-                .await
-                .map_err(|e| StorageError::io(format!("copy {} to {}", file.display(), dest.display()), e))?;
+            tokio::fs::copy(file, &dest).await.map_err(|e| {
+                StorageError::io(format!("copy {} to {}", file.display(), dest.display()), e)
+            })?;
         }
-        let meta = tokio::fs::metadata(&dest).await.map_err(|e| StorageError::io(format!("stat {}", dest.display()), e))?;
+        let meta = tokio::fs::metadata(&dest)
+            .await
+            .map_err(|e| StorageError::io(format!("stat {}", dest.display()), e))?;
         Ok(meta.len())
     }
 
     async fn signed_url(&self, key: &str, ttl: Duration) -> Result<String, StorageError> {
         self.path_of(key)?;
         let expires = unix_now() + ttl.as_secs().max(1);
-        Ok(format!("{}/api/v1/files/{key}?{}", self.base_url, self.sign(key, expires)))
+        Ok(format!(
+            "{}/api/v1/files/{key}?{}",
+            self.base_url,
+            self.sign(key, expires)
+        ))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
@@ -113,8 +135,12 @@ impl Storage for LocalStorage {
 
     async fn ping(&self) -> Result<(), StorageError> {
         let probe = self.root.join(format!(".probe-{}", uuid::Uuid::new_v4()));
-        tokio::fs::write(&probe, b"ok").await.map_err(|e| StorageError::io(format!("write {}", probe.display()), e))?;
-        tokio::fs::remove_file(&probe).await.map_err(|e| StorageError::io(format!("remove {}", probe.display()), e))
+        tokio::fs::write(&probe, b"ok")
+            .await
+            .map_err(|e| StorageError::io(format!("write {}", probe.display()), e))?;
+        tokio::fs::remove_file(&probe)
+            .await
+            .map_err(|e| StorageError::io(format!("remove {}", probe.display()), e))
     }
 }
 
@@ -125,24 +151,47 @@ mod tests {
     #[tokio::test]
     async fn links_verify_and_expire() {
         let dir = tempfile::tempdir().unwrap();
-        let s = LocalStorage::new(dir.path().join("out"), "http://h:1/".into(), b"k".to_vec()).unwrap();
+        let s =
+            LocalStorage::new(dir.path().join("out"), "http://h:1/".into(), b"k".to_vec()).unwrap();
         let src = dir.path().join("a.mp4");
         std::fs::write(&src, b"video").unwrap();
-        assert_eq!(s.put_file("renders/a.mp4", &src, "video/mp4").await.unwrap(), 5);
-        let url = s.signed_url("renders/a.mp4", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(
+            s.put_file("renders/a.mp4", &src, "video/mp4")
+                .await
+                .unwrap(),
+            5
+        );
+        let url = s
+            .signed_url("renders/a.mp4", Duration::from_secs(60))
+            .await
+            .unwrap();
         assert!(url.starts_with("http://h:1/api/v1/files/renders/a.mp4?expires="));
         let query = url.split_once('?').unwrap().1;
-        let expires: u64 = query.split('&').next().unwrap()["expires=".len()..].parse().unwrap();
+        let expires: u64 = query.split('&').next().unwrap()["expires=".len()..]
+            .parse()
+            .unwrap();
         let sig = &query.split_once("signature=").unwrap().1;
         assert!(s.verify("renders/a.mp4", expires, sig).is_ok());
-        assert_eq!(s.verify("renders/a.mp4", expires + 1, sig), Err(LinkError::BadSignature));
-        assert_eq!(s.verify("renders/b.mp4", expires, sig), Err(LinkError::BadSignature));
+        assert_eq!(
+            s.verify("renders/a.mp4", expires + 1, sig),
+            Err(LinkError::BadSignature)
+        );
+        assert_eq!(
+            s.verify("renders/b.mp4", expires, sig),
+            Err(LinkError::BadSignature)
+        );
         let old = s.sign("renders/a.mp4", 10);
         let old_sig = old.split_once("signature=").unwrap().1;
-        assert_eq!(s.verify("renders/a.mp4", 10, old_sig), Err(LinkError::Expired));
+        assert_eq!(
+            s.verify("renders/a.mp4", 10, old_sig),
+            Err(LinkError::Expired)
+        );
         assert!(s.put_file("../x", &src, "video/mp4").await.is_err());
         s.ping().await.unwrap();
         s.delete("renders/a.mp4").await.unwrap();
-        assert_eq!(s.verify("renders/a.mp4", expires, sig), Err(LinkError::NotFound));
+        assert_eq!(
+            s.verify("renders/a.mp4", expires, sig),
+            Err(LinkError::NotFound)
+        );
     }
 }

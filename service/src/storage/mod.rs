@@ -27,14 +27,22 @@ pub enum StorageError {
 
 impl StorageError {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        StorageError::Io { context: context.into(), source }
+        StorageError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 
 #[async_trait]
 pub trait Storage: Send + Sync {
     /// Stores the file at `file` under `key` (the file may be moved away). Returns its size in bytes.
-    async fn put_file(&self, key: &str, file: &Path, content_type: &str) -> Result<u64, StorageError>;
+    async fn put_file(
+        &self,
+        key: &str,
+        file: &Path,
+        content_type: &str,
+    ) -> Result<u64, StorageError>;
     /// A link that downloads `key` until `ttl` from now.
     async fn signed_url(&self, key: &str, ttl: Duration) -> Result<String, StorageError>;
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
@@ -50,6 +58,8 @@ pub fn valid_key(key: &str) -> bool {
             !seg.is_empty()
                 && seg != "."
                 && seg != ".."
-                && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         })
 }

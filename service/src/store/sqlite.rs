@@ -31,9 +31,12 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(backend)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+    conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(backend)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    )
+    .map_err(backend)?;
     Ok(conn)
 }
 
@@ -61,9 +64,15 @@ impl SqliteStore {
                 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);",
             )
             .map_err(backend)?;
-        let readers = (0..READERS).map(|_| open(path).map(Mutex::new)).collect::<Result<_, _>>()?;
+        let readers = (0..READERS)
+            .map(|_| open(path).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
         Ok(SqliteStore {
-            inner: Arc::new(Inner { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) }),
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
         })
     }
 
@@ -100,7 +109,10 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 fn decode_job(id: &str, data: &str) -> Result<JobRecord, StoreError> {
-    serde_json::from_str(data).map_err(|e| StoreError::Corrupt { id: id.to_string(), message: e.to_string() })
+    serde_json::from_str(data).map_err(|e| StoreError::Corrupt {
+        id: id.to_string(),
+        message: e.to_string(),
+    })
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
@@ -114,8 +126,17 @@ impl ProjectStore for SqliteStore {
         let data = encode(project)?;
         let created = project.created_at;
         self.write(move |c| {
-            c.execute("INSERT INTO projects (id, created_at, data) VALUES (?1, ?2, ?3)", params![id, created, data])
-                .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict(format!("project {id}")) } else { backend(e) })?;
+            c.execute(
+                "INSERT INTO projects (id, created_at, data) VALUES (?1, ?2, ?3)",
+                params![id, created, data],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("project {id}"))
+                } else {
+                    backend(e)
+                }
+            })?;
             Ok(())
         })
         .await
@@ -125,11 +146,20 @@ impl ProjectStore for SqliteStore {
         let id = project_id.to_string();
         self.read(move |c| {
             let data: Option<String> = c
-                .query_row("SELECT data FROM projects WHERE id = ?1", params![id], |r| r.get(0))
+                .query_row(
+                    "SELECT data FROM projects WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(backend)?;
-            data.map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt { id, message: e.to_string() }))
-                .transpose()
+            data.map(|d| {
+                serde_json::from_str(&d).map_err(|e| StoreError::Corrupt {
+                    id,
+                    message: e.to_string(),
+                })
+            })
+            .transpose()
         })
         .await
     }
@@ -139,7 +169,12 @@ impl ProjectStore for SqliteStore {
 impl JobStore for SqliteStore {
     async fn create_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         let data = encode(job)?;
-        let (id, user, status, created) = (job.job_id.clone(), job.user_id.clone(), job.status.as_str(), job.created_at);
+        let (id, user, status, created) = (
+            job.job_id.clone(),
+            job.user_id.clone(),
+            job.status.as_str(),
+            job.created_at,
+        );
         self.write(move |c| {
             c.execute(
                 "INSERT INTO jobs (id, user_id, status, created_at, version, data) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
@@ -155,7 +190,9 @@ impl JobStore for SqliteStore {
         let id = job_id.to_string();
         self.read(move |c| {
             let data: Option<String> = c
-                .query_row("SELECT data FROM jobs WHERE id = ?1", params![id], |r| r.get(0))
+                .query_row("SELECT data FROM jobs WHERE id = ?1", params![id], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(backend)?;
             data.map(|d| decode_job(&id, &d)).transpose()
@@ -169,11 +206,17 @@ impl JobStore for SqliteStore {
             let status = q.status.map(|s| s.as_str());
             let filter = "(?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR status = ?2)";
             let total: i64 = c
-                .query_row(&format!("SELECT COUNT(*) FROM jobs WHERE {filter}"), params![q.user_id, status], |r| r.get(0))
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM jobs WHERE {filter}"),
+                    params![q.user_id, status],
+                    |r| r.get(0),
+                )
                 .map_err(backend)?;
             let offset = (q.page.max(1) as i64 - 1) * q.limit as i64;
             let mut stmt = c
-                .prepare_cached(&format!("SELECT id, data FROM jobs WHERE {filter} ORDER BY seq DESC LIMIT ?3 OFFSET ?4"))
+                .prepare_cached(&format!(
+                    "SELECT id, data FROM jobs WHERE {filter} ORDER BY seq DESC LIMIT ?3 OFFSET ?4"
+                ))
                 .map_err(backend)?;
             let rows = stmt
                 .query_map(params![q.user_id, status, q.limit as i64, offset], |r| {
@@ -185,7 +228,10 @@ impl JobStore for SqliteStore {
                 let (id, data) = row.map_err(backend)?;
                 items.push(decode_job(&id, &data)?);
             }
-            Ok(JobPage { items, total: total as u64 })
+            Ok(JobPage {
+                items,
+                total: total as u64,
+            })
         })
         .await
     }
@@ -230,10 +276,14 @@ impl JobStore for SqliteStore {
         let statuses: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
         self.read(move |c| {
             let mut out = Vec::new();
-            let mut stmt = c.prepare_cached("SELECT id, data FROM jobs WHERE status = ?1 ORDER BY seq").map_err(backend)?;
+            let mut stmt = c
+                .prepare_cached("SELECT id, data FROM jobs WHERE status = ?1 ORDER BY seq")
+                .map_err(backend)?;
             for s in statuses {
                 let rows = stmt
-                    .query_map(params![s], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                    .query_map(params![s], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                    })
                     .map_err(backend)?;
                 for row in rows {
                     let (id, data) = row.map_err(backend)?;
@@ -247,7 +297,8 @@ impl JobStore for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(backend)).await
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+            .await
     }
 }
 
@@ -288,12 +339,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
         for i in 0..5 {
-            store.create_job(&job(&format!("j{i}"), if i % 2 == 0 { "a" } else { "b" })).await.unwrap();
+            store
+                .create_job(&job(&format!("j{i}"), if i % 2 == 0 { "a" } else { "b" }))
+                .await
+                .unwrap();
         }
-        assert!(matches!(store.create_job(&job("j0", "a")).await, Err(StoreError::Conflict(_))));
-        let page = store.list_jobs(&JobQuery { user_id: Some("a".into()), status: None, page: 1, limit: 2 }).await.unwrap();
+        assert!(matches!(
+            store.create_job(&job("j0", "a")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let page = store
+            .list_jobs(&JobQuery {
+                user_id: Some("a".into()),
+                status: None,
+                page: 1,
+                limit: 2,
+            })
+            .await
+            .unwrap();
         assert_eq!(page.total, 3);
-        assert_eq!(page.items.iter().map(|j| j.job_id.as_str()).collect::<Vec<_>>(), ["j4", "j2"]);
+        assert_eq!(
+            page.items
+                .iter()
+                .map(|j| j.job_id.as_str())
+                .collect::<Vec<_>>(),
+            ["j4", "j2"]
+        );
 
         let to_processing: JobMutation = Box::new(|j| j.status = JobStatus::Processing);
         assert!(matches!(
@@ -301,10 +372,26 @@ mod tests {
             UpdateOutcome::Updated(j) if j.status == JobStatus::Processing
         ));
         let again: JobMutation = Box::new(|j| j.status = JobStatus::Processing);
-        assert!(matches!(store.update_job("j1", &[JobStatus::Queued], again).await.unwrap(), UpdateOutcome::Mismatch(_)));
+        assert!(matches!(
+            store
+                .update_job("j1", &[JobStatus::Queued], again)
+                .await
+                .unwrap(),
+            UpdateOutcome::Mismatch(_)
+        ));
         let none: JobMutation = Box::new(|_| {});
-        assert!(matches!(store.update_job("nope", &[], none).await.unwrap(), UpdateOutcome::NotFound));
-        assert_eq!(store.jobs_with_status(&[JobStatus::Processing]).await.unwrap().len(), 1);
+        assert!(matches!(
+            store.update_job("nope", &[], none).await.unwrap(),
+            UpdateOutcome::NotFound
+        ));
+        assert_eq!(
+            store
+                .jobs_with_status(&[JobStatus::Processing])
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         store.ping().await.unwrap();
     }
 }

@@ -14,11 +14,31 @@ use serde_json::{json, Value};
 
 /// Settings the harness controls; cleared from the inherited environment.
 const SETTINGS: &[&str] = &[
-    "PORT", "HOST", "PUBLIC_BASE_URL", "DATA_DIR", "ASSET_ROOTS", "MAX_CONCURRENT_RENDERS", "JOB_MAX_ATTEMPTS",
-    "JOB_RETRY_BACKOFF_MS", "PROGRESS_INTERVAL_MS", "CALLBACK_SECRET", "ALLOW_PRIVATE_CALLBACKS",
-    "CALLBACK_MAX_ATTEMPTS", "CALLBACK_RETRY_BASE_MS", "CALLBACK_TIMEOUT_MS", "SIGNED_URL_EXPIRY_SECS",
-    "URL_SIGNING_SECRET", "BODY_LIMIT_BYTES", "GPU_ADAPTER", "FFMPEG_PATH", "MONGODB_URI", "REDIS_URL",
-    "S3_BUCKET", "S3_ENDPOINT", "S3_REGION", "LOG_FORMAT",
+    "PORT",
+    "HOST",
+    "PUBLIC_BASE_URL",
+    "DATA_DIR",
+    "ASSET_ROOTS",
+    "MAX_CONCURRENT_RENDERS",
+    "JOB_MAX_ATTEMPTS",
+    "JOB_RETRY_BACKOFF_MS",
+    "PROGRESS_INTERVAL_MS",
+    "CALLBACK_SECRET",
+    "ALLOW_PRIVATE_CALLBACKS",
+    "CALLBACK_MAX_ATTEMPTS",
+    "CALLBACK_RETRY_BASE_MS",
+    "CALLBACK_TIMEOUT_MS",
+    "SIGNED_URL_EXPIRY_SECS",
+    "URL_SIGNING_SECRET",
+    "BODY_LIMIT_BYTES",
+    "GPU_ADAPTER",
+    "FFMPEG_PATH",
+    "MONGODB_URI",
+    "REDIS_URL",
+    "S3_BUCKET",
+    "S3_ENDPOINT",
+    "S3_REGION",
+    "LOG_FORMAT",
 ];
 
 pub struct Server {
@@ -33,7 +53,13 @@ impl Server {
     /// Starts `vrender serve` on `data_dir` (assets in `<data_dir>/assets`) with extra settings.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(data_dir.join("assets")).unwrap();
-        let log = data_dir.join(format!("server-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+        let log = data_dir.join(format!(
+            "server-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vrender"));
         cmd.arg("serve");
         for k in SETTINGS {
@@ -47,7 +73,8 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdout(Stdio::piped()).stderr(std::fs::File::create(&log).unwrap());
+        cmd.stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap());
         let mut child = cmd.spawn().expect("spawn vrender serve");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -62,11 +89,23 @@ impl Server {
             Ok(b) => b,
             Err(_) => {
                 let _ = child.kill();
-                panic!("server did not start; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+                panic!(
+                    "server did not start; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
             }
         };
-        let client = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Server { child, base, data_dir: data_dir.to_path_buf(), log, client }
+        let client = Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Server {
+            child,
+            base,
+            data_dir: data_dir.to_path_buf(),
+            log,
+            client,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -119,14 +158,22 @@ impl Server {
                 return job;
             }
             if start.elapsed() > timeout {
-                panic!("job {id} did not get there in {timeout:?}: {job}\nlog tail:\n{}", self.log_tail());
+                panic!(
+                    "job {id} did not get there in {timeout:?}: {job}\nlog tail:\n{}",
+                    self.log_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     pub fn wait_finished(&self, id: &str, timeout: Duration) -> Value {
-        self.wait_for(id, timeout, |j| matches!(j["status"].as_str(), Some("completed" | "failed" | "cancelled")))
+        self.wait_for(id, timeout, |j| {
+            matches!(
+                j["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            )
+        })
     }
 
     pub fn log_tail(&self) -> String {
@@ -195,11 +242,21 @@ pub fn assert_error_body(status: StatusCode, body: &Value, expected: u16, path_p
     for key in ["error", "message", "path", "timestamp", "requestId"] {
         assert!(body[key].is_string(), "missing {key}: {body}");
     }
-    assert!(body["path"].as_str().unwrap().starts_with(path_prefix), "{body}");
+    assert!(
+        body["path"].as_str().unwrap().starts_with(path_prefix),
+        "{body}"
+    );
     assert!(!body["requestId"].as_str().unwrap().is_empty(), "{body}");
 }
 
 /// The `details[].path` values of an error body.
 pub fn detail_paths(body: &Value) -> Vec<String> {
-    body["details"].as_array().map(|d| d.iter().filter_map(|x| x["path"].as_str().map(String::from)).collect()).unwrap_or_default()
+    body["details"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|x| x["path"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
