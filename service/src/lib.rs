@@ -1,4 +1,16 @@
-//! `vrender-service`: the `vrender` CLI and the REST render service (API → store/queue → worker →
-//! engine → storage) on top of `vrender-engine`.
+//! `vrender-service`: the `vrender` CLI and the REST render service on top of `vrender-engine`.
+//!
+//! Data flows: [`api`] (axum handlers) → [`store`] (projects and jobs) and [`queue`] (job ids by
+//! priority) → [`orchestrator`] (workers run the engine, track progress, retry, cancel, call back) →
+//! [`storage`] (rendered files and signed links). [`config`] reads the settings, [`server`] wires it
+//! all together.
 
+pub mod api;
 pub mod cli;
+pub mod config;
+pub mod model;
+pub mod orchestrator;
+pub mod queue;
+pub mod server;
+pub mod storage;
+pub mod store;

@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Render a project file to a video (or one frame to a PNG with --still).
     Render(cli::render::RenderArgs),
+    /// Run the REST render service (settings from the environment, see .env.example).
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() {
@@ -27,6 +29,7 @@ fn main() {
     cli::init_tracing();
     let result = match cli.command {
         Command::Render(args) => cli::render::run(args),
+        Command::Serve(args) => cli::serve::run(args),
     };
     if let Err(e) = result {
         // One line, the whole chain: `vrender: frames[0].layers[1].src: `a.png`: file not found`.

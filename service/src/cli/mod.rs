@@ -1,6 +1,7 @@
 //! Command-line subcommands. Each is a thin shell over the engine or the service.
 
 pub mod render;
+pub mod serve;
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`), `LOG_FORMAT=json` for JSON lines.
 pub fn init_tracing() {

@@ -1,0 +1,178 @@
+//! `GET /api/v1/health`: store, queue, storage, ffmpeg and GPU; 503 when one is down.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+
+use super::AppState;
+use crate::orchestrator::EngineState;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+const FFMPEG_CACHE: Duration = Duration::from_secs(30);
+
+/// One dependency's state.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ComponentHealth {
+    /// `up` or `down`
+    pub status: String,
+    /// What was found (a version, a count) or what went wrong.
+    pub detail: String,
+}
+
+impl ComponentHealth {
+    fn up(detail: impl Into<String>) -> Self {
+        ComponentHealth {
+            status: "up".into(),
+            detail: detail.into(),
+        }
+    }
+    fn down(detail: impl Into<String>) -> Self {
+        ComponentHealth {
+            status: "down".into(),
+            detail: detail.into(),
+        }
+    }
+    fn is_up(&self) -> bool {
+        self.status == "up"
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthReport {
+    /// `ok` or `degraded`
+    pub status: String,
+    pub version: String,
+    /// `embedded` (the only mode so far)
+    pub mode: String,
+    pub uptime_seconds: u64,
+    pub running_renders: usize,
+    /// store, queue, storage, ffmpeg, gpu
+    pub components: BTreeMap<String, ComponentHealth>,
+}
+
+/// Caches `ffmpeg -version` (spawning it on every probe would be wasteful).
+pub struct FfmpegProbe {
+    binary: PathBuf,
+    cached: Mutex<Option<(Instant, ComponentHealth)>>,
+}
+
+impl FfmpegProbe {
+    pub fn new(binary: Option<PathBuf>) -> Self {
+        FfmpegProbe {
+            binary: binary.unwrap_or_else(|| "ffmpeg".into()),
+            cached: Mutex::new(None),
+        }
+    }
+
+    async fn check(&self) -> ComponentHealth {
+        if let Some((at, h)) = self
+            .cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            if at.elapsed() < FFMPEG_CACHE {
+                return h.clone();
+            }
+        }
+        let out = tokio::process::Command::new(&self.binary)
+            .arg("-version")
+            .kill_on_drop(true)
+            .output()
+            .await;
+        let h = match out {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                ComponentHealth::up(text.lines().next().unwrap_or("ffmpeg").to_string())
+            }
+            Ok(o) => ComponentHealth::down(format!(
+                "`{} -version` exited with {}",
+                self.binary.display(),
+                o.status
+            )),
+            Err(e) => ComponentHealth::down(format!("cannot run {}: {e}", self.binary.display())),
+        };
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), h.clone()));
+        h
+    }
+}
+
+async fn timed<F: Future<Output = ComponentHealth>>(f: F) -> ComponentHealth {
+    tokio::time::timeout(CHECK_TIMEOUT, f)
+        .await
+        .unwrap_or_else(|_| ComponentHealth::down("timed out"))
+}
+
+/// Service health.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    tag = "health",
+    responses(
+        (status = 200, description = "Everything is up", body = HealthReport),
+        (status = 503, description = "A component is down", body = HealthReport),
+    )
+)]
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthReport>) {
+    let store = timed(async {
+        match state.jobs.ping().await {
+            Ok(()) => ComponentHealth::up("sqlite"),
+            Err(e) => ComponentHealth::down(e.to_string()),
+        }
+    });
+    let queue = timed(async {
+        match state.queue.waiting().await {
+            Ok(n) => ComponentHealth::up(format!("in-process, {n} waiting")),
+            Err(e) => ComponentHealth::down(e.to_string()),
+        }
+    });
+    let storage = timed(async {
+        match state.storage.ping().await {
+            Ok(()) => ComponentHealth::up("local disk"),
+            Err(e) => ComponentHealth::down(e.to_string()),
+        }
+    });
+    let ffmpeg = timed(state.ffmpeg.check());
+    let (store, queue, storage, ffmpeg) = tokio::join!(store, queue, storage, ffmpeg);
+    let gpu = match state.orchestrator.engine() {
+        EngineState::Ready(engine) => {
+            ComponentHealth::up(crate::orchestrator::describe_gpu(engine))
+        }
+        EngineState::Failed(why) => ComponentHealth::down(why.clone()),
+    };
+    let components: BTreeMap<String, ComponentHealth> = [
+        ("store", store),
+        ("queue", queue),
+        ("storage", storage),
+        ("ffmpeg", ffmpeg),
+        ("gpu", gpu),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let all_up = components.values().all(ComponentHealth::is_up);
+    let report = HealthReport {
+        status: if all_up { "ok" } else { "degraded" }.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        mode: "embedded".into(),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        running_renders: state.orchestrator.running(),
+        components,
+    };
+    (
+        if all_up {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(report),
+    )
+}

@@ -1,0 +1,283 @@
+//! `POST /api/v1/render/jobs`, `GET /api/v1/render/jobs[?userId=…]`, `GET|DELETE /api/v1/render/jobs/{jobId}`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use vrender_engine::{OutputFormat, Quality};
+
+use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::extract::JsonBody;
+use super::projects::valid_id;
+use super::AppState;
+use crate::model::{JobStatus, JobView};
+use crate::orchestrator::callback::check_url;
+use crate::orchestrator::NewJob;
+use crate::store::JobQuery;
+
+/// Body of `POST /render/jobs`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubmitJobRequest {
+    /// A stored project.
+    pub project_id: String,
+    /// 1 (lowest) to 10 (highest), default 5. Higher runs first.
+    #[serde(default)]
+    pub priority: Option<i64>,
+    /// http(s) URL that receives the final job status as a signed POST.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// mp4, mov or webm; default: the project's.
+    #[serde(default)]
+    pub output_format: Option<String>,
+    /// low, medium, high or ultra; default: the project's.
+    #[serde(default)]
+    pub quality: Option<String>,
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobList {
+    pub items: Vec<JobView>,
+    pub page: u32,
+    pub limit: u32,
+    pub total: u64,
+    pub has_more: bool,
+}
+
+/// Submit a render job.
+#[utoipa::path(
+    post,
+    path = "/api/v1/render/jobs",
+    tag = "jobs",
+    request_body = SubmitJobRequest,
+    responses(
+        (status = 202, description = "Queued", body = JobView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 422, description = "Invalid field (unknown projectId, bad priority, refused callbackUrl, …)", body = ErrorBody),
+    )
+)]
+pub async fn submit_job(
+    State(state): State<AppState>,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    let req: SubmitJobRequest = body.parse()?;
+    let mut problems = Vec::new();
+    let mut problem = |path: &str, message: String| {
+        problems.push(ErrorDetail {
+            path: path.into(),
+            message,
+        })
+    };
+    if !valid_id(&req.project_id) {
+        problem(
+            "projectId",
+            "must be 1 to 128 characters of A-Z, a-z, 0-9, _, . or -".into(),
+        );
+    }
+    let priority = req.priority.unwrap_or(5);
+    if !(1..=10).contains(&priority) {
+        problem(
+            "priority",
+            format!("must be between 1 and 10, got {priority}"),
+        );
+    }
+    let output_format = match req
+        .output_format
+        .as_deref()
+        .map(str::parse::<OutputFormat>)
+        .transpose()
+    {
+        Ok(f) => f,
+        Err(e) => {
+            problem("outputFormat", e);
+            None
+        }
+    };
+    let quality = match req
+        .quality
+        .as_deref()
+        .map(str::parse::<Quality>)
+        .transpose()
+    {
+        Ok(q) => q,
+        Err(e) => {
+            problem("quality", e);
+            None
+        }
+    };
+    if let Some(url) = &req.callback_url {
+        if let Err(e) = check_url(url, state.settings.allow_private_callbacks) {
+            problem("callbackUrl", e);
+        }
+    }
+    if !problems.is_empty() {
+        let message = match problems.as_slice() {
+            [one] => format!("{}: {}", one.path, one.message),
+            many => format!("{} invalid fields", many.len()),
+        };
+        return Err(ApiError::invalid(message, problems));
+    }
+    let job = state
+        .orchestrator
+        .submit(NewJob {
+            project_id: req.project_id,
+            priority: priority as u8,
+            callback_url: req.callback_url,
+            output_format,
+            quality,
+        })
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(state.orchestrator.view(&job).await),
+    ))
+}
+
+/// Get a job's status.
+#[utoipa::path(
+    get,
+    path = "/api/v1/render/jobs/{jobId}",
+    tag = "jobs",
+    params(("jobId" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 404, description = "No such job", body = ErrorBody),
+    )
+)]
+pub async fn get_job(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let not_found = || ApiError::not_found(format!("no job with id `{job_id}`"));
+    if !valid_id(&job_id) {
+        return Err(not_found());
+    }
+    let job = state.jobs.get_job(&job_id).await?.ok_or_else(not_found)?;
+    Ok(Json(state.orchestrator.view(&job).await))
+}
+
+/// List jobs, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/render/jobs",
+    tag = "jobs",
+    params(
+        ("userId" = Option<String>, Query, description = "Only this user's jobs"),
+        ("status" = Option<JobStatus>, Query, description = "Only jobs in this status"),
+        ("page" = Option<u32>, Query, description = "1-based page, default 1"),
+        ("limit" = Option<u32>, Query, description = "Page size 1–100, default 20"),
+    ),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobList),
+        (status = 400, description = "Bad query parameter", body = ErrorBody),
+    )
+)]
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<JobList>, ApiError> {
+    let mut problems = Vec::new();
+    let mut number = |name: &str, default: u32, max: u32| -> u32 {
+        match params.get(name).map(|v| v.parse::<u32>()) {
+            None => default,
+            Some(Ok(n)) if (1..=max).contains(&n) => n,
+            Some(_) => {
+                problems.push(ErrorDetail {
+                    path: name.into(),
+                    message: format!("must be an integer from 1 to {max}"),
+                });
+                default
+            }
+        }
+    };
+    let page = number("page", 1, 1_000_000);
+    let limit = number("limit", 20, 100);
+    let status = match params
+        .get("status")
+        .map(|s| s.parse::<JobStatus>())
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => {
+            problems.push(ErrorDetail {
+                path: "status".into(),
+                message: e,
+            });
+            None
+        }
+    };
+    for name in params.keys() {
+        if !["userId", "status", "page", "limit"].contains(&name.as_str()) {
+            problems.push(ErrorDetail {
+                path: name.clone(),
+                message: "unknown query parameter".into(),
+            });
+        }
+    }
+    if !problems.is_empty() {
+        let message = format!(
+            "bad query: {}",
+            problems
+                .iter()
+                .map(|p| format!("{}: {}", p.path, p.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            details: problems,
+        });
+    }
+    let query = JobQuery {
+        user_id: params.get("userId").cloned(),
+        status,
+        page,
+        limit,
+    };
+    let found = state.jobs.list_jobs(&query).await?;
+    let mut items = Vec::with_capacity(found.items.len());
+    for job in &found.items {
+        items.push(state.orchestrator.view(job).await);
+    }
+    let has_more = (page as u64) * (limit as u64) < found.total;
+    Ok(Json(JobList {
+        items,
+        page,
+        limit,
+        total: found.total,
+        has_more,
+    }))
+}
+
+/// Cancel a job.
+///
+/// A queued job never starts; a running job stops at its next frame and its temporary files are
+/// removed. Cancelling a finished job is a 409.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/render/jobs/{jobId}",
+    tag = "jobs",
+    params(("jobId" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Cancelled; the job", body = JobView),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job has already finished", body = ErrorBody),
+    )
+)]
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    if !valid_id(&job_id) {
+        return Err(ApiError::not_found(format!("no job with id `{job_id}`")));
+    }
+    let job = state.orchestrator.cancel(&job_id).await?;
+    Ok(Json(state.orchestrator.view(&job).await))
+}

@@ -1,0 +1,128 @@
+//! The HTTP API (the seed's `RenderController`): thin axum handlers over the stores and the
+//! orchestrator, one error body for every failure, a log line per request, OpenAPI + Swagger UI.
+//!
+//! Routes (all JSON, camelCase):
+//! * `POST /api/v1/render/projects`, `GET /api/v1/render/projects/{projectId}`
+//! * `POST /api/v1/render/jobs`, `GET /api/v1/render/jobs?userId=&status=&page=&limit=`
+//! * `GET /api/v1/render/jobs/{jobId}`, `DELETE /api/v1/render/jobs/{jobId}`
+//! * `GET /api/v1/files/{key}?expires=&signature=` (signed output downloads)
+//! * `GET /api/v1/health` (also `/health`)
+//! * `GET /api/openapi.json`, `GET /api/docs` (Swagger UI)
+
+pub mod error;
+pub mod extract;
+pub mod files;
+pub mod health;
+pub mod jobs;
+pub mod projects;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Settings;
+use crate::orchestrator::Orchestrator;
+use crate::queue::Queue;
+use crate::storage::{LocalStorage, Storage};
+use crate::store::{JobStore, ProjectStore};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub projects: Arc<dyn ProjectStore>,
+    pub jobs: Arc<dyn JobStore>,
+    pub queue: Arc<dyn Queue>,
+    pub storage: Arc<dyn Storage>,
+    /// Set when outputs are on local disk and served by this service.
+    pub local_files: Option<Arc<LocalStorage>>,
+    pub orchestrator: Arc<Orchestrator>,
+    pub ffmpeg: Arc<health::FfmpegProbe>,
+    pub started: Instant,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "vrender", description = "GPU video render service: projects in, rendered videos out."),
+    paths(
+        projects::create_project,
+        projects::get_project,
+        jobs::submit_job,
+        jobs::list_jobs,
+        jobs::get_job,
+        jobs::cancel_job,
+        files::download,
+        health::health,
+    ),
+    components(schemas(
+        crate::model::JobView,
+        crate::model::JobStatus,
+        crate::model::CallbackState,
+        jobs::SubmitJobRequest,
+        jobs::JobList,
+        error::ErrorBody,
+        error::ErrorDetail,
+        health::HealthReport,
+        health::ComponentHealth,
+    )),
+    tags(
+        (name = "projects", description = "Video projects"),
+        (name = "jobs", description = "Render jobs"),
+        (name = "files", description = "Rendered outputs"),
+        (name = "health", description = "Service health"),
+    )
+)]
+pub struct ApiDoc;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.body_limit;
+    let api = Router::new()
+        .route("/render/projects", post(projects::create_project))
+        .route("/render/projects/{projectId}", get(projects::get_project))
+        .route("/render/jobs", post(jobs::submit_job).get(jobs::list_jobs))
+        .route(
+            "/render/jobs/{jobId}",
+            get(jobs::get_job).delete(jobs::cancel_job),
+        )
+        .route("/files/{*key}", get(files::download))
+        .route("/health", get(health::health));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/health", get(health::health))
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi()))
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn(error::error_bodies))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_request(())
+                .on_response(|resp: &Response<_>, latency: Duration, _span: &Span| {
+                    tracing::info!(
+                        status = resp.status().as_u16(),
+                        latency_ms = latency.as_secs_f64() * 1000.0,
+                        "request"
+                    );
+                })
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}

@@ -1,0 +1,115 @@
+//! `POST /api/v1/render/projects`, `GET /api/v1/render/projects/{projectId}`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use vrender_engine::{AssetResolver, Project};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::JsonBody;
+use super::AppState;
+use crate::model::{now_millis, rfc3339, StoredProject};
+
+/// A stored project: the VideoProject as sent (with its `projectId`) plus `createdAt`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectView {
+    #[serde(flatten)]
+    pub project: Project,
+    pub created_at: String,
+}
+
+/// Ids are 1–128 characters of `A-Z a-z 0-9 _ . -`.
+pub fn valid_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Create a video project.
+///
+/// The body is a VideoProject (see the engine's project format). It is parsed and validated in full,
+/// media files included (they must lie inside the configured asset roots); `projectId` is generated
+/// when absent.
+#[utoipa::path(
+    post,
+    path = "/api/v1/render/projects",
+    tag = "projects",
+    request_body(content = serde_json::Value, description = "VideoProject", content_type = "application/json"),
+    responses(
+        (status = 201, description = "Stored; the project with its projectId and createdAt", body = serde_json::Value),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 409, description = "projectId is taken", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 422, description = "Invalid project; `details` lists each problem with its JSON path", body = ErrorBody),
+    )
+)]
+pub async fn create_project(
+    State(state): State<AppState>,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<ProjectView>), ApiError> {
+    let mut project = Project::from_json(body.text()?).map_err(ApiError::from_project)?;
+    if project.project_id.is_empty() {
+        project.project_id = uuid::Uuid::new_v4().to_string();
+    } else if !valid_id(&project.project_id) {
+        return Err(ApiError::invalid_field(
+            "projectId",
+            "must be 1 to 128 characters of A-Z, a-z, 0-9, _, . or -",
+        ));
+    }
+    let limits = state.settings.limits.clone();
+    let resolver = AssetResolver::confined_to(state.settings.asset_roots.clone());
+    // Validation reads media file headers: keep it off the async threads.
+    let project =
+        tokio::task::spawn_blocking(move || project.validate(&limits, &resolver).map(|()| project))
+            .await
+            .map_err(|e| ApiError::internal(format!("validation crashed: {e}")))?
+            .map_err(ApiError::from_validation)?;
+    let stored = StoredProject {
+        project,
+        created_at: now_millis(),
+    };
+    state.projects.create_project(&stored).await?;
+    tracing::info!(project_id = %stored.project.project_id, user_id = %stored.project.user_id, "project stored");
+    Ok((
+        StatusCode::CREATED,
+        Json(ProjectView {
+            created_at: rfc3339(stored.created_at),
+            project: stored.project,
+        }),
+    ))
+}
+
+/// Get a stored project.
+#[utoipa::path(
+    get,
+    path = "/api/v1/render/projects/{projectId}",
+    tag = "projects",
+    params(("projectId" = String, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "The project", body = serde_json::Value),
+        (status = 404, description = "No such project", body = ErrorBody),
+    )
+)]
+pub async fn get_project(
+    State(state): State<AppState>,
+    Path(project_id): Path<String>,
+) -> Result<Json<ProjectView>, ApiError> {
+    if !valid_id(&project_id) {
+        return Err(ApiError::not_found(format!(
+            "no project with id `{project_id}`"
+        )));
+    }
+    let stored = state
+        .projects
+        .get_project(&project_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no project with id `{project_id}`")))?;
+    Ok(Json(ProjectView {
+        created_at: rfc3339(stored.created_at),
+        project: stored.project,
+    }))
+}
