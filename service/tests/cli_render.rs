@@ -196,8 +196,7 @@ fn malformed_projects_fail_with_a_clear_one_line_error() {
         assert!(!stderr.contains("panicked"), "{file} panicked: {stderr}");
         let last = stderr
             .lines()
-            .filter(|l| l.starts_with("vrender: "))
-            .last()
+            .rfind(|l| l.starts_with("vrender: "))
             .unwrap_or_else(|| panic!("{file}: no error line in {stderr}"));
         assert!(
             last.contains(want),

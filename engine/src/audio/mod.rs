@@ -442,6 +442,35 @@ pub fn mix_all(
     Ok(out)
 }
 
+/// The mix of frames `skip..` of the timeline, as the encoder's audio input. Starting mid-timeline
+/// (`--frames A..B`, chunks) mixes from the start and drops the lead-in, so fades and loops land
+/// exactly where they would in a full render.
+pub(crate) struct MixerSource {
+    mixer: AudioMixer,
+    skip_frames: u64,
+}
+
+impl MixerSource {
+    pub(crate) fn new(mixer: AudioMixer, skip_frames: u64) -> Self {
+        MixerSource { mixer, skip_frames }
+    }
+}
+
+impl crate::encoder::AudioSource for MixerSource {
+    fn read(&mut self, out: &mut [f32]) -> Result<usize, String> {
+        while self.skip_frames > 0 {
+            let n = (self.skip_frames as usize * CHANNELS as usize).min(out.len());
+            let got = self.mixer.read(&mut out[..n]).map_err(|e| e.to_string())?;
+            if got == 0 {
+                self.skip_frames = 0;
+                return Ok(0);
+            }
+            self.skip_frames -= (got / CHANNELS as usize) as u64;
+        }
+        self.mixer.read(out).map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,34 +501,5 @@ mod tests {
     fn knee_is_minus_one_dbfs() {
         let db = 20.0 * f64::from(LIMITER_KNEE).log10();
         assert!((db + 1.0).abs() < 1e-4, "{db}");
-    }
-}
-
-/// The mix of frames `skip..` of the timeline, as the encoder's audio input. Starting mid-timeline
-/// (`--frames A..B`, chunks) mixes from the start and drops the lead-in, so fades and loops land
-/// exactly where they would in a full render.
-pub(crate) struct MixerSource {
-    mixer: AudioMixer,
-    skip_frames: u64,
-}
-
-impl MixerSource {
-    pub(crate) fn new(mixer: AudioMixer, skip_frames: u64) -> Self {
-        MixerSource { mixer, skip_frames }
-    }
-}
-
-impl crate::encoder::AudioSource for MixerSource {
-    fn read(&mut self, out: &mut [f32]) -> Result<usize, String> {
-        while self.skip_frames > 0 {
-            let n = (self.skip_frames as usize * CHANNELS as usize).min(out.len());
-            let got = self.mixer.read(&mut out[..n]).map_err(|e| e.to_string())?;
-            if got == 0 {
-                self.skip_frames = 0;
-                return Ok(0);
-            }
-            self.skip_frames -= (got / CHANNELS as usize) as u64;
-        }
-        self.mixer.read(out).map_err(|e| e.to_string())
     }
 }

@@ -324,6 +324,9 @@ impl Compositor {
     }
 }
 
+/// A layer's box size and the rectangle it draws, in local units.
+type LayerBox = ((f64, f64), [f32; 4]);
+
 /// A layer's static part: its box, what it samples, its colours. Per frame only the transform and
 /// opacity change.
 struct LayerSource {
@@ -390,7 +393,7 @@ impl<'p> Scene<'p> {
         let mut image_cache: HashMap<(String, u32, u32), usize> = HashMap::new();
         // (composition, layer) → atlas item index for textured layers.
         let mut item_of: Vec<Vec<Option<usize>>> = Vec::new();
-        let mut boxes: Vec<Vec<((f64, f64), [f32; 4])>> = Vec::new();
+        let mut boxes: Vec<Vec<LayerBox>> = Vec::new();
         for (ci, comp) in project.frames.iter().enumerate() {
             let mut comp_items = Vec::new();
             let mut comp_boxes = Vec::new();

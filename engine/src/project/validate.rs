@@ -103,7 +103,7 @@ impl Project {
                 "width",
                 format!("must be between 16 and {}", limits.max_width),
             );
-        } else if self.width % 2 != 0 {
+        } else if !self.width.is_multiple_of(2) {
             c.err(
                 "width",
                 "must be even (4:2:0 video halves the chroma resolution)",
@@ -114,7 +114,7 @@ impl Project {
                 "height",
                 format!("must be between 16 and {}", limits.max_height),
             );
-        } else if self.height % 2 != 0 {
+        } else if !self.height.is_multiple_of(2) {
             c.err(
                 "height",
                 "must be even (4:2:0 video halves the chroma resolution)",
