@@ -402,6 +402,9 @@ impl Engine {
                 .recv()
                 .map_err(|_| RenderError::Gpu("readback callback dropped".into()))?
                 .map_err(|e| RenderError::Gpu(format!("mapping frame {}: {e}", f.frame)))?;
+            if let Some(e) = self.gpu.take_error() {
+                return Err(RenderError::Gpu(format!("frame {}: {e}", f.frame)));
+            }
             let buffer = &staging[f.slot];
             let data = buffer
                 .slice(..)
@@ -529,6 +532,9 @@ impl Engine {
                 timeout: None,
             })
             .map_err(|e| RenderError::Gpu(format!("waiting for the still: {e}")))?;
+        if let Some(e) = self.gpu.take_error() {
+            return Err(RenderError::Gpu(format!("frame {frame}: {e}")));
+        }
         rx.recv()
             .map_err(|_| RenderError::Gpu("readback callback dropped".into()))?
             .map_err(|e| RenderError::Gpu(format!("mapping the still: {e}")))?;

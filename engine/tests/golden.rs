@@ -497,3 +497,20 @@ fn transitions_fade_wipe_and_slide() {
         "the new scene's layer is shifted by half the width"
     );
 }
+
+#[test]
+fn backdrop_blend_modes_work_inside_a_cross_fade() {
+    // The incoming scene (white) holds an overlay layer: overlay over white stays white, so halfway
+    // through the fade the frame is mid grey; the overlay layer must read its backdrop from the
+    // incoming scene, not from the frame.
+    let mut p = two_scenes(TransitionKind::Fade);
+    p.frames[1].layers.push(
+        Layer::shape(ShapeKind::Rect, W as f64, H as f64, c("#3060c0")).blended(BlendMode::Overlay),
+    );
+    p.frames[0].layers.push(
+        Layer::shape(ShapeKind::Rect, W as f64, H as f64, c("#808080")).blended(BlendMode::Darken),
+    );
+    let img = still(&p, 5);
+    // Outgoing: darken(black, grey) = black. Incoming: overlay(white, blue-ish) = white.
+    assert_close(px(&img, 64, 48), [0.5; 3], 1.5, "fade of black and white");
+}

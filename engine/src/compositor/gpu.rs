@@ -1,11 +1,16 @@
 //! Opening the GPU: a real adapter when there is one, else software Vulkan (lavapipe), same code.
 
+use std::sync::{Arc, Mutex};
+
 use crate::render::AdapterSummary;
 use crate::RenderError;
 
 /// The device and queue every render shares.
 pub struct Gpu {
     pub device: wgpu::Device,
+    /// The last GPU error the device reported (validation, out of memory). wgpu's default is to
+    /// panic; a render service must fail the job instead, so errors land here and renders check it.
+    errors: Arc<Mutex<Option<String>>>,
     pub queue: wgpu::Queue,
     pub summary: AdapterSummary,
     pub max_texture_side: u32,
@@ -15,9 +20,14 @@ impl Gpu {
     /// Picks an adapter: `preferred` (a name substring) if given and found; otherwise discrete GPU >
     /// integrated > virtual > software (CPU) > anything.
     pub fn open(preferred: Option<&str>) -> Result<Gpu, RenderError> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        // Vulkan/Metal/DX12 only unless WGPU_BACKEND says otherwise: probing GL on a headless server
+        // only prints EGL errors.
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = wgpu::Backends::PRIMARY;
+        let desc = desc.with_env();
+        let backends = desc.backends;
+        let instance = wgpu::Instance::new(desc);
+        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
         if adapters.is_empty() {
             return Err(RenderError::Gpu(
                 "no GPU adapter found; install a Vulkan driver (Debian: apt-get install mesa-vulkan-drivers libvulkan1)"
@@ -75,11 +85,23 @@ impl Gpu {
             driver = %info.driver,
             "GPU adapter chosen"
         );
+        let errors: Arc<Mutex<Option<String>>> = Arc::default();
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            tracing::error!(error = %e, "GPU error");
+            *sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+        }));
         Ok(Gpu {
+            errors,
             device,
             queue,
             summary,
             max_texture_side,
         })
+    }
+
+    /// Takes the last GPU error reported since the previous call, if any.
+    pub fn take_error(&self) -> Option<String> {
+        self.errors.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }

@@ -962,7 +962,11 @@ impl FrameTarget {
             })
         };
         use wgpu::TextureUsages as U;
-        let incoming = frame_texture("incoming scene", U::RENDER_ATTACHMENT | U::TEXTURE_BINDING);
+        // COPY_SRC: overlay/darken/lighten layers of the incoming scene copy their backdrop from it.
+        let incoming = frame_texture(
+            "incoming scene",
+            U::RENDER_ATTACHMENT | U::TEXTURE_BINDING | U::COPY_SRC,
+        );
         let incoming_view = incoming.create_view(&Default::default());
         let incoming_group =
             compositor.texture_bind_group(&gpu.device, &incoming_view, "incoming scene");

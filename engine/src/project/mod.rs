@@ -638,8 +638,18 @@ impl Project {
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
+            // Syntax errors have no meaningful path (serde_path_to_error says `?` or `.`).
+            let path = if inner.is_syntax() || inner.is_eof() {
+                String::new()
+            } else {
+                path
+            };
             ProjectError::Parse {
-                path: if path == "." { String::new() } else { path },
+                path: if path == "." || path == "?" {
+                    String::new()
+                } else {
+                    path
+                },
                 message: inner.to_string(),
             }
         })
