@@ -162,8 +162,8 @@ fn run() -> Res<()> {
             let kib = v["vm_hwm_kib"].as_u64().unwrap_or(0);
             rows.push((
                 format!(
-                    "peak RSS, {:.0} s render ({} frames, {:.1} fps)",
-                    project_seconds(&project) * scale,
+                    "peak RSS, {:.1} s render ({} frames, {:.1} fps)",
+                    v["frames"].as_f64().unwrap_or(0.0) / project.frame_rate,
                     v["frames"],
                     v["fps"].as_f64().unwrap_or(0.0)
                 ),
@@ -267,13 +267,6 @@ fn assets_for(path: &Path) -> AssetResolver {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(".")),
     )
-}
-
-fn project_seconds(p: &Project) -> f64 {
-    p.frames
-        .iter()
-        .map(|c| c.duration.unwrap_or(0.0) - c.transition.as_ref().map_or(0.0, |t| t.duration))
-        .sum()
 }
 
 /// The same scenes, each lasting `scale` times longer (animations keep their timing).

@@ -22,6 +22,9 @@ enum Command {
     Render(cli::render::RenderArgs),
     /// Run the REST render service (settings from the environment, see .env.example).
     Serve(cli::serve::ServeArgs),
+    /// Play a project's mixed audio on the local output device (feature `preview`).
+    #[cfg(feature = "preview")]
+    Play(cli::play::PlayArgs),
 }
 
 fn main() {
@@ -30,6 +33,8 @@ fn main() {
     let result = match cli.command {
         Command::Render(args) => cli::render::run(args),
         Command::Serve(args) => cli::serve::run(args),
+        #[cfg(feature = "preview")]
+        Command::Play(args) => cli::play::run(args),
     };
     if let Err(e) = result {
         // One line, the whole chain: `vrender: frames[0].layers[1].src: `a.png`: file not found`.

@@ -1,5 +1,7 @@
 //! Command-line subcommands. Each is a thin shell over the engine or the service.
 
+#[cfg(feature = "preview")]
+pub mod play;
 pub mod render;
 pub mod serve;
 
