@@ -104,19 +104,14 @@ fn every_example_renders_and_probes_right() {
     assert!(count >= 3, "found {count} examples");
 }
 
-/// Raw bytes of one frame of `video` decoded by ffmpeg in `pix_fmt` (RGB via BT.709 limited range).
-fn decode_frame(video: &Path, frame: u64, pix_fmt: &str) -> Vec<u8> {
-    let filter = if pix_fmt == "rgb24" {
-        format!("select=eq(n\\,{frame}),scale=in_color_matrix=bt709:in_range=tv:out_range=pc:flags=accurate_rnd+full_chroma_int")
-    } else {
-        format!("select=eq(n\\,{frame})")
-    };
+/// Runs ffmpeg on `input` with `filter` and returns one frame of raw `pix_fmt` bytes.
+fn ffmpeg_raw(input: &Path, filter: &str, pix_fmt: &str) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
-        .arg(video)
+        .arg(input)
         .args([
             "-vf",
-            &filter,
+            filter,
             "-frames:v",
             "1",
             "-f",
@@ -135,37 +130,31 @@ fn decode_frame(video: &Path, frame: u64, pix_fmt: &str) -> Vec<u8> {
     out.stdout
 }
 
+const TO_RGB: &str =
+    "scale=in_color_matrix=bt709:in_range=tv:out_range=pc:flags=accurate_rnd+full_chroma_int";
+const TO_YUV: &str =
+    "scale=out_color_matrix=bt709:out_range=tv:flags=accurate_rnd+full_chroma_int,format=yuv420p";
+
+/// One frame of `video` decoded by ffmpeg in `pix_fmt` (RGB via BT.709 limited range).
+fn decode_frame(video: &Path, frame: u64, pix_fmt: &str) -> Vec<u8> {
+    let select = format!("select=eq(n\\,{frame})");
+    let filter = if pix_fmt == "rgb24" {
+        format!("{select},{TO_RGB}")
+    } else {
+        select
+    };
+    ffmpeg_raw(video, &filter, pix_fmt)
+}
+
 /// ffmpeg's own conversion of a PNG to `pix_fmt`, going through BT.709 limited-range 4:2:0 for rgb24
 /// (the best any 4:2:0 pipeline can do) or stopping at yuv420p.
 fn ffmpeg_convert(png: &Path, pix_fmt: &str) -> Vec<u8> {
-    let to_yuv = "scale=out_color_matrix=bt709:out_range=tv:flags=accurate_rnd+full_chroma_int,format=yuv420p";
     let filter = if pix_fmt == "rgb24" {
-        format!("{to_yuv},scale=in_color_matrix=bt709:in_range=tv:out_range=pc:flags=accurate_rnd+full_chroma_int")
+        format!("{TO_YUV},{TO_RGB}")
     } else {
-        to_yuv.to_string()
+        TO_YUV.to_string()
     };
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(png)
-        .args([
-            "-vf",
-            &filter,
-            "-frames:v",
-            "1",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            pix_fmt,
-            "pipe:1",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    ffmpeg_raw(png, &filter, pix_fmt)
 }
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
