@@ -327,13 +327,12 @@ impl Engine {
             enc.abort();
             return Err(e);
         }
-        let loop_started = Instant::now();
+        // Every frame is composed and handed over; x264 is flushing its look-ahead.
         report(Phase::Encoding, frames.saturating_sub(1), Some(started));
         if let Err(e) = enc.send_frame(None) {
             enc.abort();
             return Err(e.into());
         }
-        let _ = loop_started;
         report(Phase::Encoding, frames, Some(started));
         let output_bytes = std::fs::metadata(&request.output)
             .map(|m| m.len())

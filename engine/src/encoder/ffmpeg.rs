@@ -186,7 +186,8 @@ pub struct FfmpegEncoder {
 
 /// Streams audio into ffmpeg through a FIFO from its own thread.
 struct AudioPump {
-    dir: tempfile::TempDir,
+    /// Holds the FIFO; removed when the pump is dropped.
+    _dir: tempfile::TempDir,
     fifo: PathBuf,
     thread: Option<JoinHandle<Result<(), String>>>,
 }
@@ -241,7 +242,7 @@ impl AudioPump {
             })
             .map_err(|e| EncoderError::Failed(format!("cannot start the audio thread: {e}")))?;
         Ok(AudioPump {
-            dir,
+            _dir: dir,
             fifo,
             thread: Some(thread),
         })
@@ -266,7 +267,6 @@ impl AudioPump {
         let result = thread
             .join()
             .map_err(|_| "audio thread panicked".to_string())?;
-        let _ = &self.dir;
         result
     }
 }
