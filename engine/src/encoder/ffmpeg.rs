@@ -264,10 +264,9 @@ impl AudioPump {
             std::thread::sleep(std::time::Duration::from_millis(10));
             drop(_unblock);
         }
-        let result = thread
+        thread
             .join()
-            .map_err(|_| "audio thread panicked".to_string())?;
-        result
+            .map_err(|_| "audio thread panicked".to_string())?
     }
 }
 
