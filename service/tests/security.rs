@@ -218,6 +218,46 @@ fn queue_depth_and_job_gauges_follow_the_queue() {
     assert_eq!(value(&m, "vrender_jobs_submitted_total"), 3.0);
 }
 
+#[test]
+fn failures_are_counted_by_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[("JOB_MAX_ATTEMPTS", "1")]);
+    let pic = dir.path().join("assets/pic.png");
+    image::RgbaImage::from_pixel(8, 8, image::Rgba([255, 0, 0, 255]))
+        .save(&pic)
+        .unwrap();
+    let mut project = tiny_project("f", 0.5, 10.0);
+    project["frames"][0]["layers"] = json!([
+        {"type": "image", "src": "pic.png", "x": 0, "y": 0, "width": 8, "height": 8}
+    ]);
+    let pid = server.create_project(&project);
+    // The asset disappears between validation and the render: the render-time validation refuses
+    // the project (permanent, `invalid_project`).
+    std::fs::remove_file(&pic).unwrap();
+    let job = server.submit(&json!({"projectId": pid}));
+    let done = server.wait_finished(job["jobId"].as_str().unwrap(), Duration::from_secs(60));
+    assert_eq!(done["status"], "failed", "{done}");
+    let m = scrape(&server);
+    let failures: Vec<(&String, &f64)> = m
+        .iter()
+        .filter(|(k, _)| k.starts_with("vrender_job_failures_total{"))
+        .collect();
+    assert_eq!(
+        failures,
+        vec![(
+            &"vrender_job_failures_total{reason=\"invalid_project\"}".to_string(),
+            &1.0
+        )],
+        "{m:?}"
+    );
+    assert_eq!(
+        value(&m, "vrender_jobs_finished_total{status=\"failed\"}"),
+        1.0
+    );
+    assert_eq!(value(&m, "vrender_jobs{status=\"failed\"}"), 1.0);
+    assert_eq!(value(&m, "vrender_frames_rendered_total"), 0.0);
+}
+
 // ---- authentication ------------------------------------------------------------------------------
 
 const JWT_SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
