@@ -63,6 +63,24 @@ pub struct Settings {
     pub ffmpeg: Option<PathBuf>,
     /// `MAX_WIDTH`, `MAX_HEIGHT`, `MAX_FRAME_RATE`, `MAX_DURATION_SECS`: project limits.
     pub limits: Limits,
+    /// `API_KEYS`: `,`-separated API keys as `<sha256 hex of the key>:<userId>[:admin]` (hashed at
+    /// rest; clients send the key itself as `Authorization: Bearer <key>` or `x-api-key: <key>`).
+    pub api_keys: Vec<ApiKeyEntry>,
+    /// `API_KEYS_FILE`: a file of more entries in the `API_KEYS` format, one per line (`#` comments).
+    pub api_keys_file: Option<PathBuf>,
+    /// `JWT_SECRET`: HS256 key of accepted JWTs (`sub` = userId; `role: "admin"` or `roles`
+    /// containing `admin` for the admin role).
+    pub jwt_secret: Option<String>,
+    /// `JWT_ISSUER`: required `iss` of JWTs (not checked when unset).
+    pub jwt_issuer: Option<String>,
+    /// `JWT_AUDIENCE`: required `aud` of JWTs (not checked when unset).
+    pub jwt_audience: Option<String>,
+    /// `RATE_LIMIT_PER_SECOND`: sustained requests per second per API key / token / client IP
+    /// (fractions allowed: 0.5 = one per 2 s). Rate limiting is off when unset.
+    pub rate_limit_per_second: Option<f64>,
+    /// `RATE_LIMIT_BURST`: requests allowed at once before the rate applies (default: the rate,
+    /// rounded up).
+    pub rate_limit_burst: Option<u32>,
     /// `MONGODB_URI`, `REDIS_URL`, `S3_BUCKET`, `S3_ENDPOINT`, `S3_REGION`: distributed mode (not yet
     /// implemented; reported at startup and in `/health`).
     pub mongodb_uri: Option<String>,
@@ -106,7 +124,49 @@ impl Settings {
         if job_max_attempts == 0 {
             return Err(bad("JOB_MAX_ATTEMPTS", "0", "must be at least 1"));
         }
+        let api_keys = match get("API_KEYS") {
+            None => Vec::new(),
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(|e| ApiKeyEntry::parse(e).map_err(|m| bad("API_KEYS", e, m)))
+                .collect::<Result<_, _>>()?,
+        };
+        let rate_limit_per_second = match get("RATE_LIMIT_PER_SECOND") {
+            None => None,
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(r) if r.is_finite() && r > 0.0 && r <= 1_000_000.0 => Some(r),
+                _ => {
+                    return Err(bad(
+                        "RATE_LIMIT_PER_SECOND",
+                        &v,
+                        "expected a number of requests per second above 0",
+                    ))
+                }
+            },
+        };
+        let rate_limit_burst = match get("RATE_LIMIT_BURST") {
+            None => None,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(b) if b >= 1 => Some(b),
+                _ => {
+                    return Err(bad(
+                        "RATE_LIMIT_BURST",
+                        &v,
+                        "expected an integer of at least 1",
+                    ))
+                }
+            },
+        };
         Ok(Settings {
+            api_keys,
+            api_keys_file: get("API_KEYS_FILE").map(PathBuf::from),
+            jwt_secret: get("JWT_SECRET"),
+            jwt_issuer: get("JWT_ISSUER"),
+            jwt_audience: get("JWT_AUDIENCE"),
+            rate_limit_per_second,
+            rate_limit_burst,
             host: parse(&get, "HOST", IpAddr::from([0, 0, 0, 0]))?,
             port: parse(&get, "PORT", 3001)?,
             public_base_url: get("PUBLIC_BASE_URL").map(|s| s.trim_end_matches('/').to_string()),
@@ -154,6 +214,52 @@ impl Settings {
             }
         }
         v
+    }
+}
+
+/// One API key: the SHA-256 of the key (never the key itself), its user and role.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyEntry {
+    pub sha256: [u8; 32],
+    pub user_id: String,
+    pub admin: bool,
+}
+
+impl std::fmt::Debug for ApiKeyEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyEntry")
+            .field("user_id", &self.user_id)
+            .field("admin", &self.admin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiKeyEntry {
+    /// Parses `<64 hex digits>:<userId>[:admin]`.
+    pub fn parse(entry: &str) -> Result<ApiKeyEntry, String> {
+        let mut parts = entry.trim().split(':');
+        let hash = parts.next().unwrap_or_default();
+        let user_id = parts.next().unwrap_or_default().trim();
+        let role = parts.next();
+        if parts.next().is_some() {
+            return Err("expected <sha256 hex>:<userId>[:admin]".into());
+        }
+        let mut sha256 = [0u8; 32];
+        hex::decode_to_slice(hash.trim(), &mut sha256)
+            .map_err(|_| "the key hash must be 64 hex digits (sha256 of the key)".to_string())?;
+        if user_id.is_empty() {
+            return Err("missing userId after the key hash".into());
+        }
+        let admin = match role.map(str::trim) {
+            None => false,
+            Some("admin") => true,
+            Some(other) => return Err(format!("unknown role `{other}` (only `admin`)")),
+        };
+        Ok(ApiKeyEntry {
+            sha256,
+            user_id: user_id.to_string(),
+            admin,
+        })
     }
 }
 
@@ -235,5 +341,36 @@ mod tests {
         assert_eq!(s.asset_roots.len(), 2);
         assert!(s.allow_private_callbacks);
         assert_eq!(s.distributed_settings_present(), vec!["REDIS_URL"]);
+    }
+
+    #[test]
+    fn security_settings() {
+        let s = settings(&[]).unwrap();
+        assert!(s.api_keys.is_empty() && s.jwt_secret.is_none());
+        assert!(s.rate_limit_per_second.is_none());
+        let h = "ab".repeat(32);
+        let s = settings(&[
+            ("API_KEYS", &format!("{h}:alice, {h}:root:admin")),
+            ("RATE_LIMIT_PER_SECOND", "0.5"),
+            ("RATE_LIMIT_BURST", "3"),
+        ])
+        .unwrap();
+        assert_eq!(s.api_keys.len(), 2);
+        assert_eq!(s.api_keys[0].user_id, "alice");
+        assert!(!s.api_keys[0].admin && s.api_keys[1].admin);
+        assert_eq!(s.api_keys[0].sha256, [0xab; 32]);
+        assert_eq!(s.rate_limit_per_second, Some(0.5));
+        assert_eq!(s.rate_limit_burst, Some(3));
+        for (k, v) in [
+            ("API_KEYS", "plainkey:alice"),
+            ("API_KEYS", &format!("{h}:")),
+            ("API_KEYS", &format!("{h}:bob:root")),
+            ("RATE_LIMIT_PER_SECOND", "0"),
+            ("RATE_LIMIT_PER_SECOND", "fast"),
+            ("RATE_LIMIT_BURST", "0"),
+        ] {
+            let e = settings(&[(k, v)]).unwrap_err();
+            assert_eq!(e.name, k);
+        }
     }
 }

@@ -6,8 +6,10 @@
 //! all together.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod model;
 pub mod orchestrator;
 pub mod queue;

@@ -25,6 +25,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthConfigError),
     #[error("startup recovery: {0}")]
     Recovery(#[from] crate::orchestrator::OrchestratorError),
 }
@@ -90,6 +92,13 @@ pub async fn serve(
         }
     }
     let secret = signing_secret(&settings)?;
+    let auth = Arc::new(crate::auth::Auth::from_settings(&settings)?);
+    if auth.enabled() {
+        tracing::info!("authentication on (API keys / JWT)");
+    } else {
+        tracing::warn!("authentication is off: set API_KEYS, API_KEYS_FILE or JWT_SECRET before exposing the service");
+    }
+    let limiter = crate::auth::Limiter::from_settings(&settings);
     let store = SqliteStore::open(&data.join("vrender.db"))?;
 
     let addr = SocketAddr::new(settings.host, settings.port);
@@ -115,9 +124,18 @@ pub async fn serve(
     let engine = EngineState::open(&settings).await;
     match &engine {
         EngineState::Ready(e) => {
-            tracing::info!(gpu = %crate::orchestrator::describe_gpu(e), "render engine ready")
+            let gpu = crate::orchestrator::describe_gpu(e);
+            crate::metrics::metrics()
+                .gpu_adapter
+                .with_label_values(&[gpu.as_str()])
+                .set(1.0);
+            tracing::info!(%gpu, "render engine ready")
         }
         EngineState::Failed(why) => {
+            crate::metrics::metrics()
+                .gpu_adapter
+                .with_label_values(&["none"])
+                .set(1.0);
             tracing::error!(error = %why, "render engine unavailable; jobs will fail")
         }
     }
@@ -150,14 +168,19 @@ pub async fn serve(
         orchestrator: orchestrator.clone(),
         ffmpeg: Arc::new(api::health::FfmpegProbe::new(settings.ffmpeg.clone())),
         started,
+        auth,
+        limiter,
     };
     let app = api::router(state);
     tracing::info!(%local, %base_url, workers = workers.len(), "listening");
     println!("listening on http://{local}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(io("serve"))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(io("serve"))?;
     tracing::info!("shutting down");
     orchestrator.shutdown().await;
     for w in workers {

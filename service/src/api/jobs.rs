@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use vrender_engine::{OutputFormat, Quality};
 
@@ -12,6 +12,7 @@ use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::extract::JsonBody;
 use super::projects::valid_id;
 use super::AppState;
+use crate::auth::Caller;
 use crate::model::{JobStatus, JobView};
 use crate::orchestrator::callback::check_url;
 use crate::orchestrator::NewJob;
@@ -64,6 +65,7 @@ pub struct JobList {
 )]
 pub async fn submit_job(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let req: SubmitJobRequest = body.parse()?;
@@ -123,6 +125,20 @@ pub async fn submit_job(
         };
         return Err(ApiError::invalid(message, problems));
     }
+    // Another user's project is as unknown as a missing one.
+    if caller != Caller::Open {
+        let owned = state
+            .projects
+            .get_project(&req.project_id)
+            .await?
+            .is_some_and(|p| caller.can_access(&p.project.user_id));
+        if !owned {
+            return Err(ApiError::invalid_field(
+                "projectId",
+                format!("unknown project `{}`", req.project_id),
+            ));
+        }
+    }
     let job = state
         .orchestrator
         .submit(NewJob {
@@ -152,13 +168,19 @@ pub async fn submit_job(
 )]
 pub async fn get_job(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(job_id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
     let not_found = || ApiError::not_found(format!("no job with id `{job_id}`"));
     if !valid_id(&job_id) {
         return Err(not_found());
     }
-    let job = state.jobs.get_job(&job_id).await?.ok_or_else(not_found)?;
+    let job = state
+        .jobs
+        .get_job(&job_id)
+        .await?
+        .filter(|j| caller.can_access(&j.user_id))
+        .ok_or_else(not_found)?;
     Ok(Json(state.orchestrator.view(&job).await))
 }
 
@@ -180,6 +202,7 @@ pub async fn get_job(
 )]
 pub async fn list_jobs(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<JobList>, ApiError> {
     let mut problems = Vec::new();
@@ -235,8 +258,23 @@ pub async fn list_jobs(
             details: problems,
         });
     }
+    // A user sees only their own jobs: their id is the filter, and asking for another user's jobs
+    // finds none.
+    let user_id = match (caller.restricted_to(), params.get("userId")) {
+        (Some(own), Some(asked)) if asked != own => {
+            return Ok(Json(JobList {
+                items: Vec::new(),
+                page,
+                limit,
+                total: 0,
+                has_more: false,
+            }))
+        }
+        (Some(own), _) => Some(own.to_string()),
+        (None, asked) => asked.cloned(),
+    };
     let query = JobQuery {
-        user_id: params.get("userId").cloned(),
+        user_id,
         status,
         page,
         limit,
@@ -273,10 +311,22 @@ pub async fn list_jobs(
 )]
 pub async fn cancel_job(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(job_id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
+    let not_found = || ApiError::not_found(format!("no job with id `{job_id}`"));
     if !valid_id(&job_id) {
-        return Err(ApiError::not_found(format!("no job with id `{job_id}`")));
+        return Err(not_found());
+    }
+    if caller != Caller::Open {
+        let owned = state
+            .jobs
+            .get_job(&job_id)
+            .await?
+            .is_some_and(|j| caller.can_access(&j.user_id));
+        if !owned {
+            return Err(not_found());
+        }
     }
     let job = state.orchestrator.cancel(&job_id).await?;
     Ok(Json(state.orchestrator.view(&job).await))

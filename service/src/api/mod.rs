@@ -8,12 +8,16 @@
 //! * `GET /api/v1/files/{key}?expires=&signature=` (signed output downloads)
 //! * `GET /api/v1/health` (also `/health`)
 //! * `GET /api/openapi.json`, `GET /api/docs` (Swagger UI)
+//! * `GET /metrics` (Prometheus text, see [`crate::metrics`])
+//!
+//! Authentication and rate limiting: see [`crate::auth`].
 
 pub mod error;
 pub mod extract;
 pub mod files;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod projects;
 
 use std::sync::Arc;
@@ -30,6 +34,7 @@ use tracing::Span;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::{Auth, Limiter};
 use crate::config::Settings;
 use crate::orchestrator::Orchestrator;
 use crate::queue::Queue;
@@ -49,6 +54,9 @@ pub struct AppState {
     pub orchestrator: Arc<Orchestrator>,
     pub ffmpeg: Arc<health::FfmpegProbe>,
     pub started: Instant,
+    pub auth: Arc<Auth>,
+    /// `None` when rate limiting is off.
+    pub limiter: Option<Arc<Limiter>>,
 }
 
 #[derive(OpenApi)]
@@ -89,6 +97,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
+    let auth = state.auth.clone();
+    let limiter = state.limiter.clone();
     let api = Router::new()
         .route("/render/projects", post(projects::create_project))
         .route("/render/projects/{projectId}", get(projects::get_project))
@@ -102,11 +112,21 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi()))
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            crate::auth::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            limiter,
+            crate::auth::rate_limit,
+        ))
         .layer(axum::middleware::from_fn(error::error_bodies))
+        .layer(axum::middleware::from_fn(metrics::http_metrics))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()

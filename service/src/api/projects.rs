@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::Extension;
 use axum::Json;
 use serde::Serialize;
 use vrender_engine::{AssetResolver, Project};
@@ -9,6 +10,7 @@ use vrender_engine::{AssetResolver, Project};
 use super::error::{ApiError, ErrorBody};
 use super::extract::JsonBody;
 use super::AppState;
+use crate::auth::Caller;
 use crate::model::{now_millis, rfc3339, StoredProject};
 
 /// A stored project: the VideoProject as sent (with its `projectId`) plus `createdAt`.
@@ -49,9 +51,17 @@ pub fn valid_id(id: &str) -> bool {
 )]
 pub async fn create_project(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<ProjectView>), ApiError> {
     let mut project = Project::from_json(body.text()?).map_err(ApiError::from_project)?;
+    // With authentication on, a project belongs to its creator (an admin may name another user).
+    match &caller {
+        Caller::User { user_id, admin } if !admin || project.user_id.is_empty() => {
+            project.user_id = user_id.clone();
+        }
+        _ => {}
+    }
     if project.project_id.is_empty() {
         project.project_id = uuid::Uuid::new_v4().to_string();
     } else if !valid_id(&project.project_id) {
@@ -96,6 +106,7 @@ pub async fn create_project(
 )]
 pub async fn get_project(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(project_id): Path<String>,
 ) -> Result<Json<ProjectView>, ApiError> {
     if !valid_id(&project_id) {
@@ -107,6 +118,7 @@ pub async fn get_project(
         .projects
         .get_project(&project_id)
         .await?
+        .filter(|p| caller.can_access(&p.project.user_id))
         .ok_or_else(|| ApiError::not_found(format!("no project with id `{project_id}`")))?;
     Ok(Json(ProjectView {
         created_at: rfc3339(stored.created_at),

@@ -108,9 +108,16 @@ pub struct Orchestrator {
 
 /// How one render attempt ended.
 enum Attempt {
-    Done { key: String },
+    Done {
+        key: String,
+    },
     Cancelled,
-    Failed { message: String, transient: bool },
+    Failed {
+        message: String,
+        transient: bool,
+        /// A short label for `vrender_job_failures_total`.
+        reason: &'static str,
+    },
 }
 
 /// Removes a job's scratch folder when dropped, whatever happened.
@@ -251,6 +258,7 @@ impl Orchestrator {
                 Duration::ZERO,
             )
             .await?;
+        crate::metrics::metrics().jobs_submitted.inc();
         tracing::info!(job_id = %job.job_id, project_id = %job.project_id, priority = job.priority, "job queued");
         Ok(job)
     }
@@ -283,6 +291,10 @@ impl Orchestrator {
                     token.cancel();
                 }
                 tracing::info!(job_id, "job cancelled");
+                crate::metrics::metrics()
+                    .jobs_finished
+                    .with_label_values(&[JobStatus::Cancelled.as_str()])
+                    .inc();
                 self.spawn_callback(&job);
                 Ok(job)
             }
@@ -469,12 +481,14 @@ impl Orchestrator {
                 return Attempt::Failed {
                     message: format!("project `{}` no longer exists", job.project_id),
                     transient: false,
+                    reason: "project_missing",
                 }
             }
             Err(e) => {
                 return Attempt::Failed {
                     message: e.to_string(),
                     transient: true,
+                    reason: "store",
                 }
             }
         };
@@ -484,6 +498,7 @@ impl Orchestrator {
                 return Attempt::Failed {
                     message: format!("the render engine is unavailable: {why}"),
                     transient: true,
+                    reason: "engine_unavailable",
                 }
             }
         };
@@ -495,6 +510,7 @@ impl Orchestrator {
             return Attempt::Failed {
                 message: format!("cannot create scratch folder: {e}"),
                 transient: true,
+                reason: "scratch",
             };
         }
         let output = scratch
@@ -518,6 +534,7 @@ impl Orchestrator {
             }
             Err(e) => Attempt::Failed {
                 transient: e.is_transient(),
+                reason: render_failure_reason(&e),
                 message: e.to_string(),
             },
         };
@@ -642,6 +659,7 @@ impl Orchestrator {
             Err(e) => Attempt::Failed {
                 message: e.to_string(),
                 transient: true,
+                reason: "upload",
             },
         }
     }
@@ -702,9 +720,15 @@ impl Orchestrator {
                     )
                     .await?
             }
-            Attempt::Failed { message, transient }
-                if transient && job.attempts < job.max_attempts =>
-            {
+            Attempt::Failed {
+                message,
+                transient,
+                reason,
+            } if transient && job.attempts < job.max_attempts => {
+                crate::metrics::metrics()
+                    .job_failures
+                    .with_label_values(&[reason])
+                    .inc();
                 let delay = self
                     .settings
                     .job_retry_backoff
@@ -739,7 +763,15 @@ impl Orchestrator {
                 }
                 return Ok(());
             }
-            Attempt::Failed { message, transient } => {
+            Attempt::Failed {
+                message,
+                transient,
+                reason,
+            } => {
+                crate::metrics::metrics()
+                    .job_failures
+                    .with_label_values(&[reason])
+                    .inc();
                 tracing::warn!(job_id = id, attempt = job.attempts, transient, error = %message, "render failed");
                 self.jobs
                     .update_job(
@@ -757,6 +789,13 @@ impl Orchestrator {
             }
         };
         if let UpdateOutcome::Updated(j) = outcome {
+            let m = crate::metrics::metrics();
+            m.jobs_finished
+                .with_label_values(&[j.status.as_str()])
+                .inc();
+            if j.status == JobStatus::Completed {
+                m.render_completed(j.frames_total, elapsed.as_secs_f64());
+            }
             self.spawn_callback(&j);
         }
         Ok(())
@@ -778,5 +817,19 @@ impl Orchestrator {
                 }
             }
         });
+    }
+}
+
+/// The `reason` label of a failed render.
+fn render_failure_reason(e: &RenderError) -> &'static str {
+    match e {
+        RenderError::Gpu(_) => "gpu",
+        RenderError::Io { .. } => "io",
+        RenderError::Encoder(_) => "encoder",
+        RenderError::Project(_) => "invalid_project",
+        RenderError::Asset { .. } => "asset",
+        RenderError::Audio(_) => "audio",
+        RenderError::Request(_) => "request",
+        RenderError::Cancelled => "cancelled",
     }
 }

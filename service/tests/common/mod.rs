@@ -39,6 +39,13 @@ const SETTINGS: &[&str] = &[
     "S3_ENDPOINT",
     "S3_REGION",
     "LOG_FORMAT",
+    "API_KEYS",
+    "API_KEYS_FILE",
+    "JWT_SECRET",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "RATE_LIMIT_PER_SECOND",
+    "RATE_LIMIT_BURST",
 ];
 
 pub struct Server {
