@@ -133,6 +133,14 @@ impl Drop for Scratch {
     }
 }
 
+/// The queue entry of a job: the queue carries ids and priorities only; the store is the truth.
+fn queue_item(job: &JobRecord) -> QueueItem {
+    QueueItem {
+        job_id: job.job_id.clone(),
+        priority: job.priority,
+    }
+}
+
 impl Orchestrator {
     pub fn new(
         settings: Settings,
@@ -249,15 +257,7 @@ impl Orchestrator {
             UpdateOutcome::Updated(j) | UpdateOutcome::Mismatch(j) => j,
             UpdateOutcome::NotFound => return Err(OrchestratorError::UnknownJob(job.job_id)),
         };
-        self.queue
-            .push(
-                QueueItem {
-                    job_id: job.job_id.clone(),
-                    priority: job.priority,
-                },
-                Duration::ZERO,
-            )
-            .await?;
+        self.queue.push(queue_item(&job), Duration::ZERO).await?;
         crate::metrics::metrics().jobs_submitted.inc();
         tracing::info!(job_id = %job.job_id, project_id = %job.project_id, priority = job.priority, "job queued");
         Ok(job)
@@ -364,15 +364,7 @@ impl Orchestrator {
                     )
                     .await?;
             }
-            self.queue
-                .push(
-                    QueueItem {
-                        job_id: job.job_id.clone(),
-                        priority: job.priority,
-                    },
-                    Duration::ZERO,
-                )
-                .await?;
+            self.queue.push(queue_item(&job), Duration::ZERO).await?;
             report.resubmitted += 1;
         }
         Ok(report)
@@ -753,11 +745,7 @@ impl Orchestrator {
                     )
                     .await?;
                 if let UpdateOutcome::Updated(j) = &outcome {
-                    let item = QueueItem {
-                        job_id: j.job_id.clone(),
-                        priority: j.priority,
-                    };
-                    if let Err(e) = self.queue.push(item, delay).await {
+                    if let Err(e) = self.queue.push(queue_item(j), delay).await {
                         tracing::warn!(job_id = id, error = %e, "cannot re-queue; it is picked up at the next start");
                     }
                 }
