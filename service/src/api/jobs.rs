@@ -13,7 +13,7 @@ use super::extract::JsonBody;
 use super::projects::valid_id;
 use super::AppState;
 use crate::auth::Caller;
-use crate::model::{JobStatus, JobView};
+use crate::model::{JobRecord, JobStatus, JobView};
 use crate::orchestrator::callback::check_url;
 use crate::orchestrator::NewJob;
 use crate::store::JobQuery;
@@ -171,17 +171,27 @@ pub async fn get_job(
     Extension(caller): Extension<Caller>,
     Path(job_id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
+    let job = visible_job(&state, &caller, &job_id).await?;
+    Ok(Json(state.orchestrator.view(&job).await))
+}
+
+/// The job `job_id` if it exists and the caller may see it; otherwise 404, so ids of other users'
+/// jobs do not leak.
+async fn visible_job(
+    state: &AppState,
+    caller: &Caller,
+    job_id: &str,
+) -> Result<JobRecord, ApiError> {
     let not_found = || ApiError::not_found(format!("no job with id `{job_id}`"));
-    if !valid_id(&job_id) {
+    if !valid_id(job_id) {
         return Err(not_found());
     }
-    let job = state
+    state
         .jobs
-        .get_job(&job_id)
+        .get_job(job_id)
         .await?
         .filter(|j| caller.can_access(&j.user_id))
-        .ok_or_else(not_found)?;
-    Ok(Json(state.orchestrator.view(&job).await))
+        .ok_or_else(not_found)
 }
 
 /// List jobs, newest first.
@@ -314,20 +324,7 @@ pub async fn cancel_job(
     Extension(caller): Extension<Caller>,
     Path(job_id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let not_found = || ApiError::not_found(format!("no job with id `{job_id}`"));
-    if !valid_id(&job_id) {
-        return Err(not_found());
-    }
-    if caller != Caller::Open {
-        let owned = state
-            .jobs
-            .get_job(&job_id)
-            .await?
-            .is_some_and(|j| caller.can_access(&j.user_id));
-        if !owned {
-            return Err(not_found());
-        }
-    }
+    visible_job(&state, &caller, &job_id).await?;
     let job = state.orchestrator.cancel(&job_id).await?;
     Ok(Json(state.orchestrator.view(&job).await))
 }
