@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::ffprobe;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -14,29 +17,6 @@ fn vrender() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vrender"));
     c.env("RUST_LOG", "warn");
     c
-}
-
-/// ffprobe's view of the first video stream and the format.
-fn probe(path: &Path) -> serde_json::Value {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    assert!(
-        out.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn video_stream(p: &serde_json::Value) -> &serde_json::Value {
@@ -70,7 +50,7 @@ fn every_example_renders_and_probes_right() {
             .status()
             .unwrap();
         assert!(status.success(), "rendering {name} failed");
-        let p = probe(&out);
+        let p = ffprobe(&out);
         let v = video_stream(&p);
         assert_eq!(v["codec_name"], "h264", "{name}");
         assert_eq!(v["pix_fmt"], "yuv420p", "{name}");
@@ -190,7 +170,7 @@ fn decoded_frame_matches_still_at_crf_18() {
         .status()
         .unwrap();
     assert!(st.success());
-    assert_eq!(probe(&video)["streams"][0]["nb_read_frames"], "30");
+    assert_eq!(ffprobe(&video)["streams"][0]["nb_read_frames"], "30");
     // Frame 45 of the timeline is frame 15 of the 30..60 excerpt.
     // In the codec's domain: the decoded YUV against ffmpeg's BT.709 conversion of the still. This
     // checks the GPU colour conversion and x264 at CRF 18 together.
