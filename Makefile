@@ -6,6 +6,7 @@ EXAMPLES := $(wildcard examples/*.json)
 
 deps:
 	bash scripts/install-deps.sh
+	bash scripts/install-test-servers.sh
 
 build: deps
 	$(CARGO) build --release -p vrender-service

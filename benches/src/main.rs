@@ -107,6 +107,7 @@ fn run() -> Res<()> {
         ffmpeg: encoder::ffmpeg_path(None),
         audio: None,
         silent_audio: false,
+        faststart: true,
     })?;
     let n = frames.len() as u64;
     for (i, data) in frames.drain(..).enumerate() {

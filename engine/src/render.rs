@@ -59,6 +59,10 @@ pub struct RenderRequest {
     pub encoder: EncoderPreference,
     /// Add a silent audio track when the project has none (default: no audio stream).
     pub silent_audio: bool,
+    /// MP4/MOV: move the index (`moov`) to the front when the file is done (default true), so players
+    /// start without a range request. ffmpeg then rewrites the whole file at the end; turn it off when
+    /// the file is uploaded while it is written (everything but the header stays where it was written).
+    pub faststart: bool,
 }
 
 impl RenderRequest {
@@ -72,6 +76,7 @@ impl RenderRequest {
             limits: Limits::default(),
             encoder: EncoderPreference::Auto,
             silent_audio: false,
+            faststart: true,
         }
     }
 }
@@ -307,6 +312,7 @@ impl Engine {
             ffmpeg: self.ffmpeg(),
             audio,
             silent_audio: request.silent_audio,
+            faststart: request.faststart,
         };
         let mut enc = open_encoder(config)?;
         let encoder_name = enc.name();

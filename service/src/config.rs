@@ -81,13 +81,36 @@ pub struct Settings {
     /// `RATE_LIMIT_BURST`: requests allowed at once before the rate applies (default: the rate,
     /// rounded up).
     pub rate_limit_burst: Option<u32>,
-    /// `MONGODB_URI`, `REDIS_URL`, `S3_BUCKET`, `S3_ENDPOINT`, `S3_REGION`: distributed mode (not yet
-    /// implemented; reported at startup and in `/health`).
+    /// `MONGODB_URI`, `REDIS_URL`: distributed mode (not yet implemented; reported at startup and in
+    /// `/health`).
     pub mongodb_uri: Option<String>,
     pub redis_url: Option<String>,
+    /// `S3_BUCKET`: store outputs in this S3 bucket instead of on local disk.
     pub s3_bucket: Option<String>,
+    /// `S3_ENDPOINT`: an S3-compatible endpoint (default: AWS for the region).
     pub s3_endpoint: Option<String>,
+    /// `S3_REGION` (default: the AWS chain's region, else `us-east-1`).
     pub s3_region: Option<String>,
+    /// S3 details (see [`S3Settings`]).
+    pub s3: S3Settings,
+}
+
+/// How outputs and assets use S3 (only read when `S3_BUCKET` is set).
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    /// `S3_FORCE_PATH_STYLE` (default: true when `S3_ENDPOINT` is set): `endpoint/bucket/key` URLs.
+    pub force_path_style: bool,
+    /// `S3_PREFIX` (default none): a key prefix (`a/b/`) in front of every output key.
+    pub prefix: String,
+    /// `S3_PART_SIZE_MB` (default 8, 5–5120): multipart upload part size.
+    pub part_size: u64,
+    /// `S3_PROGRESSIVE_UPLOAD` (default true): upload parts while the encoder writes (MP4/MOV are then
+    /// written without `+faststart`).
+    pub progressive: bool,
+    /// `S3_ASSET_BUCKETS`: `,`-separated buckets `s3://` asset sources may name (default: `S3_BUCKET`).
+    pub asset_buckets: Vec<String>,
+    /// `S3_TIMEOUT_SECS` (default 60): limit of each S3 request attempt (connecting: 10 s at most).
+    pub timeout: Duration,
 }
 
 impl Settings {
@@ -159,7 +182,9 @@ impl Settings {
                 }
             },
         };
+        let s3 = s3_settings(&get)?;
         Ok(Settings {
+            s3,
             api_keys,
             api_keys_file: get("API_KEYS_FILE").map(PathBuf::from),
             jwt_secret: get("JWT_SECRET"),
@@ -199,15 +224,12 @@ impl Settings {
         })
     }
 
-    /// Names of the distributed-mode settings that are set (and, for now, ignored).
+    /// Names of the distributed-mode settings that are set (and, for now, ignored; S3 is implemented).
     pub fn distributed_settings_present(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         for (name, value) in [
             ("MONGODB_URI", &self.mongodb_uri),
             ("REDIS_URL", &self.redis_url),
-            ("S3_BUCKET", &self.s3_bucket),
-            ("S3_ENDPOINT", &self.s3_endpoint),
-            ("S3_REGION", &self.s3_region),
         ] {
             if value.is_some() {
                 v.push(name);
@@ -261,6 +283,59 @@ impl ApiKeyEntry {
             admin,
         })
     }
+}
+
+fn s3_settings(get: &impl Fn(&str) -> Option<String>) -> Result<S3Settings, ConfigError> {
+    let part_mb: u64 = parse(get, "S3_PART_SIZE_MB", 8)?;
+    if !(5..=5120).contains(&part_mb) {
+        // S3's limits: parts but the last are 5 MiB to 5 GiB.
+        return Err(bad(
+            "S3_PART_SIZE_MB",
+            &part_mb.to_string(),
+            "must be 5 to 5120 (S3 part size limits)",
+        ));
+    }
+    let prefix = match get("S3_PREFIX") {
+        None => String::new(),
+        Some(v) => {
+            let p = v.trim().trim_matches('/');
+            if !crate::storage::valid_key(p) || p.len() > 200 {
+                return Err(bad(
+                    "S3_PREFIX",
+                    &v,
+                    "expected `/`-separated segments of A-Z, a-z, 0-9, ., _ or - (at most 200 characters)",
+                ));
+            }
+            format!("{p}/")
+        }
+    };
+    let mut asset_buckets = Vec::new();
+    if let Some(v) = get("S3_ASSET_BUCKETS") {
+        for b in v.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+            if !crate::storage::S3Url::valid_bucket(b) {
+                return Err(bad(
+                    "S3_ASSET_BUCKETS",
+                    &v,
+                    format!("`{b}` is not a valid bucket name"),
+                ));
+            }
+            asset_buckets.push(b.to_string());
+        }
+    } else if let Some(b) = get("S3_BUCKET") {
+        asset_buckets.push(b.trim().to_string());
+    }
+    let timeout_secs: u64 = parse(get, "S3_TIMEOUT_SECS", 60)?;
+    if timeout_secs == 0 {
+        return Err(bad("S3_TIMEOUT_SECS", "0", "must be at least 1"));
+    }
+    Ok(S3Settings {
+        force_path_style: parse_bool(get, "S3_FORCE_PATH_STYLE", get("S3_ENDPOINT").is_some())?,
+        prefix,
+        part_size: part_mb * 1024 * 1024,
+        progressive: parse_bool(get, "S3_PROGRESSIVE_UPLOAD", true)?,
+        asset_buckets,
+        timeout: Duration::from_secs(timeout_secs),
+    })
 }
 
 fn bad(name: &'static str, value: &str, message: impl Into<String>) -> ConfigError {
@@ -341,6 +416,40 @@ mod tests {
         assert_eq!(s.asset_roots.len(), 2);
         assert!(s.allow_private_callbacks);
         assert_eq!(s.distributed_settings_present(), vec!["REDIS_URL"]);
+    }
+
+    #[test]
+    fn s3_settings() {
+        let s = settings(&[("S3_BUCKET", "out")]).unwrap();
+        assert_eq!(s.s3.part_size, 8 * 1024 * 1024);
+        assert_eq!(s.s3.asset_buckets, vec!["out".to_string()]);
+        assert!(s.s3.progressive && !s.s3.force_path_style);
+        assert_eq!(s.s3.prefix, "");
+        let s = settings(&[
+            ("S3_BUCKET", "out"),
+            ("S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ("S3_PREFIX", "/env/prod/"),
+            ("S3_ASSET_BUCKETS", "media-a, media-b"),
+            ("S3_PART_SIZE_MB", "16"),
+        ])
+        .unwrap();
+        assert!(s.s3.force_path_style);
+        assert_eq!(s.s3.prefix, "env/prod/");
+        assert_eq!(s.s3.asset_buckets, vec!["media-a", "media-b"]);
+        assert_eq!(s.s3.part_size, 16 * 1024 * 1024);
+        for (k, v) in [
+            ("S3_PART_SIZE_MB", "4"),
+            ("S3_PART_SIZE_MB", "big"),
+            ("S3_PREFIX", "a/../b"),
+            ("S3_PREFIX", "a b"),
+            ("S3_ASSET_BUCKETS", "Bad_Bucket"),
+            ("S3_FORCE_PATH_STYLE", "maybe"),
+            ("S3_TIMEOUT_SECS", "0"),
+            ("S3_PROGRESSIVE_UPLOAD", "sometimes"),
+        ] {
+            let e = settings(&[(k, v)]).unwrap_err();
+            assert_eq!(e.name, k);
+        }
     }
 
     #[test]

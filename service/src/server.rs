@@ -10,7 +10,7 @@ use crate::api::{self, AppState};
 use crate::config::Settings;
 use crate::orchestrator::{EngineState, Orchestrator};
 use crate::queue::MemoryQueue;
-use crate::storage::{LocalStorage, StorageError};
+use crate::storage::StorageError;
 use crate::store::{SqliteStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -114,11 +114,8 @@ pub async fn serve(
         };
         format!("http://{}", SocketAddr::new(ip, local.port()))
     });
-    let local_storage = Arc::new(LocalStorage::new(
-        data.join("outputs"),
-        base_url.clone(),
-        secret,
-    )?);
+    let (storage, local_files) =
+        crate::storage::from_settings(&settings, base_url.clone(), secret).await?;
     let queue = Arc::new(MemoryQueue::new());
 
     let engine = EngineState::open(&settings).await;
@@ -146,7 +143,7 @@ pub async fn serve(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
         queue.clone(),
-        local_storage.clone(),
+        storage.clone(),
         engine,
     ));
     let recovery = orchestrator.recover().await?;
@@ -163,8 +160,8 @@ pub async fn serve(
         projects: Arc::new(store.clone()),
         jobs: Arc::new(store),
         queue,
-        storage: local_storage.clone(),
-        local_files: Some(local_storage),
+        storage,
+        local_files,
         orchestrator: orchestrator.clone(),
         ffmpeg: Arc::new(api::health::FfmpegProbe::new(settings.ffmpeg.clone())),
         started,

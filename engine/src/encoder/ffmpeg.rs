@@ -153,9 +153,12 @@ pub(crate) fn ffmpeg_args(config: &EncoderConfig, audio_input: Option<&Path>) ->
         // The audio is exactly as long as the video; cut a silent generator there too.
         push(&["-shortest"]);
     }
+    if config.faststart && matches!(config.format, OutputFormat::Mp4 | OutputFormat::Mov) {
+        push(&["-movflags", "+faststart"]);
+    }
     match config.format {
-        OutputFormat::Mp4 => push(&["-movflags", "+faststart", "-f", "mp4"]),
-        OutputFormat::Mov => push(&["-movflags", "+faststart", "-f", "mov"]),
+        OutputFormat::Mp4 => push(&["-f", "mp4"]),
+        OutputFormat::Mov => push(&["-f", "mov"]),
         OutputFormat::Webm => push(&["-f", "webm"]),
     }
     push(&["-y", &config.output.to_string_lossy()]);

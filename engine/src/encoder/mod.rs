@@ -56,6 +56,8 @@ pub struct EncoderConfig {
     pub audio: Option<Box<dyn AudioSource>>,
     /// Add a silent stereo track when `audio` is `None`.
     pub silent_audio: bool,
+    /// MP4/MOV: `-movflags +faststart` (the index at the front; ffmpeg rewrites the file at the end).
+    pub faststart: bool,
 }
 
 /// One raw frame: planar YUV 4:2:0, BT.709 limited range, rows `stride` bytes long.

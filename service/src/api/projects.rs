@@ -5,13 +5,14 @@ use axum::http::StatusCode;
 use axum::Extension;
 use axum::Json;
 use serde::Serialize;
-use vrender_engine::{AssetResolver, Project};
+use vrender_engine::{AssetResolver, Project, ValidationError};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::JsonBody;
 use super::AppState;
 use crate::auth::Caller;
 use crate::model::{now_millis, rfc3339, StoredProject};
+use crate::storage::s3_assets;
 
 /// A stored project: the VideoProject as sent (with its `projectId`) plus `createdAt`.
 #[derive(Debug, Serialize)]
@@ -71,13 +72,20 @@ pub async fn create_project(
         ));
     }
     let limits = state.settings.limits.clone();
-    let resolver = AssetResolver::confined_to(state.settings.asset_roots.clone());
+    // `s3://` sources: checked here, fetched into a temporary folder so they are validated like files.
+    let (checked, fetched) = s3_assets_for_validation(&state, &project).await?;
+    let mut roots = state.settings.asset_roots.clone();
+    roots.extend(fetched.iter().map(|d| d.0.clone()));
+    let resolver = AssetResolver::confined_to(roots);
     // Validation reads media file headers: keep it off the async threads.
-    let project =
-        tokio::task::spawn_blocking(move || project.validate(&limits, &resolver).map(|()| project))
-            .await
-            .map_err(|e| ApiError::internal(format!("validation crashed: {e}")))?
-            .map_err(ApiError::from_validation)?;
+    tokio::task::spawn_blocking(move || {
+        let r = checked.validate(&limits, &resolver);
+        drop(fetched);
+        r
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("validation crashed: {e}")))?
+    .map_err(ApiError::from_validation)?;
     let stored = StoredProject {
         project,
         created_at: now_millis(),
@@ -91,6 +99,55 @@ pub async fn create_project(
             project: stored.project,
         }),
     ))
+}
+
+/// Removes a temporary folder when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&self.0) {
+                tracing::warn!(path = %self.0.display(), error = %e, "cannot remove temporary folder");
+            }
+        }
+    }
+}
+
+/// The project to validate (its `s3://` sources replaced by downloaded copies) and the folder of the
+/// copies. Refused or missing `s3://` sources are 422 at their field.
+async fn s3_assets_for_validation(
+    state: &AppState,
+    project: &Project,
+) -> Result<(Project, Option<TempDir>), ApiError> {
+    let errors = s3_assets::check(project, &state.settings);
+    if !errors.is_empty() {
+        return Err(ApiError::from_validation(errors));
+    }
+    if !s3_assets::has_s3_sources(project) {
+        return Ok((project.clone(), None));
+    }
+    let dir = TempDir(
+        state
+            .settings
+            .data_dir
+            .join("tmp")
+            .join(format!("validate-{}", uuid::Uuid::new_v4())),
+    );
+    let mut checked = project.clone();
+    match s3_assets::localize(&mut checked, state.storage.as_ref(), &dir.0).await {
+        Ok(_) => Ok((checked, Some(dir))),
+        Err(s3_assets::FetchError::Missing { path, message }) => {
+            Err(ApiError::from_validation(vec![ValidationError { path, message }]))
+        }
+        Err(e @ s3_assets::FetchError::Storage { .. }) => {
+            tracing::warn!(error = %e, "cannot fetch s3:// asset");
+            Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("cannot fetch an s3:// source: {e}"),
+            ))
+        }
+    }
 }
 
 /// Get a stored project.

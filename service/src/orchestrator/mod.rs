@@ -23,9 +23,13 @@ use vrender_engine::{
 use crate::config::Settings;
 use crate::model::{now_millis, JobPhase, JobRecord, JobStatus, JobView};
 use crate::queue::{Queue, QueueError, QueueItem};
-use crate::storage::Storage;
+use crate::storage::{output_key, s3_assets, Storage, StorageError, WriterState};
 use crate::store::{JobStore, ProjectStore, StoreError, UpdateOutcome};
 use callback::CallbackSender;
+use tokio::sync::watch;
+
+/// The output upload running beside a render: the stored key and size, `None` when abandoned.
+type UploadTask = tokio::task::JoinHandle<Result<Option<(String, u64)>, StorageError>>;
 
 /// Why a request to the orchestrator was refused.
 #[derive(Debug, thiserror::Error)]
@@ -508,27 +512,49 @@ impl Orchestrator {
         let output = scratch
             .0
             .join(format!("output.{}", job.output_format.extension()));
-        let mut request = RenderRequest::new(
-            &output,
-            AssetResolver::confined_to(self.settings.asset_roots.clone()),
-        );
+        let mut project = project;
+        let mut roots = self.settings.asset_roots.clone();
+        if s3_assets::has_s3_sources(&project) {
+            let dir = scratch.0.join("assets");
+            if let Err(e) = s3_assets::localize(&mut project, self.storage.as_ref(), &dir).await {
+                return Attempt::Failed {
+                    transient: matches!(e, s3_assets::FetchError::Storage { .. }),
+                    message: format!("cannot fetch an s3:// source: {e}"),
+                    reason: "asset",
+                };
+            }
+            roots.push(dir);
+        }
+        let mut request = RenderRequest::new(&output, AssetResolver::confined_to(roots));
         request.quality = job.quality;
         request.format = Some(job.output_format);
         request.limits = self.settings.limits.clone();
+        // Progressive upload needs the bytes behind the encoder's write position to stay put.
+        request.faststart = !self.storage.progressive();
 
+        // The upload runs alongside the render (progressive storage sends parts while it encodes).
+        let (writer, upload) = self.start_upload(job, &output);
         let result = self.render(engine, project, request, job, token).await;
         let attempt = match result {
-            Ok(()) => self.upload(job, &output).await,
-            Err(RenderError::Cancelled) => Attempt::Cancelled,
-            Err(e) if token.is_cancelled() => {
-                tracing::debug!(job_id = %job.job_id, error = %e, "render stopped after cancel");
-                Attempt::Cancelled
+            Ok(()) => self.upload(job, writer, upload).await,
+            Err(e) => {
+                writer.send_replace(WriterState::Abandoned);
+                if let Ok(Err(e)) = upload.await {
+                    tracing::warn!(job_id = %job.job_id, error = %e, "upload of an abandoned render failed");
+                }
+                match e {
+                    RenderError::Cancelled => Attempt::Cancelled,
+                    e if token.is_cancelled() => {
+                        tracing::debug!(job_id = %job.job_id, error = %e, "render stopped after cancel");
+                        Attempt::Cancelled
+                    }
+                    e => Attempt::Failed {
+                        transient: e.is_transient(),
+                        reason: render_failure_reason(&e),
+                        message: e.to_string(),
+                    },
+                }
             }
-            Err(e) => Attempt::Failed {
-                transient: e.is_transient(),
-                reason: render_failure_reason(&e),
-                message: e.to_string(),
-            },
         };
         if matches!(attempt, Attempt::Done { .. }) {
             self.set_phase(job, JobPhase::Cleanup).await;
@@ -636,23 +662,41 @@ impl Orchestrator {
         }
     }
 
-    async fn upload(&self, job: &JobRecord, output: &Path) -> Attempt {
+    /// Starts storing the output while it is rendered; `Finished`/`Abandoned` on the sender ends it.
+    fn start_upload(&self, job: &JobRecord, output: &Path) -> (watch::Sender<WriterState>, UploadTask) {
+        let (tx, rx) = watch::channel(WriterState::Writing);
+        let key = output_key(&job.user_id, &job.job_id, job.output_format.extension());
+        let storage = self.storage.clone();
+        let file = output.to_path_buf();
+        let mime = job.output_format.mime_type();
+        let task = tokio::spawn(async move {
+            let r = storage.put_growing(&key, &file, mime, rx).await;
+            r.map(|size| size.map(|bytes| (key, bytes)))
+        });
+        (tx, task)
+    }
+
+    async fn upload(
+        &self,
+        job: &JobRecord,
+        writer: watch::Sender<WriterState>,
+        task: UploadTask,
+    ) -> Attempt {
         self.set_phase(job, JobPhase::Uploading).await;
-        let key = format!("renders/{}.{}", job.job_id, job.output_format.extension());
-        match self
-            .storage
-            .put_file(&key, output, job.output_format.mime_type())
-            .await
-        {
-            Ok(bytes) => {
+        writer.send_replace(WriterState::Finished);
+        let failed = |message: String| Attempt::Failed {
+            message,
+            transient: true,
+            reason: "upload",
+        };
+        match task.await {
+            Ok(Ok(Some((key, bytes)))) => {
                 tracing::info!(job_id = %job.job_id, key, bytes, "output stored");
                 Attempt::Done { key }
             }
-            Err(e) => Attempt::Failed {
-                message: e.to_string(),
-                transient: true,
-                reason: "upload",
-            },
+            Ok(Ok(None)) => failed("the upload stopped before the output was stored".into()),
+            Ok(Err(e)) => failed(e.to_string()),
+            Err(e) => failed(format!("the upload crashed: {e}")),
         }
     }
 

@@ -133,6 +133,20 @@ impl Storage for LocalStorage {
         }
     }
 
+    async fn get_file(&self, key: &str, dest: &Path) -> Result<u64, StorageError> {
+        let path = self.path_of(key)?;
+        match tokio::fs::copy(&path, dest).await {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StorageError::NotFound(key.to_string()))
+            }
+            Err(e) => Err(StorageError::io(
+                format!("copy {} to {}", path.display(), dest.display()),
+                e,
+            )),
+        }
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         let probe = self.root.join(format!(".probe-{}", uuid::Uuid::new_v4()));
         tokio::fs::write(&probe, b"ok")
@@ -188,6 +202,13 @@ mod tests {
         );
         assert!(s.put_file("../x", &src, "video/mp4").await.is_err());
         s.ping().await.unwrap();
+        let copy = dir.path().join("copy.mp4");
+        assert_eq!(s.get_file("renders/a.mp4", &copy).await.unwrap(), 5);
+        assert_eq!(std::fs::read(&copy).unwrap(), b"video");
+        assert!(matches!(
+            s.get_file("renders/none.mp4", &copy).await,
+            Err(StorageError::NotFound(_))
+        ));
         s.delete("renders/a.mp4").await.unwrap();
         assert_eq!(
             s.verify("renders/a.mp4", expires, sig),

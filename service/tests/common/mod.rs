@@ -2,6 +2,8 @@
 //! driven over real HTTP.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,6 +40,12 @@ const SETTINGS: &[&str] = &[
     "S3_BUCKET",
     "S3_ENDPOINT",
     "S3_REGION",
+    "S3_FORCE_PATH_STYLE",
+    "S3_PREFIX",
+    "S3_PART_SIZE_MB",
+    "S3_PROGRESSIVE_UPLOAD",
+    "S3_ASSET_BUCKETS",
+    "S3_TIMEOUT_SECS",
     "LOG_FORMAT",
     "API_KEYS",
     "API_KEYS_FILE",
