@@ -20,7 +20,7 @@ use crate::storage::LinkError;
     path = "/api/v1/files/{key}",
     tag = "files",
     params(
-        ("key" = String, Path, description = "Storage key, e.g. renders/<jobId>.mp4"),
+        ("key" = String, Path, description = "Storage key, e.g. renders/<userId>/<jobId>.mp4"),
         ("expires" = u64, Query, description = "Unix time the link expires"),
         ("signature" = String, Query, description = "HMAC-SHA256 of the key and expiry, hex"),
     ),
