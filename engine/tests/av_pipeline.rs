@@ -582,3 +582,45 @@ fn bad_audio_sources_fail_the_render_naming_the_track() {
         assert_eq!(d.listing(), ["notes.mp3"], "{src}: leftovers");
     }
 }
+
+/// Names of the top-level boxes of an MP4 file, in file order.
+fn top_level_boxes(file: &Path) -> Vec<String> {
+    let data = std::fs::read(file).unwrap();
+    let mut names = Vec::new();
+    let mut at = 0usize;
+    while at + 8 <= data.len() {
+        let size32 = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as u64;
+        let name = String::from_utf8_lossy(&data[at + 4..at + 8]).into_owned();
+        let size = match size32 {
+            0 => (data.len() - at) as u64,
+            1 => u64::from_be_bytes(data[at + 8..at + 16].try_into().unwrap()),
+            n => n,
+        };
+        assert!(size >= 8, "box {name} at {at} has size {size}");
+        names.push(name);
+        at += size as usize;
+    }
+    assert_eq!(at, data.len(), "boxes do not end at the end of the file");
+    names
+}
+
+#[test]
+fn faststart_decides_whether_the_index_comes_before_the_media() {
+    let d = Dir::new();
+    let p = flash_project(0.5, 3);
+    let order = |faststart: bool| {
+        let out = d.path(&format!("faststart-{faststart}.mp4"));
+        let mut req = RenderRequest::new(&out, d.assets());
+        req.faststart = faststart;
+        render_ok(&p, &req);
+        let boxes = top_level_boxes(&out);
+        let pos = |n: &str| boxes.iter().position(|b| b == n).unwrap_or_else(|| panic!("{boxes:?}"));
+        (pos("moov") < pos("mdat"), boxes)
+    };
+    let (front, boxes) = order(true);
+    assert!(front, "faststart: moov must precede mdat: {boxes:?}");
+    // Without faststart ffmpeg never moves data: the index is appended after the media, which is
+    // what lets the service upload the file while it grows.
+    let (front, boxes) = order(false);
+    assert!(!front, "no faststart: moov must follow mdat: {boxes:?}");
+}

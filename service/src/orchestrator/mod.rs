@@ -514,16 +514,17 @@ impl Orchestrator {
             .join(format!("output.{}", job.output_format.extension()));
         let mut project = project;
         let mut roots = self.settings.asset_roots.clone();
-        if s3_assets::has_s3_sources(&project) {
-            let dir = scratch.0.join("assets");
-            if let Err(e) = s3_assets::localize(&mut project, self.storage.as_ref(), &dir).await {
+        let dir = scratch.0.join("assets");
+        match s3_assets::prepare(&mut project, &self.settings, self.storage.as_ref(), &dir).await {
+            Ok(true) => roots.push(dir),
+            Ok(false) => {}
+            Err(e) => {
                 return Attempt::Failed {
                     transient: matches!(e, s3_assets::FetchError::Storage { .. }),
                     message: format!("cannot fetch an s3:// source: {e}"),
                     reason: "asset",
-                };
+                }
             }
-            roots.push(dir);
         }
         let mut request = RenderRequest::new(&output, AssetResolver::confined_to(roots));
         request.quality = job.quality;

@@ -13,9 +13,10 @@ use crate::config::Settings;
 /// Why `s3://` sources could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// A source names an object that does not exist (the caller's mistake: 422 at that field).
+    /// A source is refused or names an object that does not exist (the caller's mistake: 422 at that
+    /// field; a render fails without retry).
     #[error("{path}: {message}")]
-    Missing { path: String, message: String },
+    Invalid { path: String, message: String },
     /// S3 or the local disk failed (worth a retry).
     #[error("{path}: {source}")]
     Storage {
@@ -107,7 +108,7 @@ pub async fn localize(
             *src = local.clone();
             continue;
         }
-        let url = S3Url::parse(src).map_err(|why| FetchError::Missing {
+        let url = S3Url::parse(src).map_err(|why| FetchError::Invalid {
             path: path.clone(),
             message: format!("malformed S3 URL: {why}"),
         })?;
@@ -128,7 +129,7 @@ pub async fn localize(
         match storage.get_s3_asset(&url, &dest).await {
             Ok(bytes) => tracing::debug!(%url, bytes, "asset fetched"),
             Err(StorageError::NotFound(_)) => {
-                return Err(FetchError::Missing {
+                return Err(FetchError::Invalid {
                     path,
                     message: format!("{url} does not exist"),
                 })
@@ -140,4 +141,26 @@ pub async fn localize(
         *src = local;
     }
     Ok(fetched.len())
+}
+
+/// Before a render: re-checks the project's `s3://` sources against the current settings (they may
+/// have changed since submission), downloads them into `dir` and rewrites them. `Ok(false)` when the
+/// project has none (nothing to add to the asset roots).
+pub async fn prepare(
+    project: &mut Project,
+    settings: &Settings,
+    storage: &dyn Storage,
+    dir: &Path,
+) -> Result<bool, FetchError> {
+    if !has_s3_sources(project) {
+        return Ok(false);
+    }
+    if let Some(e) = check(project, settings).into_iter().next() {
+        return Err(FetchError::Invalid {
+            path: e.path,
+            message: e.message,
+        });
+    }
+    localize(project, storage, dir).await?;
+    Ok(true)
 }
