@@ -614,7 +614,12 @@ fn faststart_decides_whether_the_index_comes_before_the_media() {
         req.faststart = faststart;
         render_ok(&p, &req);
         let boxes = top_level_boxes(&out);
-        let pos = |n: &str| boxes.iter().position(|b| b == n).unwrap_or_else(|| panic!("{boxes:?}"));
+        let pos = |n: &str| {
+            boxes
+                .iter()
+                .position(|b| b == n)
+                .unwrap_or_else(|| panic!("{boxes:?}"))
+        };
         (pos("moov") < pos("mdat"), boxes)
     };
     let (front, boxes) = order(true);

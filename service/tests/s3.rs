@@ -13,7 +13,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-fn env_of<'a>(pairs: &'a [(String, String)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+fn env_of<'a>(
+    pairs: &'a [(String, String)],
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
     pairs
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -22,8 +25,8 @@ fn env_of<'a>(pairs: &'a [(String, String)], extra: &[(&'a str, &'a str)]) -> Ve
 }
 
 /// A PNG of random pixels: x264 cannot compress it much, so outputs get big with few frames.
-fn write_noise_png(path: &Path, w: u32, h: u32) {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+fn write_noise_png(path: &Path, w: u32, h: u32, seed: u64) {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0xff51_afd7_ed55_8ccd);
     let img = image::RgbaImage::from_fn(w, h, |_, _| {
         state ^= state << 13;
         state ^= state >> 7;
@@ -34,8 +37,22 @@ fn write_noise_png(path: &Path, w: u32, h: u32) {
     img.save(path).unwrap();
 }
 
-/// Full-frame noise that drifts by a fraction of a pixel per frame, so every frame is new.
-fn noise_project(user: &str, w: u32, h: u32, fps: f64, seconds: f64) -> Value {
+/// `frames` frames, each a full-frame still of one of the noise images `noise-{i % images}.png`. x264
+/// cannot predict one frame from the others (they are unrelated noise, and more apart than its
+/// reference frames reach), so every frame is about as big as a key frame.
+fn noise_project(user: &str, w: u32, h: u32, fps: f64, frames: usize, images: usize) -> Value {
+    let frames: Vec<Value> = (0..frames)
+        .map(|i| {
+            json!({
+                "duration": 1.0 / fps,
+                "background": "#000000",
+                "layers": [{
+                    "type": "image", "src": format!("noise-{}.png", i % images),
+                    "x": 0, "y": 0, "width": w, "height": h
+                }]
+            })
+        })
+        .collect();
     json!({
         "userId": user,
         "title": "noise",
@@ -43,16 +60,17 @@ fn noise_project(user: &str, w: u32, h: u32, fps: f64, seconds: f64) -> Value {
         "height": h,
         "frameRate": fps,
         "quality": "ultra",
-        "frames": [{
-            "duration": seconds,
-            "background": "#000000",
-            "layers": [{
-                "type": "image", "src": "noise.png", "x": 0, "y": 0,
-                "width": w + 40, "height": h + 40,
-                "animations": [{"property": "x", "from": 0, "to": -37, "start": 0, "end": seconds}]
-            }]
-        }]
+        "frames": frames
     })
+}
+
+/// Writes `n` different noise images into the assets folder of `data_dir`.
+fn write_noise_pngs(data_dir: &Path, n: usize, w: u32, h: u32) {
+    let assets = data_dir.join("assets");
+    std::fs::create_dir_all(&assets).unwrap();
+    for i in 0..n {
+        write_noise_png(&assets.join(format!("noise-{i}.png")), w, h, i as u64 + 1);
+    }
 }
 
 fn download(url: &str) -> (StatusCode, Vec<u8>) {
@@ -95,10 +113,16 @@ fn output_lands_under_the_user_and_the_presigned_link_downloads_it() {
     let bytes = std::fs::read(&stored).expect("the output is at renders/{userId}/{jobId}.mp4");
     let url = job["outputUrl"].as_str().unwrap().to_string();
     assert!(
-        url.starts_with(&format!("{}/renders-test/renders/bob/{id}.mp4?", s3.endpoint)),
+        url.starts_with(&format!(
+            "{}/renders-test/renders/bob/{id}.mp4?",
+            s3.endpoint
+        )),
         "{url}"
     );
-    assert!(url.contains("X-Amz-Signature=") && url.contains("X-Amz-Expires=3"), "{url}");
+    assert!(
+        url.contains("X-Amz-Signature=") && url.contains("X-Amz-Expires=3"),
+        "{url}"
+    );
     let (status, body) = download(&url);
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, bytes);
@@ -124,6 +148,8 @@ fn output_lands_under_the_user_and_the_presigned_link_downloads_it() {
 
 #[test]
 fn a_big_output_is_uploaded_in_parts_while_it_is_encoded_and_arrives_whole() {
+    // About 0.7 MB a frame (measured): 36 frames are ~25 MB.
+    const FRAMES: usize = 36;
     let s3 = S3Server::start(&["renders-test"]);
     let dir = tempfile::tempdir().unwrap();
     let s3_env = s3.env();
@@ -135,11 +161,12 @@ fn a_big_output_is_uploaded_in_parts_while_it_is_encoded_and_arrives_whole() {
                 ("S3_PART_SIZE_MB", "5"),
                 // The uploader logs the SHA-256 of the file it uploaded at debug level.
                 ("RUST_LOG", "info,vrender_service::storage=debug"),
+                ("LOG_FORMAT", "json"),
             ],
         ),
     );
-    write_noise_png(&dir.path().join("assets/noise.png"), 1280, 720);
-    let pid = server.create_project(&noise_project("bob", 1280, 720, 10.0, 2.0));
+    write_noise_pngs(dir.path(), 8, 1280, 720);
+    let pid = server.create_project(&noise_project("bob", 1280, 720, 10.0, FRAMES, 8));
     let job = server.submit(&json!({"projectId": pid}));
     let id = job["jobId"].as_str().unwrap().to_string();
     let job = server.wait_finished(&id, Duration::from_secs(240));
@@ -152,30 +179,40 @@ fn a_big_output_is_uploaded_in_parts_while_it_is_encoded_and_arrives_whole() {
         "output is only {} bytes",
         body.len()
     );
+    // The uploader's log lines (JSON) about this job's key.
     let log = std::fs::read_to_string(&server.log).unwrap();
-    let line = log
-        .lines()
-        .find(|l| l.contains("multipart upload completed") && l.contains(&id))
-        .unwrap_or_else(|| panic!("no completed multipart upload in the log:\n{log}"));
-    let during: u32 = line
-        .split("parts_during_encoding=")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{line}"));
-    assert!(during >= 2, "only {during} parts sent while encoding: {line}");
-    let logged_sha = log
-        .lines()
-        .find(|l| l.contains("uploaded file checksum") && l.contains(&id))
-        .and_then(|l| l.split("sha256=").nth(1))
-        .map(|r| r.split_whitespace().next().unwrap_or_default().to_string())
-        .unwrap_or_else(|| panic!("no checksum line in the log:\n{log}"));
+    let fields_of = |message: &str| -> Value {
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|v| v["fields"].clone())
+            .find(|f| f["message"] == message && f["key"].as_str().is_some_and(|k| k.contains(&id)))
+            .unwrap_or_else(|| panic!("no `{message}` line in the log:\n{log}"))
+    };
+    let done = fields_of("multipart upload completed");
+    let during = done["parts_during_encoding"].as_u64().unwrap_or(0);
+    assert!(
+        during >= 2,
+        "only {during} parts sent while encoding: {done}"
+    );
+    assert!(done["parts"].as_u64().unwrap_or(0) >= 5, "{done}");
+    let logged_sha = fields_of("uploaded file checksum")["sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(sha256_hex(&body), logged_sha);
-    assert!(s3.incomplete_uploads().is_empty(), "{:?}", s3.incomplete_uploads());
+    assert!(
+        s3.incomplete_uploads().is_empty(),
+        "{:?}",
+        s3.incomplete_uploads()
+    );
     let local = dir.path().join("big.mp4");
     std::fs::write(&local, &body).unwrap();
     let probe = ffprobe(&local);
-    assert_eq!(probe["streams"][0]["nb_read_frames"], "20", "{probe}");
+    assert_eq!(
+        probe["streams"][0]["nb_read_frames"],
+        FRAMES.to_string(),
+        "{probe}"
+    );
     assert_eq!(probe["streams"][0]["width"], 1280, "{probe}");
 }
 
@@ -185,14 +222,16 @@ fn a_cancelled_render_leaves_no_upload_and_no_object() {
     let dir = tempfile::tempdir().unwrap();
     let s3_env = s3.env();
     let server = Server::start(dir.path(), &env_of(&s3_env, &[("S3_PART_SIZE_MB", "5")]));
-    write_noise_png(&dir.path().join("assets/noise.png"), 1280, 720);
-    let pid = server.create_project(&noise_project("carol", 1280, 720, 10.0, 30.0));
+    write_noise_pngs(dir.path(), 8, 1280, 720);
+    let pid = server.create_project(&noise_project("carol", 1280, 720, 10.0, 300, 8));
     let job = server.submit(&json!({"projectId": pid}));
     let id = job["jobId"].as_str().unwrap().to_string();
     // Cancel once parts of the output are in S3.
-    wait_until("a part uploaded during encoding", Duration::from_secs(180), || {
-        s3.pending_parts() >= 1
-    });
+    wait_until(
+        "a part uploaded during encoding",
+        Duration::from_secs(180),
+        || s3.pending_parts() >= 1,
+    );
     let (s, body) = server.delete(&format!("/api/v1/render/jobs/{id}"));
     assert_eq!(s, StatusCode::OK, "{body}");
     wait_until("the upload to be aborted", Duration::from_secs(30), || {
@@ -240,18 +279,30 @@ fn s3_assets_are_fetched_and_hostile_urls_refused() {
     let stored = s3.object_path("renders-test", &format!("renders/dave/{id}.mp4"));
     let probe = ffprobe(&stored);
     assert_eq!(probe["streams"][0]["nb_read_frames"], "5", "{probe}");
-    // The red square is in the picture: decode the last frame's pixel at (37, 37).
+    // The red square is in the picture: pixel (37, 37) of every decoded frame.
     let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-sseof", "-0.1", "-i"])
+        .args(["-v", "error", "-i"])
         .arg(&stored)
         .args([
-            "-frames:v", "1", "-vf", "crop=1:1:37:37", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+            "-vf",
+            "format=rgb24,crop=1:1:37:37",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
         ])
         .output()
         .unwrap();
-    assert!(out.status.success());
-    let px = &out.stdout[..3];
-    assert!(px[0] > 200 && px[1] < 60 && px[2] < 60, "pixel {px:?}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), 5 * 3);
+    for px in out.stdout.chunks(3) {
+        assert!(px[0] > 200 && px[1] < 60 && px[2] < 60, "pixel {px:?}");
+    }
 
     let path = "frames[0].layers[2].src";
     for (src, words) in [
@@ -265,7 +316,10 @@ fn s3_assets_are_fetched_and_hostile_urls_refused() {
         let (s, body) = server.post("/api/v1/render/projects", &with_src(src));
         common::assert_error_body(s, &body, 422, "/api/v1/render/projects");
         assert_eq!(detail_paths(&body), vec![path.to_string()], "{src}: {body}");
-        assert!(body["message"].as_str().unwrap().contains(words), "{src}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(words),
+            "{src}: {body}"
+        );
     }
     drop(server);
 
@@ -278,5 +332,8 @@ fn s3_assets_are_fetched_and_hostile_urls_refused() {
     );
     common::assert_error_body(s, &body, 422, "/api/v1/render/projects");
     assert_eq!(detail_paths(&body), vec![path.to_string()], "{body}");
-    assert!(body["message"].as_str().unwrap().contains("S3_BUCKET"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("S3_BUCKET"),
+        "{body}"
+    );
 }

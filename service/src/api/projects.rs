@@ -138,7 +138,10 @@ async fn s3_assets_for_validation(
     match s3_assets::localize(&mut checked, state.storage.as_ref(), &dir.0).await {
         Ok(_) => Ok((checked, Some(dir))),
         Err(s3_assets::FetchError::Invalid { path, message }) => {
-            Err(ApiError::from_validation(vec![ValidationError { path, message }]))
+            Err(ApiError::from_validation(vec![ValidationError {
+                path,
+                message,
+            }]))
         }
         Err(e @ s3_assets::FetchError::Storage { .. }) => {
             tracing::warn!(error = %e, "cannot fetch s3:// asset");

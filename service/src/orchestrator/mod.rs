@@ -664,7 +664,11 @@ impl Orchestrator {
     }
 
     /// Starts storing the output while it is rendered; `Finished`/`Abandoned` on the sender ends it.
-    fn start_upload(&self, job: &JobRecord, output: &Path) -> (watch::Sender<WriterState>, UploadTask) {
+    fn start_upload(
+        &self,
+        job: &JobRecord,
+        output: &Path,
+    ) -> (watch::Sender<WriterState>, UploadTask) {
         let (tx, rx) = watch::channel(WriterState::Writing);
         let key = output_key(&job.user_id, &job.job_id, job.output_format.extension());
         let storage = self.storage.clone();

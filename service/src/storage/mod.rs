@@ -160,7 +160,10 @@ pub fn output_key(user_id: &str, job_id: &str, ext: &str) -> String {
         user_id.to_string()
     } else {
         // `u-` ids are hashed too, so a plain id can never equal another user's hashed folder.
-        format!("u-{}", &hex::encode(Sha256::digest(user_id.as_bytes()))[..32])
+        format!(
+            "u-{}",
+            &hex::encode(Sha256::digest(user_id.as_bytes()))[..32]
+        )
     };
     format!("renders/{folder}/{job_id}.{ext}")
 }
@@ -186,7 +189,17 @@ mod tests {
     #[test]
     fn output_keys_are_valid_for_any_user_id() {
         assert_eq!(output_key("alice", "j1", "mp4"), "renders/alice/j1.mp4");
-        for user in ["", ".", "..", "a/b", "../x", "é", "a b", "u-x", &"x".repeat(300)] {
+        for user in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "../x",
+            "é",
+            "a b",
+            "u-x",
+            &"x".repeat(300),
+        ] {
             let key = output_key(user, "j1", "mp4");
             assert!(valid_key(&key), "{user:?} -> {key}");
             assert!(key.starts_with("renders/u-"), "{key}");

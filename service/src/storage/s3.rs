@@ -253,7 +253,14 @@ impl S3Storage {
     /// Streams an object to `dest`.
     async fn download(&self, bucket: &str, key: &str, dest: &Path) -> Result<u64, StorageError> {
         let url = format!("s3://{bucket}/{key}");
-        let resp = match self.client.get_object().bucket(bucket).key(key).send().await {
+        let resp = match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(r) => r,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
                 return Err(StorageError::NotFound(url));
@@ -297,7 +304,10 @@ impl S3Storage {
                 WriterState::Finished => break,
                 WriterState::Writing => {}
             }
-            let len = tokio::fs::metadata(file).await.map(|m| m.len()).unwrap_or(0);
+            let len = tokio::fs::metadata(file)
+                .await
+                .map(|m| m.len())
+                .unwrap_or(0);
             while (next + 1) * part + margin <= len {
                 if *state.borrow() == WriterState::Abandoned {
                     return Ok(None);
@@ -426,7 +436,11 @@ impl Multipart<'_> {
             .await
             .map_err(io)?;
         let mut buf = Vec::with_capacity(part as usize);
-        (&mut f).take(part).read_to_end(&mut buf).await.map_err(io)?;
+        (&mut f)
+            .take(part)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(io)?;
         let number = (k + 1) as i32;
         let bytes = buf.len();
         let out = self
@@ -523,9 +537,9 @@ impl Storage for S3Storage {
         let full = self.full_key(key)?;
         let config = PresigningConfig::expires_in(ttl.clamp(Duration::from_secs(1), MAX_PRESIGN))
             .map_err(|e| StorageError::S3 {
-                context: "presign".into(),
-                message: e.to_string(),
-            })?;
+            context: "presign".into(),
+            message: e.to_string(),
+        })?;
         let req = self
             .client
             .get_object()

@@ -28,7 +28,8 @@ pub enum FetchError {
 
 /// Whether `src` is meant as an S3 URL (any case of the scheme, so `S3://` gets a clear error).
 fn is_s3(src: &str) -> bool {
-    src.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("s3://"))
+    src.get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("s3://"))
 }
 
 /// Every media source of a project with its JSON path.
