@@ -104,6 +104,8 @@ pub struct S3Storage {
     prefix: String,
     part_size: u64,
     progressive: bool,
+    /// `S3_TIMEOUT_SECS`: also the longest wait for the next bytes of a download.
+    timeout: Duration,
 }
 
 fn s3_error<E, R>(context: impl Into<String>, e: SdkError<E, R>) -> StorageError
@@ -166,6 +168,7 @@ impl S3Storage {
             prefix: s3.prefix.clone(),
             part_size: s3.part_size,
             progressive: s3.progressive,
+            timeout: s3.timeout,
         };
         tracing::info!(
             bucket = %storage.bucket,
@@ -272,10 +275,21 @@ impl S3Storage {
             .await
             .map_err(|e| StorageError::io(format!("create {}", dest.display()), e))?;
         let mut n = 0u64;
-        while let Some(chunk) = body.try_next().await.map_err(|e| StorageError::S3 {
-            context: format!("read {url}"),
-            message: e.to_string(),
-        })? {
+        loop {
+            // The SDK's timeouts end when the answer starts: a body that stalls fails here.
+            let next = tokio::time::timeout(self.timeout, body.try_next())
+                .await
+                .map_err(|_| StorageError::S3 {
+                    context: format!("read {url}"),
+                    message: format!("no data for {} s", self.timeout.as_secs()),
+                })?;
+            let Some(chunk) = next.map_err(|e| StorageError::S3 {
+                context: format!("read {url}"),
+                message: e.to_string(),
+            })?
+            else {
+                break;
+            };
             out.write_all(&chunk)
                 .await
                 .map_err(|e| StorageError::io(format!("write {}", dest.display()), e))?;
