@@ -33,8 +33,18 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `ASSET_ROOTS`: `:`-separated folders project media may come from (default `<DATA_DIR>/assets`).
     pub asset_roots: Vec<PathBuf>,
-    /// `MAX_CONCURRENT_RENDERS` (default 4): renders running at once.
+    /// `MAX_CONCURRENT_RENDERS` (default 4): renders running at once in this process; 0 makes
+    /// `vrender serve` API-only (workers run elsewhere as `vrender worker`, with `REDIS_URL`).
     pub max_concurrent_renders: usize,
+    /// `LEASE_TTL_MS` (default 15000): how long a worker holds a Redis queue item without renewing
+    /// it (renewed every third of it); a dead worker's job is redelivered after this.
+    pub lease_ttl: Duration,
+    /// `QUEUE_MAX_DELIVERIES` (default 5): deliveries of a queue item without an ack before it is
+    /// dead-lettered and its job failed.
+    pub queue_max_deliveries: u32,
+    /// `SQLITE_PATH` (default `<DATA_DIR>/vrender.db`): the SQLite store, which several processes
+    /// on one machine may share.
+    pub sqlite_path: PathBuf,
     /// `JOB_MAX_ATTEMPTS` (default 3): tries of a render that fails with a transient error.
     pub job_max_attempts: u32,
     /// `JOB_RETRY_BACKOFF_MS` (default 2000): delay before the 2nd try, doubled for each further try.
@@ -81,7 +91,8 @@ pub struct Settings {
     /// `RATE_LIMIT_BURST`: requests allowed at once before the rate applies (default: the rate,
     /// rounded up).
     pub rate_limit_burst: Option<u32>,
-    /// `MONGODB_URI`, `REDIS_URL`, `S3_BUCKET`, `S3_ENDPOINT`, `S3_REGION`: distributed mode (not yet
+    /// `REDIS_URL`: the Redis queue (leases, cancel broadcast) instead of the in-process one.
+    /// `MONGODB_URI`, `S3_BUCKET`, `S3_ENDPOINT`, `S3_REGION`: the rest of distributed mode (not yet
     /// implemented; reported at startup and in `/health`).
     pub mongodb_uri: Option<String>,
     pub redis_url: Option<String>,
@@ -117,9 +128,21 @@ impl Settings {
             ..defaults
         };
         let max_concurrent_renders: usize = parse(&get, "MAX_CONCURRENT_RENDERS", 4)?;
-        if max_concurrent_renders == 0 {
-            return Err(bad("MAX_CONCURRENT_RENDERS", "0", "must be at least 1"));
+        let lease_ttl_ms: u64 = parse(&get, "LEASE_TTL_MS", 15_000)?;
+        if lease_ttl_ms < 300 {
+            return Err(bad(
+                "LEASE_TTL_MS",
+                &lease_ttl_ms.to_string(),
+                "must be at least 300 (it is renewed every third of it)",
+            ));
         }
+        let queue_max_deliveries: u32 = parse(&get, "QUEUE_MAX_DELIVERIES", 5)?;
+        if queue_max_deliveries == 0 {
+            return Err(bad("QUEUE_MAX_DELIVERIES", "0", "must be at least 1"));
+        }
+        let sqlite_path = get("SQLITE_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("vrender.db"));
         let job_max_attempts: u32 = parse(&get, "JOB_MAX_ATTEMPTS", 3)?;
         if job_max_attempts == 0 {
             return Err(bad("JOB_MAX_ATTEMPTS", "0", "must be at least 1"));
@@ -173,6 +196,9 @@ impl Settings {
             asset_roots,
             data_dir,
             max_concurrent_renders,
+            lease_ttl: Duration::from_millis(lease_ttl_ms),
+            queue_max_deliveries,
+            sqlite_path,
             job_max_attempts,
             job_retry_backoff: Duration::from_millis(parse(&get, "JOB_RETRY_BACKOFF_MS", 2000)?),
             progress_interval: Duration::from_millis(parse(&get, "PROGRESS_INTERVAL_MS", 250)?),
@@ -330,7 +356,22 @@ mod tests {
     fn bad_values_name_the_setting() {
         let e = settings(&[("PORT", "http")]).unwrap_err();
         assert_eq!(e.name, "PORT");
-        assert!(settings(&[("MAX_CONCURRENT_RENDERS", "0")]).is_err());
+        assert!(settings(&[("MAX_CONCURRENT_RENDERS", "x")]).is_err());
+        assert_eq!(
+            settings(&[("MAX_CONCURRENT_RENDERS", "0")])
+                .unwrap()
+                .max_concurrent_renders,
+            0
+        );
+        assert_eq!(settings(&[("LEASE_TTL_MS", "100")]).unwrap_err().name, "LEASE_TTL_MS");
+        assert_eq!(
+            settings(&[("QUEUE_MAX_DELIVERIES", "0")]).unwrap_err().name,
+            "QUEUE_MAX_DELIVERIES"
+        );
+        let d = settings(&[("DATA_DIR", "/d")]).unwrap();
+        assert_eq!(d.sqlite_path, PathBuf::from("/d/vrender.db"));
+        assert_eq!(d.lease_ttl, Duration::from_secs(15));
+        assert_eq!(d.queue_max_deliveries, 5);
         assert!(settings(&[("ALLOW_PRIVATE_CALLBACKS", "maybe")]).is_err());
         let s = settings(&[
             ("ASSET_ROOTS", "/a:/b"),

@@ -7,12 +7,20 @@
 //! removed (`cleanup`) and the job ends `completed`, `failed` or `cancelled`. Transient errors send
 //! the job back to `queued` with exponential backoff while tries remain. Whoever moves a job into a
 //! final state (the worker or a cancel request) sends its callback.
+//!
+//! Leases (distributed mode): a worker renews the queue lease of the item it runs every third of
+//! `LEASE_TTL_MS` and stops the render when the lease is lost; it acks the item at the end. A
+//! redelivered item (`deliveries > 1`) whose job is still `processing` is taken over with a
+//! compare-and-set on the `attempts` value read, so two workers never both own a job; every later
+//! write of a worker checks that the store still shows its attempt, so a stale holder writes no
+//! final state. An item delivered more than `QUEUE_MAX_DELIVERIES` times fails its job.
 
 pub mod callback;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use vrender_engine::{
@@ -22,7 +30,7 @@ use vrender_engine::{
 
 use crate::config::Settings;
 use crate::model::{now_millis, JobPhase, JobRecord, JobStatus, JobView};
-use crate::queue::{Queue, QueueError, QueueItem};
+use crate::queue::{CancelBus, Delivery, Queue, QueueError, QueueItem};
 use crate::storage::Storage;
 use crate::store::{JobStore, ProjectStore, StoreError, UpdateOutcome};
 use callback::CallbackSender;
@@ -104,6 +112,8 @@ pub struct Orchestrator {
     callbacks: CallbackSender,
     running: Mutex<HashMap<String, CancelToken>>,
     scratch_root: PathBuf,
+    /// Where cancellations are broadcast to other processes (Redis pub/sub), when distributed.
+    cancel_bus: OnceLock<Arc<dyn CancelBus>>,
 }
 
 /// How one render attempt ended.
@@ -169,6 +179,30 @@ impl Orchestrator {
             callbacks,
             running: Mutex::new(HashMap::new()),
             scratch_root,
+            cancel_bus: OnceLock::new(),
+        }
+    }
+
+    /// Broadcasts cancellations to the other processes from now on.
+    pub fn set_cancel_bus(&self, bus: Arc<dyn CancelBus>) {
+        let _ = self.cancel_bus.set(bus);
+    }
+
+    /// Stops the render of `job_id` if this process runs it (a cancel broadcast by another
+    /// process); whether it did.
+    pub fn cancel_local(&self, job_id: &str) -> bool {
+        match self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(job_id)
+        {
+            Some(token) => {
+                token.cancel();
+                tracing::info!(job_id, "render stopping: cancelled by a broadcast");
+                true
+            }
+            None => false,
         }
     }
 
@@ -290,6 +324,11 @@ impl Orchestrator {
                 {
                     token.cancel();
                 }
+                if let Some(bus) = self.cancel_bus.get() {
+                    if let Err(e) = bus.publish_cancel(job_id).await {
+                        tracing::warn!(job_id, error = %e, "cannot broadcast the cancel; the worker notices at its next progress write");
+                    }
+                }
                 tracing::info!(job_id, "job cancelled");
                 crate::metrics::metrics()
                     .jobs_finished
@@ -308,8 +347,17 @@ impl Orchestrator {
 
     /// After a restart: jobs left `processing` are re-queued (or failed when out of tries), jobs left
     /// `pending`/`queued` are pushed to the queue again, stale scratch files are removed.
+    ///
+    /// Distributed mode (`REDIS_URL`): other live workers may run the `processing` jobs and use the
+    /// shared scratch folder, so only `pending`/`queued` jobs are pushed; a dead worker's jobs come
+    /// back through the queue's lease reaper.
     pub async fn recover(self: &Arc<Self>) -> Result<Recovery, OrchestratorError> {
         let mut report = Recovery::default();
+        let distributed = self.settings.redis_url.is_some();
+        if distributed {
+            self.push_unfinished(&mut report).await?;
+            return Ok(report);
+        }
         if self.scratch_root.exists() {
             if let Err(e) = std::fs::remove_dir_all(&self.scratch_root) {
                 tracing::warn!(error = %e, "cannot clear the scratch folder");
@@ -350,6 +398,12 @@ impl Orchestrator {
                 }
             }
         }
+        self.push_unfinished(&mut report).await?;
+        Ok(report)
+    }
+
+    /// Pushes the `pending` and `queued` jobs (a pending one is marked queued first).
+    async fn push_unfinished(&self, report: &mut Recovery) -> Result<(), OrchestratorError> {
         for job in self
             .jobs
             .jobs_with_status(&[JobStatus::Pending, JobStatus::Queued])
@@ -367,10 +421,10 @@ impl Orchestrator {
             self.queue.push(queue_item(&job), Duration::ZERO).await?;
             report.resubmitted += 1;
         }
-        Ok(report)
+        Ok(())
     }
 
-    /// Starts the workers; they run until the queue is closed.
+    /// Starts the `MAX_CONCURRENT_RENDERS` workers; they run until the queue is closed.
     pub fn spawn_workers(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
         (0..self.settings.max_concurrent_renders)
             .map(|n| {
@@ -378,7 +432,7 @@ impl Orchestrator {
                 tokio::spawn(async move {
                     loop {
                         match this.queue.pop().await {
-                            Ok(item) => this.run_job(item).await,
+                            Ok(delivery) => this.run_job(delivery).await,
                             Err(QueueError::Closed) => break,
                             Err(e) => {
                                 tracing::error!(worker = n, error = %e, "queue error");
