@@ -42,6 +42,9 @@ pub struct Settings {
     /// `QUEUE_MAX_DELIVERIES` (default 5): deliveries of a queue item without an ack before it is
     /// dead-lettered and its job failed.
     pub queue_max_deliveries: u32,
+    /// `WORKER_PORT` (unset: none): port of `vrender worker`'s small HTTP listener (`/api/v1/health`,
+    /// `/metrics`) for load-balancer health checks; 0 picks a free one. Bound on `HOST`.
+    pub worker_port: Option<u16>,
     /// `SQLITE_PATH` (default `<DATA_DIR>/vrender.db`): the SQLite store, which several processes
     /// on one machine may share.
     pub sqlite_path: PathBuf,
@@ -140,6 +143,10 @@ impl Settings {
         if queue_max_deliveries == 0 {
             return Err(bad("QUEUE_MAX_DELIVERIES", "0", "must be at least 1"));
         }
+        let worker_port = match get("WORKER_PORT") {
+            None => None,
+            Some(_) => Some(parse(&get, "WORKER_PORT", 0u16)?),
+        };
         let sqlite_path = get("SQLITE_PATH")
             .map(PathBuf::from)
             .unwrap_or_else(|| data_dir.join("vrender.db"));
@@ -198,6 +205,7 @@ impl Settings {
             max_concurrent_renders,
             lease_ttl: Duration::from_millis(lease_ttl_ms),
             queue_max_deliveries,
+            worker_port,
             sqlite_path,
             job_max_attempts,
             job_retry_backoff: Duration::from_millis(parse(&get, "JOB_RETRY_BACKOFF_MS", 2000)?),
@@ -225,12 +233,11 @@ impl Settings {
         })
     }
 
-    /// Names of the distributed-mode settings that are set (and, for now, ignored).
+    /// Names of the distributed-mode settings that are set and not implemented yet (ignored).
     pub fn distributed_settings_present(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         for (name, value) in [
             ("MONGODB_URI", &self.mongodb_uri),
-            ("REDIS_URL", &self.redis_url),
             ("S3_BUCKET", &self.s3_bucket),
             ("S3_ENDPOINT", &self.s3_endpoint),
             ("S3_REGION", &self.s3_region),
@@ -363,7 +370,10 @@ mod tests {
                 .max_concurrent_renders,
             0
         );
-        assert_eq!(settings(&[("LEASE_TTL_MS", "100")]).unwrap_err().name, "LEASE_TTL_MS");
+        assert_eq!(
+            settings(&[("LEASE_TTL_MS", "100")]).unwrap_err().name,
+            "LEASE_TTL_MS"
+        );
         assert_eq!(
             settings(&[("QUEUE_MAX_DELIVERIES", "0")]).unwrap_err().name,
             "QUEUE_MAX_DELIVERIES"
@@ -377,11 +387,19 @@ mod tests {
             ("ASSET_ROOTS", "/a:/b"),
             ("ALLOW_PRIVATE_CALLBACKS", "true"),
             ("REDIS_URL", "redis://x"),
+            ("S3_BUCKET", "b"),
+            ("WORKER_PORT", "0"),
         ])
         .unwrap();
         assert_eq!(s.asset_roots.len(), 2);
         assert!(s.allow_private_callbacks);
-        assert_eq!(s.distributed_settings_present(), vec!["REDIS_URL"]);
+        assert_eq!(s.redis_url.as_deref(), Some("redis://x"));
+        assert_eq!(s.worker_port, Some(0));
+        assert_eq!(s.distributed_settings_present(), vec!["S3_BUCKET"]);
+        assert_eq!(
+            settings(&[("WORKER_PORT", "x")]).unwrap_err().name,
+            "WORKER_PORT"
+        );
     }
 
     #[test]

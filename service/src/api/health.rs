@@ -130,7 +130,14 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
     });
     let queue = timed(async {
         match state.queue.waiting().await {
-            Ok(n) => ComponentHealth::up(format!("in-process, {n} waiting")),
+            Ok(n) => ComponentHealth::up(format!(
+                "{}, {n} waiting",
+                if state.settings.redis_url.is_some() {
+                    "redis"
+                } else {
+                    "in-process"
+                }
+            )),
             Err(e) => ComponentHealth::down(e.to_string()),
         }
     });
@@ -143,6 +150,10 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
     let ffmpeg = timed(state.ffmpeg.check());
     let (store, queue, storage, ffmpeg) = tokio::join!(store, queue, storage, ffmpeg);
     let gpu = match state.orchestrator.engine() {
+        // An API-only process (`vrender serve` with MAX_CONCURRENT_RENDERS=0) needs no GPU.
+        _ if state.orchestrator.settings().max_concurrent_renders == 0 => {
+            ComponentHealth::up("not used: API only (MAX_CONCURRENT_RENDERS=0)")
+        }
         EngineState::Ready(engine) => {
             ComponentHealth::up(crate::orchestrator::describe_gpu(engine))
         }
@@ -162,7 +173,12 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
     let report = HealthReport {
         status: if all_up { "ok" } else { "degraded" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        mode: "embedded".into(),
+        mode: if state.settings.redis_url.is_some() {
+            "distributed"
+        } else {
+            "embedded"
+        }
+        .into(),
         uptime_seconds: state.started.elapsed().as_secs(),
         running_renders: state.orchestrator.running(),
         components,

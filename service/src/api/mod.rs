@@ -94,6 +94,15 @@ pub struct ApiDoc;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The listener of `vrender worker` (`WORKER_PORT`): health and metrics only, no public API.
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health::health))
+        .route("/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
+        .with_state(state)
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;

@@ -4,6 +4,7 @@
 pub mod play;
 pub mod render;
 pub mod serve;
+pub mod worker;
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`), `LOG_FORMAT=json` for JSON lines.
 pub fn init_tracing() {

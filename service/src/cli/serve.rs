@@ -27,6 +27,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
         if std::env::var_os("ASSET_ROOTS").is_none() {
             settings.asset_roots = vec![d.join("assets")];
         }
+        if std::env::var_os("SQLITE_PATH").is_none() {
+            settings.sqlite_path = d.join("vrender.db");
+        }
         settings.data_dir = d;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

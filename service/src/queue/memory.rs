@@ -18,7 +18,8 @@ type Key = (Reverse<u8>, u64);
 struct State {
     order: BTreeMap<Key, String>,
     index: HashMap<String, Key>,
-    /// Items handed out and not acked yet, with their delivery count.
+    /// Items handed out and not acked yet, with how many holders have them (a retry pushed
+    /// before the ack may be popped by a second worker while the first has not acked yet).
     leased: HashMap<String, u32>,
     /// Delivery counts of items popped, kept until acked.
     deliveries: HashMap<String, u32>,
@@ -90,7 +91,7 @@ impl Queue for MemoryQueue {
                     let n = s.deliveries.entry(job_id.clone()).or_insert(0);
                     *n += 1;
                     let deliveries = *n;
-                    s.leased.insert(job_id.clone(), deliveries);
+                    *s.leased.entry(job_id.clone()).or_insert(0) += 1;
                     return Ok(Delivery {
                         item: QueueItem { job_id, priority },
                         deliveries,
@@ -107,8 +108,18 @@ impl Queue for MemoryQueue {
 
     async fn ack(&self, job_id: &str) -> Result<(), QueueError> {
         let mut s = self.lock();
-        s.leased.remove(job_id);
-        s.deliveries.remove(job_id);
+        let last = match s.leased.get_mut(job_id) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            Some(_) => true,
+            None => false,
+        };
+        if last {
+            s.leased.remove(job_id);
+            s.deliveries.remove(job_id);
+        }
         Ok(())
     }
 
@@ -195,6 +206,9 @@ mod tests {
         // Pushed again before the ack (a retry): the next delivery counts 2 until acked.
         q.push(item("later", 5), Duration::ZERO).await.unwrap();
         assert_eq!(q.pop().await.unwrap().deliveries, 2);
+        // The first holder's ack leaves the second holder's lease.
+        q.ack("later").await.unwrap();
+        assert!(q.renew("later").await.unwrap());
         q.ack("later").await.unwrap();
         assert!(!q.renew("later").await.unwrap());
         q.close().await;

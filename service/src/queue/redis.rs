@@ -246,9 +246,8 @@ fn backend(e: impl std::fmt::Display) -> QueueError {
 /// A client with reconnects forever (100 ms doubling to 2 s) and a 5 s command timeout, so a
 /// caller gets an error instead of waiting forever while Redis is away.
 fn builder(url: &str) -> Result<Builder, QueueError> {
-    let config = Config::from_url(url).map_err(|e| {
-        QueueError::Backend(format!("REDIS_URL is not a valid redis:// URL: {e}"))
-    })?;
+    let config = Config::from_url(url)
+        .map_err(|e| QueueError::Backend(format!("REDIS_URL is not a valid redis:// URL: {e}")))?;
     let mut b = Builder::from_config(config);
     b.set_policy(ReconnectPolicy::new_exponential(0, 100, 2000, 2))
         .with_connection_config(|c| {

@@ -1,4 +1,4 @@
-//! The embedded store: SQLite (WAL) in `<DATA_DIR>/vrender.db`, one writer connection and a few
+//! The embedded store: SQLite (WAL) in `SQLITE_PATH` (default `<DATA_DIR>/vrender.db`), one writer connection and a few
 //! reader connections, each call on the blocking thread pool.
 
 use std::path::Path;
@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{JobMutation, JobPage, JobQuery, JobStore, ProjectStore, StoreError, UpdateOutcome};
 use crate::model::{now_millis, JobRecord, JobStatus, StoredProject};
@@ -245,7 +245,12 @@ impl JobStore for SqliteStore {
         let id = job_id.to_string();
         let expected = expected.to_vec();
         self.write(move |c| {
-            let tx = c.transaction().map_err(backend)?;
+            // IMMEDIATE takes the write lock before the read, waiting up to busy_timeout: with
+            // several processes on one file (SQLITE_PATH), a deferred transaction that reads and
+            // then writes fails at once with SQLITE_BUSY when another process wrote in between.
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
             let row: Option<(String, i64)> = tx
                 .query_row("SELECT data, version FROM jobs WHERE id = ?1", params![id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
