@@ -133,9 +133,11 @@ fn sigkilled_worker_loses_no_job() {
     let cluster = Cluster::new(&[]);
     let api = cluster.api();
     let mut workers: Vec<Option<Server>> = (0..3).map(|_| Some(cluster.worker())).collect();
-    let project_id = api.create_project(&project(2.0));
+    // ~180 frames: a few seconds each here; the victim is longer so it is killed mid-render.
+    let project_id = api.create_project(&project(6.0));
+    let long_project = api.create_project(&project(12.0));
     // The job to kill first, at the top priority so its redelivery is next in line.
-    let victim = submit(&api, &project_id, 10);
+    let victim = submit(&api, &long_project, 10);
     let mut ids = vec![victim.clone()];
     for n in 0..11u8 {
         ids.push(submit(&api, &project_id, 1 + n % 9));
@@ -258,7 +260,7 @@ fn redis_restart_loses_no_job() {
     let mut cluster = Cluster::new(&[]);
     let api = cluster.api();
     let workers = [cluster.worker(), cluster.worker()];
-    let project_id = api.create_project(&project(2.0));
+    let project_id = api.create_project(&project(6.0));
     let mut ids: Vec<String> = (0..5).map(|n| submit(&api, &project_id, 3 + n)).collect();
     // Restart Redis (empty: no persistence) while a job renders and others wait in the queue.
     api.wait_for(&ids[4], Duration::from_secs(120), |j| {
