@@ -48,7 +48,10 @@ impl Cluster {
                 "SQLITE_PATH".into(),
                 dir.join("vrender.db").display().to_string(),
             ),
-            ("URL_SIGNING_SECRET".into(), "distributed-test-secret".into()),
+            (
+                "URL_SIGNING_SECRET".into(),
+                "distributed-test-secret".into(),
+            ),
             ("LEASE_TTL_MS".into(), LEASE_TTL_MS.to_string()),
             ("JOB_RETRY_BACKOFF_MS".into(), "200".into()),
         ];
@@ -217,7 +220,9 @@ fn cancel_through_another_api_stops_the_worker_within_a_second() {
     let worker = cluster.worker();
     let project_id = api1.create_project(&project(20.0));
     let id = submit(&api1, &project_id, 5);
-    let job = api1.wait_for(&id, Duration::from_secs(120), |j| j["status"] == "processing");
+    let job = api1.wait_for(&id, Duration::from_secs(120), |j| {
+        j["status"] == "processing"
+    });
     let scratch = cluster
         .dir
         .path()
@@ -225,7 +230,10 @@ fn cancel_through_another_api_stops_the_worker_within_a_second() {
         .join(format!("{id}-{}", job["attempts"]));
     let start = Instant::now();
     while !scratch.exists() {
-        assert!(start.elapsed() < Duration::from_secs(30), "no scratch folder {scratch:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no scratch folder {scratch:?}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     // Let it render a little.
@@ -260,11 +268,12 @@ fn redis_restart_loses_no_job() {
     let mut cluster = Cluster::new(&[]);
     let api = cluster.api();
     let workers = [cluster.worker(), cluster.worker()];
-    let project_id = api.create_project(&project(6.0));
-    let mut ids: Vec<String> = (0..5).map(|n| submit(&api, &project_id, 3 + n)).collect();
-    // Restart Redis (empty: no persistence) while a job renders and others wait in the queue.
-    api.wait_for(&ids[4], Duration::from_secs(120), |j| {
-        j["status"] == "processing" && j["framesDone"].as_u64().unwrap_or(0) > 0
+    let project_id = api.create_project(&project(10.0));
+    let mut ids: Vec<String> = (0..6).map(|n| submit(&api, &project_id, 3 + n)).collect();
+    // Restart Redis (empty: no persistence) once the first job renders, while the others wait in
+    // the queue.
+    api.wait_for(&ids[5], Duration::from_secs(120), |j| {
+        j["status"] != "queued"
     });
     cluster.redis.restart();
     let restarted = Instant::now();
@@ -280,7 +289,10 @@ fn redis_restart_loses_no_job() {
             ids.push(body["jobId"].as_str().unwrap().to_string());
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "API did not reconnect: {body}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "API did not reconnect: {body}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let out = tempfile::tempdir().unwrap();

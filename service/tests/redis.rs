@@ -70,10 +70,7 @@ async fn priority_first_then_fifo_and_opaque_ids() {
         got.push((d.item.job_id, d.item.priority));
     }
     let ids: Vec<&str> = got.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(
-        ids,
-        ["b", "d", "a", "job-1/chunk/0", "job-1/concat", "c"]
-    );
+    assert_eq!(ids, ["b", "d", "a", "job-1/chunk/0", "job-1/concat", "c"]);
     assert_eq!(got[0].1, 9);
     assert_eq!(q.waiting().await.unwrap(), 0);
 }
@@ -98,7 +95,10 @@ async fn delayed_push_waits_for_its_time() {
         assert!(start.elapsed() < Duration::from_secs(5), "never due");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(start.elapsed() >= Duration::from_millis(400), "due too early");
+    assert!(
+        start.elapsed() >= Duration::from_millis(400),
+        "due too early"
+    );
     assert_eq!(q.waiting().await.unwrap(), 1);
     assert_eq!(pop(&q).await.item.job_id, "later");
 }
@@ -189,7 +189,11 @@ async fn pop_waits_for_a_push_from_another_process_and_close_wakes_it() {
     other.push(item("x", 5), Duration::ZERO).await.unwrap();
     let got = waiter.await.unwrap().unwrap();
     // Polling backs off to 250 ms at most.
-    assert!(pushed.elapsed() < Duration::from_millis(600), "{:?}", pushed.elapsed());
+    assert!(
+        pushed.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        pushed.elapsed()
+    );
     assert_eq!(got.item.job_id, "x");
     let waiter = {
         let q = q.clone();
@@ -212,16 +216,17 @@ async fn cancel_broadcast_reaches_subscribers() {
     let got: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
     let sink = got.clone();
     subscriber
-        .subscribe_cancels(move |id| {
-            sink.lock().unwrap().push((id.to_string(), Instant::now()))
-        })
+        .subscribe_cancels(move |id| sink.lock().unwrap().push((id.to_string(), Instant::now())))
         .await
         .unwrap();
     let sent = Instant::now();
     publisher.publish_cancel("job-9/chunk/3").await.unwrap();
     let start = Instant::now();
     while got.lock().unwrap().is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(2), "no cancel received");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "no cancel received"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let (id, at) = got.lock().unwrap()[0].clone();
@@ -243,7 +248,10 @@ async fn survives_a_redis_restart() {
         match q.renew("held").await {
             Ok(r) => break r,
             Err(e) => {
-                assert!(start.elapsed() < Duration::from_secs(15), "no reconnect: {e}");
+                assert!(
+                    start.elapsed() < Duration::from_secs(15),
+                    "no reconnect: {e}"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
