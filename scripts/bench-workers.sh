@@ -34,7 +34,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_listening() {
   for _ in $(seq 600); do
     if addr=$(grep -m1 -o 'listening on http://[0-9.:]*' "$1" 2>/dev/null); then
-      echo "${addr#listening on }"
+      echo "${addr#listening on http://}"
       return
     fi
     sleep 0.1
