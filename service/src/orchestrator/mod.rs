@@ -547,7 +547,14 @@ impl Orchestrator {
         } else if let Err(e) = self.finish(&job, attempt, started.elapsed()).await {
             tracing::error!(job_id = %id, error = %e, "cannot record the end of a render");
         }
-        self.ack(&id).await;
+        // A worker of this same process may have taken the job over (it holds the item's lease
+        // under the same id now): acking would release its lease.
+        match self.jobs.get_job(&id).await {
+            Ok(Some(now)) if now.status == JobStatus::Processing && now.claim != job.claim => {
+                tracing::info!(job_id = %id, "not acking: another attempt owns the job now")
+            }
+            _ => self.ack(&id).await,
+        }
     }
 
     async fn ack(&self, id: &str) {
