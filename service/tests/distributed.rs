@@ -314,3 +314,48 @@ fn redis_restart_loses_no_job() {
         "nothing was resynced after the restart:\n{log}"
     );
 }
+
+#[test]
+fn job_past_max_deliveries_is_dead_lettered_and_failed() {
+    // One delivery allowed: the redelivery after a SIGKILL goes to the dead-letter set.
+    let cluster = Cluster::new(&[("QUEUE_MAX_DELIVERIES", "1")]);
+    let api = cluster.api();
+    let mut workers: Vec<Option<Server>> = (0..2).map(|_| Some(cluster.worker())).collect();
+    let project_id = api.create_project(&project(60.0));
+    let id = submit(&api, &project_id, 5);
+    api.wait_for(&id, Duration::from_secs(120), |j| {
+        j["status"] == "processing"
+    });
+    let holder = workers
+        .iter()
+        .position(|w| {
+            w.as_ref().is_some_and(|w| {
+                std::fs::read_to_string(&w.log)
+                    .unwrap_or_default()
+                    .contains("render started")
+            })
+        })
+        .expect("a worker logged the start");
+    workers[holder].take().unwrap().kill();
+    let job = api.wait_finished(&id, Duration::from_secs(60));
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("QUEUE_MAX_DELIVERIES") && error.contains("dead-letter"),
+        "{job}"
+    );
+    assert_eq!(job["attempts"], 1, "not started again: {job}");
+    // The surviving worker dead-lettered it and counts it.
+    let w = workers.iter().flatten().next().unwrap();
+    let metrics = w
+        .client
+        .get(w.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("vrender_job_failures_total{reason=\"dead_letter\"} 1"),
+        "{metrics}"
+    );
+}
