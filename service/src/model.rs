@@ -159,6 +159,9 @@ pub struct JobRecord {
     pub updated_at: Millis,
     pub started_at: Option<Millis>,
     pub finished_at: Option<Millis>,
+    /// Seconds of video rendered, set when the job completes (quotas count it).
+    #[serde(default)]
+    pub rendered_seconds: f64,
 }
 
 /// A job as the API shows it: the seed's `RenderJobStatusDto` and more.

@@ -17,6 +17,8 @@ pub mod extract;
 pub mod files;
 pub mod health;
 pub mod jobs;
+pub mod json_limits;
+pub mod openapi_security;
 pub mod metrics;
 pub mod projects;
 
@@ -57,10 +59,13 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// `None` when rate limiting is off.
     pub limiter: Option<Arc<Limiter>>,
+    /// Per-user quotas (`QUOTA_*`; checks nothing when none is set).
+    pub quotas: Arc<crate::quota::Quotas>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&openapi_security::SecurityAddon),
     info(title = "vrender", description = "GPU video render service: projects in, rendered videos out."),
     paths(
         projects::create_project,
@@ -80,6 +85,7 @@ pub struct AppState {
         jobs::JobList,
         error::ErrorBody,
         error::ErrorDetail,
+        crate::quota::QuotaExceeded,
         health::HealthReport,
         health::ComponentHealth,
     )),
