@@ -246,4 +246,50 @@ mod tests {
         assert_eq!(got[0].context["request_id"], "r-1");
         assert_eq!(got[0].context["job_id"], "j-1");
     }
+
+    /// The webhook posts the event as JSON to a real local HTTP listener.
+    #[tokio::test]
+    async fn the_webhook_posts_json() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let reporter = WebhookReporter::spawn(url, Duration::from_secs(5)).unwrap();
+        let mut context = Map::new();
+        context.insert("job_id".into(), "j-9".into());
+        reporter.report(&ErrorEvent {
+            timestamp: "2026-01-01T00:00:00Z".into(),
+            message: "disk full".into(),
+            target: "t".into(),
+            fields: Map::new(),
+            context,
+        });
+        let (mut sock, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        let mut buf = Vec::new();
+        let body = loop {
+            let mut chunk = [0u8; 4096];
+            let n = sock.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed early");
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .unwrap();
+                if body.len() >= len {
+                    assert!(head.starts_with("POST /hook "), "{head}");
+                    break body.to_string();
+                }
+            }
+        };
+        sock.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["message"], "disk full");
+        assert_eq!(v["context"]["job_id"], "j-9");
+    }
 }

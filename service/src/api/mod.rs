@@ -37,6 +37,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{Auth, Limiter};
+use openapi_security::SecurityAddon;
 use crate::config::Settings;
 use crate::orchestrator::Orchestrator;
 use crate::queue::Queue;
@@ -65,7 +66,7 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    modifiers(&openapi_security::SecurityAddon),
+    modifiers(&SecurityAddon),
     info(title = "vrender", description = "GPU video render service: projects in, rendered videos out."),
     paths(
         projects::create_project,

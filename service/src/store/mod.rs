@@ -248,13 +248,14 @@ pub(crate) mod tests {
         let j3 = store.get_job("j3").await.unwrap().unwrap();
         assert_eq!(j3.attempts, 80);
 
-        // Usage for quotas: user a has j0, j2, j4 (j0, j2, j4 queued); b has j1 (completed), j3.
+        // Usage for quotas: user a has j0, j2, j4 (all queued); b has j1 (completed), j3 (queued).
         let t0 = store.get_job("j0").await.unwrap().unwrap().created_at;
         let u = store.usage("a", 0).await.unwrap();
         assert_eq!((u.active_jobs, u.jobs_since), (3, 3));
         assert_eq!(u.rendered_seconds_since, 0.0);
-        // Created since t0 + 3 ms: only j4 (created at t0 + 4).
-        assert_eq!(store.usage("a", t0 + 3).await.unwrap().jobs_since, 1);
+        // Created since j4 (the newest of a's jobs): only j4.
+        let t4 = store.get_job("j4").await.unwrap().unwrap().created_at;
+        assert_eq!(store.usage("a", t4).await.unwrap().jobs_since, 1);
         let done: JobMutation = Box::new(|j| {
             j.status = JobStatus::Completed;
             j.rendered_seconds = 2.5;
