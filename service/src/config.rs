@@ -430,7 +430,12 @@ mod tests {
         assert_eq!((s.json_max_depth, s.json_max_array_len), (8, 10));
         assert_eq!(s.trust_proxy_headers, 1);
         assert!(s.quotas.enabled());
-        assert_eq!(settings(&[("TRUST_PROXY_HEADERS", "2")]).unwrap().trust_proxy_headers, 2);
+        assert_eq!(
+            settings(&[("TRUST_PROXY_HEADERS", "2")])
+                .unwrap()
+                .trust_proxy_headers,
+            2
+        );
         for (k, v) in [
             ("JSON_MAX_DEPTH", "0"),
             ("JSON_MAX_ARRAY_LEN", "lots"),

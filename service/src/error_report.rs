@@ -75,7 +75,8 @@ impl Visit for Collect {
         if field.name() == "message" {
             self.message = Some(v);
         } else {
-            self.fields.insert(field.name().to_string(), Value::String(v));
+            self.fields
+                .insert(field.name().to_string(), Value::String(v));
         }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -180,7 +181,10 @@ impl WebhookReporter {
                 match client.post(&url).json(&e).send().await {
                     Ok(r) if r.status().is_success() => {}
                     // warn, not error: a failing webhook must not report itself in a loop.
-                    Ok(r) => tracing::warn!(status = r.status().as_u16(), "error webhook refused an event"),
+                    Ok(r) => tracing::warn!(
+                        status = r.status().as_u16(),
+                        "error webhook refused an event"
+                    ),
                     Err(err) => tracing::warn!(error = %err, "error webhook unreachable"),
                 }
             }
@@ -277,7 +281,11 @@ mod tests {
             if let Some((head, body)) = text.split_once("\r\n\r\n") {
                 let len: usize = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
                     .unwrap();
                 if body.len() >= len {
                     assert!(head.starts_with("POST /hook "), "{head}");

@@ -60,7 +60,10 @@ impl MaxResolution {
 
     fn allows(self, width: u32, height: u32) -> bool {
         match self {
-            MaxResolution::Sides { width: w, height: h } => width <= w && height <= h,
+            MaxResolution::Sides {
+                width: w,
+                height: h,
+            } => width <= w && height <= h,
             MaxResolution::Pixels(p) => width as u64 * height as u64 <= p,
         }
     }
@@ -120,7 +123,10 @@ fn opt_count(
 }
 
 fn minutes(v: &str) -> Option<f64> {
-    v.trim().parse::<f64>().ok().filter(|m| m.is_finite() && *m > 0.0)
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|m| m.is_finite() && *m > 0.0)
 }
 
 impl QuotaSettings {
@@ -206,9 +212,10 @@ fn parse_override(entry: &str, defaults: &QuotaLimits) -> Result<(String, QuotaL
                 limits.render_minutes_per_month = if none {
                     None
                 } else {
-                    Some(minutes(value).ok_or_else(|| {
-                        format!("`{part}`: expected minutes above 0 or none")
-                    })?)
+                    Some(
+                        minutes(value)
+                            .ok_or_else(|| format!("`{part}`: expected minutes above 0 or none"))?,
+                    )
                 }
             }
             "resolution" => {
@@ -382,7 +389,10 @@ impl Drop for Admission {
         if let Some(locks) = &self.locks {
             let mut map = locks.lock().unwrap_or_else(|p| p.into_inner());
             // Forget the user's lock when nobody else waits on it, so the map stays small.
-            if map.get(&self.user).is_some_and(|l| Arc::strong_count(l) == 1) {
+            if map
+                .get(&self.user)
+                .is_some_and(|l| Arc::strong_count(l) == 1)
+            {
                 map.remove(&self.user);
             }
         }
@@ -470,14 +480,12 @@ impl Quotas {
             locks: Some(self.locks.clone()),
         };
         let now = now_millis();
-        let day_ms = (self.settings.day_seconds as i64).saturating_mul(1000).max(1);
+        let day_ms = (self.settings.day_seconds as i64)
+            .saturating_mul(1000)
+            .max(1);
         let day_start = now - now.rem_euclid(day_ms);
         let (month_start, next_month) = month_window(now);
-        let usage = self
-            .jobs
-            .usage(user_id, day_start)
-            .await
-            ?;
+        let usage = self.jobs.usage(user_id, day_start).await?;
         let exceeded = |q| Err(Refusal::Quota(q));
         if let Some(max) = limits.max_concurrent_jobs {
             if usage.active_jobs >= max {
@@ -507,8 +515,7 @@ impl Quotas {
             let used = self
                 .jobs
                 .usage(user_id, month_start)
-                .await
-                ?
+                .await?
                 .rendered_seconds_since
                 / 60.0;
             if used >= max {
@@ -567,7 +574,9 @@ mod tests {
         assert_eq!(s.limits_for("someone"), &s.defaults);
         let sides = MaxResolution::parse("1280x720").unwrap();
         assert!(sides.allows(1280, 720) && !sides.allows(1281, 720) && !sides.allows(720, 1280));
-        assert!(MaxResolution::Pixels(100).allows(10, 10) && !MaxResolution::Pixels(99).allows(10, 10));
+        assert!(
+            MaxResolution::Pixels(100).allows(10, 10) && !MaxResolution::Pixels(99).allows(10, 10)
+        );
     }
 
     #[test]

@@ -60,7 +60,13 @@ fn hostile_bodies_are_refused_fast_and_the_server_keeps_serving() {
     big.extend_from_slice(b"\"]");
     let (st, body, took) = post_raw(&s, projects, big);
     assert_error_body(st, &body, 413, projects);
-    assert!(body["message"].as_str().unwrap().contains("BODY_LIMIT_BYTES"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("BODY_LIMIT_BYTES"),
+        "{body}"
+    );
     assert!(took < Duration::from_secs(1), "10 MiB body took {took:?}");
 
     // 10,000-deep nesting: refused by JSON_MAX_DEPTH (default 64) before parsing.
@@ -69,7 +75,10 @@ fn hostile_bodies_are_refused_fast_and_the_server_keeps_serving() {
         let (st, body, took) = post_raw(&s, path, deep.into_bytes());
         assert_error_body(st, &body, 400, path);
         let msg = body["message"].as_str().unwrap();
-        assert!(msg.contains("JSON_MAX_DEPTH") && msg.contains("64"), "{body}");
+        assert!(
+            msg.contains("JSON_MAX_DEPTH") && msg.contains("64"),
+            "{body}"
+        );
         assert!(took < Duration::from_secs(1), "deep nesting took {took:?}");
         let deep_objects = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
         let (st, body, _) = post_raw(&s, path, deep_objects.into_bytes());
@@ -81,7 +90,10 @@ fn hostile_bodies_are_refused_fast_and_the_server_keeps_serving() {
     let (st, body, took) = post_raw(&s, projects, long.into_bytes());
     assert_error_body(st, &body, 413, projects);
     let msg = body["message"].as_str().unwrap();
-    assert!(msg.contains("JSON_MAX_ARRAY_LEN") && msg.contains("100000"), "{body}");
+    assert!(
+        msg.contains("JSON_MAX_ARRAY_LEN") && msg.contains("100000"),
+        "{body}"
+    );
     assert_eq!(body["details"][0]["path"], "${}[100000]", "{body}");
     assert!(took < Duration::from_secs(1), "long array took {took:?}");
 
@@ -100,15 +112,24 @@ fn json_limits_trip_exactly_at_the_settings() {
     let projects = "/api/v1/render/projects";
     // At the limits the body passes the scanner and fails validation (422), one over it is refused.
     let arr = |n: usize| format!("{{\"extra\": [{}]}}", vec!["1"; n].join(",")).into_bytes();
-    assert_eq!(post_raw(&s, projects, arr(1000)).0, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(post_raw(&s, projects, arr(1001)).0, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        post_raw(&s, projects, arr(1000)).0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        post_raw(&s, projects, arr(1001)).0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
     // `{"a": [[[[1]]]]}` is 5 deep: `nest(n)` is n deep.
     let nest = |n: usize| format!("{{\"a\": {}1{}}}", "[".repeat(n - 1), "]".repeat(n - 1));
     assert_eq!(
         post_raw(&s, projects, nest(8).into_bytes()).0,
         StatusCode::UNPROCESSABLE_ENTITY
     );
-    assert_eq!(post_raw(&s, projects, nest(9).into_bytes()).0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        post_raw(&s, projects, nest(9).into_bytes()).0,
+        StatusCode::BAD_REQUEST
+    );
     // A real project (frames, layers, animations: 7 deep) still fits.
     s.create_project(&tiny_project("u", 0.2, 10.0));
 }
@@ -146,7 +167,10 @@ fn assert_quota(body: &Value, status: u16, limit: &str, value: Value, current: V
     assert_eq!(q["limit"], limit, "{body}");
     assert_eq!(q["value"], value, "{body}");
     assert_eq!(q["current"], current, "{body}");
-    assert!(q["setting"].as_str().unwrap().starts_with("QUOTA_"), "{body}");
+    assert!(
+        q["setting"].as_str().unwrap().starts_with("QUOTA_"),
+        "{body}"
+    );
     assert!(body["message"].as_str().unwrap().contains(limit), "{body}");
 }
 
@@ -191,8 +215,18 @@ fn concurrent_job_quota_is_exact_race_safe_and_frees_when_a_job_ends() {
         .unwrap();
     assert_quota(&refused.1, 429, "maxConcurrentJobs", json!(2), json!(2));
     assert!(refused.2.is_some(), "Retry-After missing");
-    // Admins are not limited.
-    assert_eq!(submit_as(&s, "root-key", &pid).0, StatusCode::ACCEPTED);
+    // Admins are not limited (their jobs of their own project: a job counts for the project's owner).
+    let (st, rp) = send(
+        s.client
+            .post(s.url("/api/v1/render/projects"))
+            .header("x-api-key", "root-key")
+            .json(&tiny_project("root", 20.0, 30.0)),
+    );
+    assert_eq!(st, StatusCode::CREATED, "{rp}");
+    for _ in 0..3 {
+        let rpid = rp["projectId"].as_str().unwrap();
+        assert_eq!(submit_as(&s, "root-key", rpid).0, StatusCode::ACCEPTED);
+    }
 
     // One of alice's jobs ends (cancelled): one slot frees, exactly one.
     let first = accepted[0]["jobId"].as_str().unwrap();
@@ -231,14 +265,23 @@ fn daily_job_quota_resets_at_the_window_boundary() {
         .send()
         .unwrap();
     let st = r.status();
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let body: Value = r.json().unwrap();
     assert_quota(&body, st.as_u16(), "jobsPerDay", json!(3), json!(3));
     assert!((1..=6).contains(&retry), "Retry-After {retry}");
     let resets = body["quota"]["resetsAt"].as_str().unwrap().to_string();
-    assert!(body["message"].as_str().unwrap().contains(&resets), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains(&resets),
+        "{body}"
+    );
     // After the reset time a new window starts.
-    std::thread::sleep(Duration::from_millis(WINDOW_MS - now_ms() % WINDOW_MS + 100));
+    std::thread::sleep(Duration::from_millis(
+        WINDOW_MS - now_ms() % WINDOW_MS + 100,
+    ));
     s.submit(&json!({ "projectId": pid }));
 }
 
@@ -258,7 +301,13 @@ fn render_minutes_and_resolution_quotas() {
     let mut wide = tiny_project("erin", 1.0, 10.0);
     wide["width"] = json!(96);
     let (st, body) = s.post("/api/v1/render/projects", &wide);
-    assert_quota(&body, st.as_u16(), "maxResolution", json!("64x64"), json!("96x64"));
+    assert_quota(
+        &body,
+        st.as_u16(),
+        "maxResolution",
+        json!("64x64"),
+        json!("96x64"),
+    );
     assert!(body["quota"].get("resetsAt").is_none(), "{body}");
     // … but not for the user whose override lifts it.
     wide["userId"] = json!("big");
@@ -272,7 +321,13 @@ fn render_minutes_and_resolution_quotas() {
         assert_eq!(done["status"], "completed", "job {i}: {done}");
     }
     let (st, body) = s.post("/api/v1/render/jobs", &json!({ "projectId": pid }));
-    assert_quota(&body, st.as_u16(), "renderMinutesPerMonth", json!(0.05), json!(0.05));
+    assert_quota(
+        &body,
+        st.as_u16(),
+        "renderMinutesPerMonth",
+        json!(0.05),
+        json!(0.05),
+    );
     let resets = body["quota"]["resetsAt"].as_str().unwrap();
     assert!(resets.ends_with("-01T00:00:00Z"), "{resets}");
     // Another user has their own usage.
@@ -324,7 +379,10 @@ fn rate_limit_refills_and_trusts_one_proxy() {
 // ---- JWT RS256 / ES256 / JWKS --------------------------------------------------------------------
 
 fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl").args(args).output().expect("openssl runs");
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl runs");
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",
@@ -339,11 +397,34 @@ fn keypair(dir: &Path, name: &str, rsa: bool) -> (Vec<u8>, std::path::PathBuf) {
     let public = dir.join(format!("{name}.pub.pem"));
     let p = private.to_str().unwrap();
     if rsa {
-        openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", p]);
+        openssl(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            p,
+        ]);
     } else {
-        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", p]);
+        openssl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            p,
+        ]);
     }
-    openssl(&["pkey", "-in", p, "-pubout", "-out", public.to_str().unwrap()]);
+    openssl(&[
+        "pkey",
+        "-in",
+        p,
+        "-pubout",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
     (std::fs::read(&private).unwrap(), public)
 }
 
@@ -353,7 +434,12 @@ fn b64(bytes: &[u8]) -> String {
 
 fn rsa_jwk(public: &Path, kid: &str) -> Value {
     let out = String::from_utf8(openssl(&[
-        "rsa", "-pubin", "-in", public.to_str().unwrap(), "-noout", "-modulus",
+        "rsa",
+        "-pubin",
+        "-in",
+        public.to_str().unwrap(),
+        "-noout",
+        "-modulus",
     ]))
     .unwrap();
     let n = hex::decode(out.trim().trim_start_matches("Modulus=")).unwrap();
@@ -361,7 +447,14 @@ fn rsa_jwk(public: &Path, kid: &str) -> Value {
 }
 
 fn ec_jwk(public: &Path, kid: &str) -> Value {
-    let der = openssl(&["pkey", "-pubin", "-in", public.to_str().unwrap(), "-outform", "DER"]);
+    let der = openssl(&[
+        "pkey",
+        "-pubin",
+        "-in",
+        public.to_str().unwrap(),
+        "-outform",
+        "DER",
+    ]);
     let point = &der[der.len() - 64..]; // uncompressed point: 04 || x || y
     json!({"kty": "EC", "kid": kid, "crv": "P-256", "x": b64(&point[..32]), "y": b64(&point[32..])})
 }
@@ -377,7 +470,12 @@ fn claims(extra: &[(&str, Value)]) -> Value {
     c
 }
 
-fn sign(alg: jsonwebtoken::Algorithm, kid: Option<&str>, key: &jsonwebtoken::EncodingKey, c: &Value) -> String {
+fn sign(
+    alg: jsonwebtoken::Algorithm,
+    kid: Option<&str>,
+    key: &jsonwebtoken::EncodingKey,
+    c: &Value,
+) -> String {
     let mut h = jsonwebtoken::Header::new(alg);
     h.kid = kid.map(String::from);
     jsonwebtoken::encode(&h, c, key).unwrap()
@@ -425,8 +523,14 @@ fn rs256_es256_and_jwks_tokens() {
     let t = now_ms() / 1000;
     let ok = [
         ("RS256, PEM key", sign(Algorithm::RS256, None, &rsa, &good)),
-        ("RS256, JWKS r2", sign(Algorithm::RS256, Some("r2"), &rsa2, &good)),
-        ("ES256, JWKS e1", sign(Algorithm::ES256, Some("e1"), &ec, &good)),
+        (
+            "RS256, JWKS r2",
+            sign(Algorithm::RS256, Some("r2"), &rsa2, &good),
+        ),
+        (
+            "ES256, JWKS e1",
+            sign(Algorithm::ES256, Some("e1"), &ec, &good),
+        ),
     ];
     for (what, token) in &ok {
         assert_eq!(status_with(&s, token), StatusCode::OK, "{what}");
@@ -443,19 +547,89 @@ fn rs256_es256_and_jwks_tokens() {
 
     let public_pem = std::fs::read(&rsa_pub).unwrap();
     let bad = [
-        ("expired", sign(Algorithm::RS256, None, &rsa, &claims(&[("exp", json!(t - 3600))]))),
-        ("not yet valid", sign(Algorithm::RS256, None, &rsa, &claims(&[("nbf", json!(t + 3600))]))),
-        ("wrong issuer", sign(Algorithm::RS256, None, &rsa, &claims(&[("iss", json!("https://evil.test"))]))),
-        ("wrong audience", sign(Algorithm::RS256, None, &rsa, &claims(&[("aud", json!("other"))]))),
-        ("unknown RSA key", sign(Algorithm::RS256, None, &other, &good)),
-        ("r2's kid, signed by another key", sign(Algorithm::RS256, Some("r2"), &other, &good)),
-        ("unknown kid", sign(Algorithm::RS256, Some("nope"), &rsa2, &good)),
-        ("ES256 without kid (no EC PEM key)", sign(Algorithm::ES256, None, &ec, &good)),
-        ("kid e1 (EC) but RS256", sign(Algorithm::RS256, Some("e1"), &rsa, &good)),
+        (
+            "expired",
+            sign(
+                Algorithm::RS256,
+                None,
+                &rsa,
+                &claims(&[("exp", json!(t - 3600))]),
+            ),
+        ),
+        (
+            "not yet valid",
+            sign(
+                Algorithm::RS256,
+                None,
+                &rsa,
+                &claims(&[("nbf", json!(t + 3600))]),
+            ),
+        ),
+        (
+            "wrong issuer",
+            sign(
+                Algorithm::RS256,
+                None,
+                &rsa,
+                &claims(&[("iss", json!("https://evil.test"))]),
+            ),
+        ),
+        (
+            "wrong audience",
+            sign(
+                Algorithm::RS256,
+                None,
+                &rsa,
+                &claims(&[("aud", json!("other"))]),
+            ),
+        ),
+        (
+            "unknown RSA key",
+            sign(Algorithm::RS256, None, &other, &good),
+        ),
+        (
+            "r2's kid, signed by another key",
+            sign(Algorithm::RS256, Some("r2"), &other, &good),
+        ),
+        (
+            "unknown kid",
+            sign(Algorithm::RS256, Some("nope"), &rsa2, &good),
+        ),
+        (
+            "ES256 without kid (no EC PEM key)",
+            sign(Algorithm::ES256, None, &ec, &good),
+        ),
+        (
+            "kid e1 (EC) but RS256",
+            sign(Algorithm::RS256, Some("e1"), &rsa, &good),
+        ),
         // Algorithm confusion: HS256 keyed with the public key's PEM text.
-        ("HS256 with the public key as secret", sign(Algorithm::HS256, None, &EncodingKey::from_secret(&public_pem), &good)),
-        ("HS256 with the public key as secret, kid r2", sign(Algorithm::HS256, Some("r2"), &EncodingKey::from_secret(&public_pem), &good)),
-        ("alg none", format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(good.to_string().as_bytes()))),
+        (
+            "HS256 with the public key as secret",
+            sign(
+                Algorithm::HS256,
+                None,
+                &EncodingKey::from_secret(&public_pem),
+                &good,
+            ),
+        ),
+        (
+            "HS256 with the public key as secret, kid r2",
+            sign(
+                Algorithm::HS256,
+                Some("r2"),
+                &EncodingKey::from_secret(&public_pem),
+                &good,
+            ),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(br#"{"alg":"none","typ":"JWT"}"#),
+                b64(good.to_string().as_bytes())
+            ),
+        ),
     ];
     for (what, token) in &bad {
         assert_eq!(status_with(&s, token), StatusCode::UNAUTHORIZED, "{what}");
@@ -464,9 +638,18 @@ fn rs256_es256_and_jwks_tokens() {
 
     // An EC PEM key: ES256 only.
     let dir2 = tempfile::tempdir().unwrap();
-    let s = Server::start(dir2.path(), &[("JWT_PUBLIC_KEY_FILE", ec_pub.to_str().unwrap())]);
-    assert_eq!(status_with(&s, &sign(Algorithm::ES256, None, &ec, &good)), StatusCode::OK);
-    assert_eq!(status_with(&s, &sign(Algorithm::RS256, None, &rsa, &good)), StatusCode::UNAUTHORIZED);
+    let s = Server::start(
+        dir2.path(),
+        &[("JWT_PUBLIC_KEY_FILE", ec_pub.to_str().unwrap())],
+    );
+    assert_eq!(
+        status_with(&s, &sign(Algorithm::ES256, None, &ec, &good)),
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_with(&s, &sign(Algorithm::RS256, None, &rsa, &good)),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[test]
@@ -475,7 +658,11 @@ fn bad_key_files_stop_the_server_with_a_clear_error() {
     let garbage = dir.path().join("garbage.pem");
     std::fs::write(&garbage, "not a key").unwrap();
     let jwks = dir.path().join("jwks.json");
-    std::fs::write(&jwks, r#"{"keys":[{"kty":"oct","kid":"k","k":"c2VjcmV0"}]}"#).unwrap();
+    std::fs::write(
+        &jwks,
+        r#"{"keys":[{"kty":"oct","kid":"k","k":"c2VjcmV0"}]}"#,
+    )
+    .unwrap();
     for (name, path, expect) in [
         ("JWT_PUBLIC_KEY_FILE", &garbage, "PEM"),
         ("JWT_JWKS_FILE", &jwks, "symmetric"),
@@ -529,11 +716,23 @@ fn json_logs_carry_request_and_job_ids_and_metrics_count_encode_and_upload() {
     std::thread::sleep(Duration::from_millis(300)); // let the last lines reach the file
 
     let text = std::fs::read_to_string(&s.log).unwrap();
+    // Every log line is JSON (lines not starting with `{` come from C libraries writing to stderr
+    // directly, e.g. Mesa's `XDG_RUNTIME_DIR` warning, not from the service's logging).
     let lines: Vec<Value> = text
         .lines()
-        .filter(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
+    assert!(lines.len() >= 10, "too few JSON lines:\n{text}");
+    for l in text
+        .lines()
+        .filter(|l| !l.starts_with('{') && !l.trim().is_empty())
+    {
+        assert!(
+            !l.contains("INFO") && !l.contains("vrender"),
+            "a log line that is not JSON: {l}"
+        );
+    }
     let message = |l: &Value| l["fields"]["message"].as_str().unwrap_or("").to_string();
     // Every line of the submit request carries its request id…
     let of_request: Vec<&Value> = lines
@@ -552,7 +751,13 @@ fn json_logs_carry_request_and_job_ids_and_metrics_count_encode_and_upload() {
         assert_eq!(span_fields(l).get("job_id"), Some(&json!(id)), "{l}");
     }
 
-    let metrics = s.client.get(s.url("/metrics")).send().unwrap().text().unwrap();
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     let sample = |name: &str| -> f64 {
         metrics
             .lines()
@@ -583,7 +788,10 @@ fn json_logs_carry_request_and_job_ids_and_metrics_count_encode_and_upload() {
     assert_eq!(schemes["apiKey"]["name"], "x-api-key", "{schemes}");
     let submit = &doc["paths"]["/api/v1/render/jobs"]["post"];
     for code in ["401", "403", "429"] {
-        assert!(submit["responses"][code].is_object(), "{code} missing: {submit}");
+        assert!(
+            submit["responses"][code].is_object(),
+            "{code} missing: {submit}"
+        );
     }
     assert!(submit["security"].is_array(), "{submit}");
     assert!(doc["paths"]["/api/v1/health"]["get"]["security"].is_null());

@@ -50,11 +50,9 @@ impl FromRequest<AppState> for JsonBody {
             }
         })?;
         let settings = &state.settings;
-        if let Err(e) = json_limits::check(
-            &bytes,
-            settings.json_max_depth,
-            settings.json_max_array_len,
-        ) {
+        if let Err(e) =
+            json_limits::check(&bytes, settings.json_max_depth, settings.json_max_array_len)
+        {
             let (status, path) = match &e {
                 JsonLimitError::TooDeep { path, .. } => (StatusCode::BAD_REQUEST, path),
                 JsonLimitError::ArrayTooLong { path, .. } => (StatusCode::PAYLOAD_TOO_LARGE, path),

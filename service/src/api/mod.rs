@@ -18,8 +18,8 @@ pub mod files;
 pub mod health;
 pub mod jobs;
 pub mod json_limits;
-pub mod openapi_security;
 pub mod metrics;
+pub mod openapi_security;
 pub mod projects;
 
 use std::sync::Arc;
@@ -37,12 +37,12 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{Auth, Limiter};
-use openapi_security::SecurityAddon;
 use crate::config::Settings;
 use crate::orchestrator::Orchestrator;
 use crate::queue::Queue;
 use crate::storage::{LocalStorage, Storage};
 use crate::store::{JobStore, ProjectStore};
+use openapi_security::SecurityAddon;
 
 /// What the handlers share.
 #[derive(Clone)]

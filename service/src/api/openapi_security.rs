@@ -42,9 +42,14 @@ impl utoipa::Modify for SecurityAddon {
         for (path, item) in openapi.paths.paths.iter_mut() {
             let protected = path.starts_with("/api/v1/render");
             let limited = !matches!(path.as_str(), "/api/v1/health" | "/health" | "/metrics");
-            for op in [&mut item.get, &mut item.post, &mut item.delete, &mut item.put]
-                .into_iter()
-                .flatten()
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.put,
+            ]
+            .into_iter()
+            .flatten()
             {
                 let responses = &mut op.responses.responses;
                 if protected {

@@ -20,6 +20,8 @@ pub fn init_tracing() {
             .with(fmt::layer().json().with_writer(std::io::stderr))
             .init();
     } else {
-        registry.with(fmt::layer().with_writer(std::io::stderr)).init();
+        registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .init();
     }
 }

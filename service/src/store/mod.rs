@@ -271,7 +271,10 @@ pub(crate) mod tests {
         let u = store.usage("a", t0).await.unwrap();
         assert_eq!((u.active_jobs, u.jobs_since), (1, 3));
         assert_eq!(u.rendered_seconds_since, 2.5);
-        assert_eq!(store.usage("a", 0).await.unwrap().rendered_seconds_since, 3.75);
+        assert_eq!(
+            store.usage("a", 0).await.unwrap().rendered_seconds_since,
+            3.75
+        );
         let b = store.usage("b", 0).await.unwrap();
         assert_eq!((b.active_jobs, b.jobs_since), (1, 2));
         assert_eq!(store.usage("nobody", 0).await.unwrap(), Usage::default());
