@@ -324,7 +324,7 @@ impl IntoResponse for QuotaExceeded {
 #[derive(Debug)]
 pub enum Refusal {
     Api(ApiError),
-    Quota(QuotaExceeded),
+    Quota(Box<QuotaExceeded>),
 }
 
 impl From<ApiError> for Refusal {
@@ -333,8 +333,8 @@ impl From<ApiError> for Refusal {
     }
 }
 
-impl From<QuotaExceeded> for Refusal {
-    fn from(q: QuotaExceeded) -> Self {
+impl From<Box<QuotaExceeded>> for Refusal {
+    fn from(q: Box<QuotaExceeded>) -> Self {
         Refusal::Quota(q)
     }
 }
@@ -355,7 +355,7 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
             Refusal::Api(e) => e.into_response(),
-            Refusal::Quota(q) => q.into_response(),
+            Refusal::Quota(q) => (*q).into_response(),
         }
     }
 }
@@ -376,11 +376,14 @@ fn month_window(now: Millis) -> (Millis, Millis) {
     (ms(start), ms(next))
 }
 
+/// One submission lock per user with a check in progress.
+type UserLocks = Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
+
 /// Holds the user's submission lock until dropped (after the job is stored).
 pub struct Admission {
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
     user: String,
-    locks: Option<Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>>,
+    locks: Option<UserLocks>,
 }
 
 impl Drop for Admission {
@@ -403,7 +406,7 @@ impl Drop for Admission {
 pub struct Quotas {
     settings: QuotaSettings,
     jobs: Arc<dyn JobStore>,
-    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    locks: UserLocks,
 }
 
 impl Quotas {
@@ -430,14 +433,14 @@ impl Quotas {
         user_id: &str,
         width: u32,
         height: u32,
-    ) -> Result<(), QuotaExceeded> {
+    ) -> Result<(), Box<QuotaExceeded>> {
         let Some(max) = self.limits(caller, user_id).and_then(|l| l.max_resolution) else {
             return Ok(());
         };
         if max.allows(width, height) {
             return Ok(());
         }
-        Err(QuotaExceeded::new(
+        Err(Box::new(QuotaExceeded::new(
             "maxResolution",
             "QUOTA_MAX_RESOLUTION",
             max.describe(),
@@ -447,7 +450,7 @@ impl Quotas {
             },
             None,
             now_millis(),
-        ))
+        )))
     }
 
     /// Checks every quota of `user_id` for a new job of a `width`×`height` project. On success the
@@ -486,7 +489,7 @@ impl Quotas {
         let day_start = now - now.rem_euclid(day_ms);
         let (month_start, next_month) = month_window(now);
         let usage = self.jobs.usage(user_id, day_start).await?;
-        let exceeded = |q| Err(Refusal::Quota(q));
+        let exceeded = |q| Err(Refusal::Quota(Box::new(q)));
         if let Some(max) = limits.max_concurrent_jobs {
             if usage.active_jobs >= max {
                 return exceeded(QuotaExceeded::new(
