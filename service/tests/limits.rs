@@ -156,6 +156,15 @@ fn submit_as(s: &Server, key: &str, project_id: &str) -> (StatusCode, Value, Opt
     (status, r.json().unwrap_or(Value::Null), retry)
 }
 
+fn job_as(s: &Server, id: &str, key: &str) -> Value {
+    send(
+        s.client
+            .get(s.url(&format!("/api/v1/render/jobs/{id}")))
+            .header("x-api-key", key),
+    )
+    .1
+}
+
 fn assert_quota(body: &Value, status: u16, limit: &str, value: Value, current: Value) {
     assert_error_body(
         StatusCode::from_u16(status).unwrap(),
@@ -228,8 +237,17 @@ fn concurrent_job_quota_is_exact_race_safe_and_frees_when_a_job_ends() {
         assert_eq!(submit_as(&s, "root-key", rpid).0, StatusCode::ACCEPTED);
     }
 
-    // One of alice's jobs ends (cancelled): one slot frees, exactly one.
-    let first = accepted[0]["jobId"].as_str().unwrap();
+    // One of alice's jobs ends (cancelled): one slot frees, exactly one. Cancel the one still queued
+    // behind the other's render, so it cannot have completed on its own meanwhile.
+    let ids: Vec<&str> = accepted
+        .iter()
+        .map(|j| j["jobId"].as_str().unwrap())
+        .collect();
+    let first = ids
+        .iter()
+        .copied()
+        .find(|id| job_as(&s, id, "alice-key")["status"] == "queued")
+        .unwrap_or(ids[0]);
     let (st, _) = send(
         s.client
             .delete(s.url(&format!("/api/v1/render/jobs/{first}")))
@@ -343,7 +361,7 @@ fn rate_limit_refills_and_trusts_one_proxy() {
     let s = Server::start(
         dir.path(),
         &[
-            ("RATE_LIMIT_PER_SECOND", "1"),
+            ("RATE_LIMIT_PER_SECOND", "0.5"),
             ("RATE_LIMIT_BURST", "3"),
             ("TRUST_PROXY_HEADERS", "1"),
         ],
@@ -360,7 +378,7 @@ fn rate_limit_refills_and_trusts_one_proxy() {
     }
     let r = get("1.1.1.1");
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(r.headers()["retry-after"], "2");
     // A forged left-most entry does not escape: the proxy's entry (right-most) is the client.
     assert_eq!(
         get("9.9.9.9, 1.1.1.1").status(),
@@ -370,8 +388,8 @@ fn rate_limit_refills_and_trusts_one_proxy() {
     for _ in 0..3 {
         assert_eq!(get("2.2.2.2").status(), StatusCode::OK);
     }
-    // One token refills per second: exactly one more request passes.
-    std::thread::sleep(Duration::from_millis(1100));
+    // One token refills every 2 s: exactly one more request passes.
+    std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(get("1.1.1.1").status(), StatusCode::OK);
     assert_eq!(get("1.1.1.1").status(), StatusCode::TOO_MANY_REQUESTS);
 }
