@@ -91,6 +91,7 @@ impl Runtime {
         workers: usize,
         started: Instant,
     ) -> Result<Runtime, ServeError> {
+        crate::error_report::install_from_settings(&settings);
         let present = settings.distributed_settings_present();
         if !present.is_empty() {
             tracing::warn!(
@@ -193,6 +194,10 @@ impl Runtime {
         Ok(AppState {
             settings: settings.clone(),
             projects: self.store.clone(),
+            quotas: Arc::new(crate::quota::Quotas::new(
+                settings.quotas.clone(),
+                self.store.clone(),
+            )),
             jobs: self.store.clone(),
             queue: self.queue.clone(),
             storage: self.local_storage.clone(),

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use vrender_engine::{
     AssetResolver, CancelToken, Engine, EngineConfig, OutputFormat, Progress, Project, Quality,
-    RenderError, RenderRequest,
+    RenderError, RenderRequest, RenderStats,
 };
 
 use crate::config::Settings;
@@ -34,6 +34,7 @@ use crate::queue::{CancelBus, Delivery, Queue, QueueError, QueueItem};
 use crate::storage::Storage;
 use crate::store::{JobStore, ProjectStore, StoreError, UpdateOutcome};
 use callback::CallbackSender;
+use tracing::Instrument;
 
 /// Why a request to the orchestrator was refused.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +121,8 @@ pub struct Orchestrator {
 enum Attempt {
     Done {
         key: String,
+        /// Seconds of video (quotas count them).
+        seconds: f64,
     },
     Cancelled,
     Failed {
@@ -299,6 +302,7 @@ impl Orchestrator {
             updated_at: now,
             started_at: None,
             finished_at: None,
+            rendered_seconds: 0.0,
             claim: None,
         };
         self.jobs.create_job(&job).await?;
@@ -510,6 +514,7 @@ impl Orchestrator {
         }
     }
 
+    #[tracing::instrument(name = "job", skip_all, fields(job_id = %delivery.item.job_id))]
     async fn run_job(self: &Arc<Self>, delivery: Delivery) {
         let id = delivery.item.job_id.clone();
         if delivery.deliveries > self.settings.queue_max_deliveries {
@@ -770,7 +775,13 @@ impl Orchestrator {
 
         let result = self.render(engine, project, request, job, token).await;
         let attempt = match result {
-            Ok(()) => self.upload(job, &output).await,
+            Ok(stats) => {
+                crate::metrics::metrics()
+                    .encode_seconds
+                    .observe(stats.elapsed.as_secs_f64());
+                self.upload(job, &output, stats.duration.as_secs_f64())
+                    .await
+            }
             Err(RenderError::Cancelled) => Attempt::Cancelled,
             Err(e) if token.is_cancelled() => {
                 tracing::debug!(job_id = %job.job_id, error = %e, "render stopped after cancel");
@@ -798,10 +809,12 @@ impl Orchestrator {
         request: RenderRequest,
         job: &JobRecord,
         token: &CancelToken,
-    ) -> Result<(), RenderError> {
+    ) -> Result<RenderStats, RenderError> {
         let (tx, mut rx) = tokio::sync::watch::channel::<Option<Progress>>(None);
         let cancel = token.clone();
+        let span = tracing::Span::current();
         let mut handle = tokio::task::spawn_blocking(move || {
+            let _in_job = span.enter(); // the engine's logs carry the job id too
             let mut report = |p: Progress| {
                 tx.send_replace(Some(p));
             };
@@ -813,7 +826,7 @@ impl Orchestrator {
             tokio::select! {
                 res = &mut handle => {
                     return match res {
-                        Ok(r) => r.map(|_| ()),
+                        Ok(r) => r,
                         Err(e) => Err(RenderError::Request(format!("the render crashed: {e}"))),
                     };
                 }
@@ -883,7 +896,7 @@ impl Orchestrator {
         }
     }
 
-    async fn upload(&self, job: &JobRecord, output: &Path) -> Attempt {
+    async fn upload(&self, job: &JobRecord, output: &Path, seconds: f64) -> Attempt {
         if !self.set_phase(job, JobPhase::Uploading).await {
             // Cancelled, or another worker took the job over: its output is not ours to write.
             return Attempt::Cancelled;
@@ -896,7 +909,8 @@ impl Orchestrator {
         {
             Ok(bytes) => {
                 tracing::info!(job_id = %job.job_id, key, bytes, "output stored");
-                Attempt::Done { key }
+                crate::metrics::metrics().upload_bytes.inc_by(bytes);
+                Attempt::Done { key, seconds }
             }
             Err(e) => Attempt::Failed {
                 message: e.to_string(),
@@ -917,7 +931,7 @@ impl Orchestrator {
         // Every write below is conditional on this attempt's claim: a stale holder writes nothing,
         // so a job completes (and calls back) once.
         let updated = match attempt {
-            Attempt::Done { key } => {
+            Attempt::Done { key, seconds } => {
                 let k = key.clone();
                 let updated = self
                     .update_owned(job, move |j| {
@@ -929,6 +943,7 @@ impl Orchestrator {
                         j.error = None;
                         j.output_key = Some(k.clone());
                         j.finished_at = Some(now);
+                        j.rendered_seconds = seconds;
                     })
                     .await?;
                 if updated.is_none() {
@@ -1040,7 +1055,7 @@ impl Orchestrator {
                     tracing::error!(job_id = %job.job_id, error = %e, "cannot serialise callback")
                 }
             }
-        });
+        }.in_current_span());
     }
 }
 
