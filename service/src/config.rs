@@ -1,8 +1,8 @@
 //! Service settings, read from the environment (see `.env.example` at the repository root).
 //!
 //! Every setting has a default that runs the service on one machine with no external servers
-//! ("embedded mode"). Settings of the distributed mode (MongoDB, Redis, S3) are read and reported but
-//! not used yet.
+//! ("embedded mode"). `REDIS_URL` selects the Redis queue and `MONGODB_URI` the MongoDB store; the
+//! S3 settings are read and reported but not used yet.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
