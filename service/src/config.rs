@@ -307,7 +307,6 @@ impl Settings {
     pub fn distributed_settings_present(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         for (name, value) in [
-            ("MONGODB_URI", &self.mongodb_uri),
             ("S3_BUCKET", &self.s3_bucket),
             ("S3_ENDPOINT", &self.s3_endpoint),
             ("S3_REGION", &self.s3_region),

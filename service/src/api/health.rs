@@ -50,7 +50,7 @@ pub struct HealthReport {
     /// `ok` or `degraded`
     pub status: String,
     pub version: String,
-    /// `embedded` (the only mode so far)
+    /// `distributed` when `REDIS_URL` or `MONGODB_URI` is set, else `embedded`
     pub mode: String,
     pub uptime_seconds: u64,
     pub running_renders: usize,
@@ -124,7 +124,11 @@ async fn timed<F: Future<Output = ComponentHealth>>(f: F) -> ComponentHealth {
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthReport>) {
     let store = timed(async {
         match state.jobs.ping().await {
-            Ok(()) => ComponentHealth::up("sqlite"),
+            Ok(()) => ComponentHealth::up(if state.settings.mongodb_uri.is_some() {
+                "mongodb"
+            } else {
+                "sqlite"
+            }),
             Err(e) => ComponentHealth::down(e.to_string()),
         }
     });
@@ -173,7 +177,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
     let report = HealthReport {
         status: if all_up { "ok" } else { "degraded" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        mode: if state.settings.redis_url.is_some() {
+        mode: if state.settings.redis_url.is_some() || state.settings.mongodb_uri.is_some() {
             "distributed"
         } else {
             "embedded"
