@@ -26,3 +26,38 @@ pub fn init_tracing() {
             .init();
     }
 }
+
+/// Settings from the environment with a `--data-dir` flag applied: it moves the folders derived
+/// from the data folder too, unless their own settings are given.
+pub(crate) fn settings_with_data_dir(
+    data_dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<crate::config::Settings> {
+    use anyhow::Context;
+    let mut settings = crate::config::Settings::from_env().context("reading settings")?;
+    if let Some(d) = data_dir {
+        if std::env::var_os("ASSET_ROOTS").is_none() {
+            settings.asset_roots = vec![d.join("assets")];
+        }
+        if std::env::var_os("SQLITE_PATH").is_none() {
+            settings.sqlite_path = d.join("vrender.db");
+        }
+        settings.data_dir = d;
+    }
+    Ok(settings)
+}
+
+/// Runs a server future (`serve` or `work`) on a multi-threaded tokio runtime.
+pub(crate) fn block_on<E>(
+    fut: impl std::future::Future<Output = Result<(), E>>,
+) -> anyhow::Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use anyhow::Context;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    runtime.block_on(fut)?;
+    Ok(())
+}

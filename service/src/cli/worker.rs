@@ -3,10 +3,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-
-use crate::config::Settings;
 
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
@@ -16,23 +14,9 @@ pub struct WorkerArgs {
 }
 
 pub fn run(args: WorkerArgs) -> Result<()> {
-    let mut settings = Settings::from_env().context("reading settings")?;
-    if let Some(d) = args.data_dir {
-        if std::env::var_os("ASSET_ROOTS").is_none() {
-            settings.asset_roots = vec![d.join("assets")];
-        }
-        if std::env::var_os("SQLITE_PATH").is_none() {
-            settings.sqlite_path = d.join("vrender.db");
-        }
-        settings.data_dir = d;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
-    runtime.block_on(crate::server::work(
+    let settings = super::settings_with_data_dir(args.data_dir)?;
+    super::block_on(crate::server::work(
         settings,
         crate::server::shutdown_signal(),
-    ))?;
-    Ok(())
+    ))
 }
