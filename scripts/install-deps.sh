@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages vrender needs (Debian/Ubuntu): ffmpeg (x264, VP9, AAC, Opus), the Vulkan
-# loader and Mesa's software Vulkan driver (lavapipe: the fallback when there is no GPU), fonts.
+# loader and Mesa's software Vulkan driver (lavapipe: the fallback when there is no GPU), fonts, and
+# redis-server (the distributed queue; the tests start private ones).
 # Only installs what is missing; uses sudo when not root.
 set -euo pipefail
-packages=(ffmpeg libvulkan1 mesa-vulkan-drivers fonts-dejavu-core)
+packages=(ffmpeg libvulkan1 mesa-vulkan-drivers fonts-dejavu-core redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

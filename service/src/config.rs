@@ -1,14 +1,25 @@
 //! Service settings, read from the environment (see `.env.example` at the repository root).
 //!
 //! Every setting has a default that runs the service on one machine with no external servers
-//! ("embedded mode"). Settings of the distributed mode (MongoDB, Redis, S3) are read and reported but
-//! not used yet.
+//! ("embedded mode"). `REDIS_URL` selects the Redis queue and `MONGODB_URI` the MongoDB store; the
+//! S3 settings are read and reported but not used yet.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use vrender_engine::Limits;
+
+/// Settings read by [`crate::quota::QuotaSettings::from_lookup`] (listed here so every setting is
+/// named in this file).
+pub const QUOTA_SETTINGS: [&str; 6] = [
+    "QUOTA_MAX_CONCURRENT_JOBS",
+    "QUOTA_JOBS_PER_DAY",
+    "QUOTA_RENDER_MINUTES_PER_MONTH",
+    "QUOTA_MAX_RESOLUTION",
+    "QUOTA_DAY_SECONDS",
+    "QUOTA_OVERRIDES",
+];
 
 /// A setting that is present but cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +44,21 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `ASSET_ROOTS`: `:`-separated folders project media may come from (default `<DATA_DIR>/assets`).
     pub asset_roots: Vec<PathBuf>,
-    /// `MAX_CONCURRENT_RENDERS` (default 4): renders running at once.
+    /// `MAX_CONCURRENT_RENDERS` (default 4): renders running at once in this process; 0 makes
+    /// `vrender serve` API-only (workers run elsewhere as `vrender worker`, with `REDIS_URL`).
     pub max_concurrent_renders: usize,
+    /// `LEASE_TTL_MS` (default 15000): how long a worker holds a Redis queue item without renewing
+    /// it (renewed every third of it); a dead worker's job is redelivered after this.
+    pub lease_ttl: Duration,
+    /// `QUEUE_MAX_DELIVERIES` (default 5): deliveries of a queue item without an ack before it is
+    /// dead-lettered and its job failed.
+    pub queue_max_deliveries: u32,
+    /// `WORKER_PORT` (unset: none): port of `vrender worker`'s small HTTP listener (`/api/v1/health`,
+    /// `/metrics`) for load-balancer health checks; 0 picks a free one. Bound on `HOST`.
+    pub worker_port: Option<u16>,
+    /// `SQLITE_PATH` (default `<DATA_DIR>/vrender.db`): the SQLite store, which several processes
+    /// on one machine may share.
+    pub sqlite_path: PathBuf,
     /// `JOB_MAX_ATTEMPTS` (default 3): tries of a render that fails with a transient error.
     pub job_max_attempts: u32,
     /// `JOB_RETRY_BACKOFF_MS` (default 2000): delay before the 2nd try, doubled for each further try.
@@ -81,8 +105,8 @@ pub struct Settings {
     /// `RATE_LIMIT_BURST`: requests allowed at once before the rate applies (default: the rate,
     /// rounded up).
     pub rate_limit_burst: Option<u32>,
-    /// `MONGODB_URI`, `REDIS_URL`: distributed mode (not yet implemented; reported at startup and in
-    /// `/health`).
+    /// `MONGODB_URI`: the MongoDB store instead of SQLite. `REDIS_URL`: the Redis queue (leases,
+    /// cancel broadcast) instead of the in-process one.
     pub mongodb_uri: Option<String>,
     pub redis_url: Option<String>,
     /// `S3_BUCKET`: store outputs in this S3 bucket instead of on local disk.
@@ -93,6 +117,24 @@ pub struct Settings {
     pub s3_region: Option<String>,
     /// S3 details (see [`S3Settings`]).
     pub s3: S3Settings,
+    /// `JSON_MAX_DEPTH` (default 64): deepest nesting of arrays/objects in a request body.
+    pub json_max_depth: usize,
+    /// `JSON_MAX_ARRAY_LEN` (default 100000): most elements of one array in a request body.
+    pub json_max_array_len: usize,
+    /// `QUOTA_*`: per-user quotas (all off by default); see [`crate::quota`].
+    pub quotas: crate::quota::QuotaSettings,
+    /// `JWT_PUBLIC_KEY_FILE`: PEM public key (RSA → RS256, EC P-256 → ES256) of accepted JWTs.
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// `JWT_JWKS_FILE`: a JWKS file (`{"keys":[…]}`) of accepted JWT keys, chosen by `kid`.
+    pub jwt_jwks_file: Option<PathBuf>,
+    /// `TRUST_PROXY_HEADERS` (default 0): how many proxies in front of the service append to
+    /// `X-Forwarded-For`; the client IP (for rate limiting) is the entry that many from the right.
+    /// 0: the header is ignored and the socket address is the client.
+    pub trust_proxy_headers: u32,
+    /// `ERROR_WEBHOOK_URL`: receives a JSON summary of every ERROR log event (optional).
+    pub error_webhook_url: Option<String>,
+    /// `ERROR_WEBHOOK_TIMEOUT_MS` (default 5000): per-post timeout of the error webhook.
+    pub error_webhook_timeout: Duration,
 }
 
 /// How outputs and assets use S3 (only read when `S3_BUCKET` is set).
@@ -140,9 +182,25 @@ impl Settings {
             ..defaults
         };
         let max_concurrent_renders: usize = parse(&get, "MAX_CONCURRENT_RENDERS", 4)?;
-        if max_concurrent_renders == 0 {
-            return Err(bad("MAX_CONCURRENT_RENDERS", "0", "must be at least 1"));
+        let lease_ttl_ms: u64 = parse(&get, "LEASE_TTL_MS", 15_000)?;
+        if lease_ttl_ms < 300 {
+            return Err(bad(
+                "LEASE_TTL_MS",
+                &lease_ttl_ms.to_string(),
+                "must be at least 300 (it is renewed every third of it)",
+            ));
         }
+        let queue_max_deliveries: u32 = parse(&get, "QUEUE_MAX_DELIVERIES", 5)?;
+        if queue_max_deliveries == 0 {
+            return Err(bad("QUEUE_MAX_DELIVERIES", "0", "must be at least 1"));
+        }
+        let worker_port = match get("WORKER_PORT") {
+            None => None,
+            Some(_) => Some(parse(&get, "WORKER_PORT", 0u16)?),
+        };
+        let sqlite_path = get("SQLITE_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("vrender.db"));
         let job_max_attempts: u32 = parse(&get, "JOB_MAX_ATTEMPTS", 3)?;
         if job_max_attempts == 0 {
             return Err(bad("JOB_MAX_ATTEMPTS", "0", "must be at least 1"));
@@ -183,8 +241,49 @@ impl Settings {
             },
         };
         let s3 = s3_settings(&get)?;
+        let json_max_depth: usize = parse(&get, "JSON_MAX_DEPTH", 64)?;
+        if json_max_depth == 0 {
+            return Err(bad("JSON_MAX_DEPTH", "0", "must be at least 1"));
+        }
+        let json_max_array_len: usize = parse(&get, "JSON_MAX_ARRAY_LEN", 100_000)?;
+        if json_max_array_len == 0 {
+            return Err(bad("JSON_MAX_ARRAY_LEN", "0", "must be at least 1"));
+        }
+        let trust_proxy_headers = match get("TRUST_PROXY_HEADERS") {
+            None => 0,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "false" | "no" | "off" => 0,
+                "true" | "yes" | "on" => 1,
+                n => n.parse::<u32>().map_err(|_| {
+                    bad(
+                        "TRUST_PROXY_HEADERS",
+                        &v,
+                        "expected the number of trusted proxies (0, 1, 2, …) or true/false",
+                    )
+                })?,
+            },
+        };
+        let error_webhook_url = get("ERROR_WEBHOOK_URL");
+        if let Some(u) = &error_webhook_url {
+            match url::Url::parse(u) {
+                Ok(p) if matches!(p.scheme(), "http" | "https") => {}
+                _ => return Err(bad("ERROR_WEBHOOK_URL", u, "expected an http(s) URL")),
+            }
+        }
         Ok(Settings {
             s3,
+            json_max_depth,
+            json_max_array_len,
+            quotas: crate::quota::QuotaSettings::from_lookup(&get)?,
+            jwt_public_key_file: get("JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
+            jwt_jwks_file: get("JWT_JWKS_FILE").map(PathBuf::from),
+            trust_proxy_headers,
+            error_webhook_url,
+            error_webhook_timeout: Duration::from_millis(parse(
+                &get,
+                "ERROR_WEBHOOK_TIMEOUT_MS",
+                5000,
+            )?),
             api_keys,
             api_keys_file: get("API_KEYS_FILE").map(PathBuf::from),
             jwt_secret: get("JWT_SECRET"),
@@ -198,6 +297,10 @@ impl Settings {
             asset_roots,
             data_dir,
             max_concurrent_renders,
+            lease_ttl: Duration::from_millis(lease_ttl_ms),
+            queue_max_deliveries,
+            worker_port,
+            sqlite_path,
             job_max_attempts,
             job_retry_backoff: Duration::from_millis(parse(&get, "JOB_RETRY_BACKOFF_MS", 2000)?),
             progress_interval: Duration::from_millis(parse(&get, "PROGRESS_INTERVAL_MS", 250)?),
@@ -222,20 +325,6 @@ impl Settings {
             s3_endpoint: get("S3_ENDPOINT"),
             s3_region: get("S3_REGION"),
         })
-    }
-
-    /// Names of the distributed-mode settings that are set (and, for now, ignored; S3 is implemented).
-    pub fn distributed_settings_present(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        for (name, value) in [
-            ("MONGODB_URI", &self.mongodb_uri),
-            ("REDIS_URL", &self.redis_url),
-        ] {
-            if value.is_some() {
-                v.push(name);
-            }
-        }
-        v
     }
 }
 
@@ -338,7 +427,7 @@ fn s3_settings(get: &impl Fn(&str) -> Option<String>) -> Result<S3Settings, Conf
     })
 }
 
-fn bad(name: &'static str, value: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(name: &'static str, value: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         name,
         value: value.to_string(),
@@ -346,7 +435,7 @@ fn bad(name: &'static str, value: &str, message: impl Into<String>) -> ConfigErr
     }
 }
 
-fn parse<T: std::str::FromStr>(
+pub(crate) fn parse<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
     default: T,
@@ -398,24 +487,83 @@ mod tests {
         assert_eq!(s.max_concurrent_renders, 4);
         assert_eq!(s.asset_roots, vec![PathBuf::from("./data/assets")]);
         assert!(!s.allow_private_callbacks);
-        assert!(s.distributed_settings_present().is_empty());
     }
 
     #[test]
     fn bad_values_name_the_setting() {
         let e = settings(&[("PORT", "http")]).unwrap_err();
         assert_eq!(e.name, "PORT");
-        assert!(settings(&[("MAX_CONCURRENT_RENDERS", "0")]).is_err());
+        assert!(settings(&[("MAX_CONCURRENT_RENDERS", "x")]).is_err());
+        assert_eq!(
+            settings(&[("MAX_CONCURRENT_RENDERS", "0")])
+                .unwrap()
+                .max_concurrent_renders,
+            0
+        );
+        assert_eq!(
+            settings(&[("LEASE_TTL_MS", "100")]).unwrap_err().name,
+            "LEASE_TTL_MS"
+        );
+        assert_eq!(
+            settings(&[("QUEUE_MAX_DELIVERIES", "0")]).unwrap_err().name,
+            "QUEUE_MAX_DELIVERIES"
+        );
+        let d = settings(&[("DATA_DIR", "/d")]).unwrap();
+        assert_eq!(d.sqlite_path, PathBuf::from("/d/vrender.db"));
+        assert_eq!(d.lease_ttl, Duration::from_secs(15));
+        assert_eq!(d.queue_max_deliveries, 5);
         assert!(settings(&[("ALLOW_PRIVATE_CALLBACKS", "maybe")]).is_err());
         let s = settings(&[
             ("ASSET_ROOTS", "/a:/b"),
             ("ALLOW_PRIVATE_CALLBACKS", "true"),
             ("REDIS_URL", "redis://x"),
+            ("S3_BUCKET", "b"),
+            ("WORKER_PORT", "0"),
         ])
         .unwrap();
         assert_eq!(s.asset_roots.len(), 2);
         assert!(s.allow_private_callbacks);
-        assert_eq!(s.distributed_settings_present(), vec!["REDIS_URL"]);
+        assert_eq!(s.redis_url.as_deref(), Some("redis://x"));
+        assert_eq!(s.worker_port, Some(0));
+        assert_eq!(
+            settings(&[("WORKER_PORT", "x")]).unwrap_err().name,
+            "WORKER_PORT"
+        );
+    }
+
+    #[test]
+    fn ops_settings() {
+        let s = settings(&[]).unwrap();
+        assert_eq!((s.json_max_depth, s.json_max_array_len), (64, 100_000));
+        assert_eq!(s.trust_proxy_headers, 0);
+        assert!(s.error_webhook_url.is_none() && !s.quotas.enabled());
+        let s = settings(&[
+            ("JSON_MAX_DEPTH", "8"),
+            ("JSON_MAX_ARRAY_LEN", "10"),
+            ("TRUST_PROXY_HEADERS", "true"),
+            ("ERROR_WEBHOOK_URL", "https://hooks.example/x"),
+            ("QUOTA_JOBS_PER_DAY", "3"),
+        ])
+        .unwrap();
+        assert_eq!((s.json_max_depth, s.json_max_array_len), (8, 10));
+        assert_eq!(s.trust_proxy_headers, 1);
+        assert!(s.quotas.enabled());
+        assert_eq!(
+            settings(&[("TRUST_PROXY_HEADERS", "2")])
+                .unwrap()
+                .trust_proxy_headers,
+            2
+        );
+        for (k, v) in [
+            ("JSON_MAX_DEPTH", "0"),
+            ("JSON_MAX_ARRAY_LEN", "lots"),
+            ("TRUST_PROXY_HEADERS", "maybe"),
+            ("ERROR_WEBHOOK_URL", "ftp://x"),
+            ("ERROR_WEBHOOK_TIMEOUT_MS", "soon"),
+            ("QUOTA_MAX_RESOLUTION", "big"),
+        ] {
+            assert_eq!(settings(&[(k, v)]).unwrap_err().name, k, "{k}={v}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `vrender`: the command-line front end. `render` drives the engine directly; `serve` runs the REST
-//! service. The commands are thin; the work lives in `vrender-engine` and the service library.
+//! service; `worker` runs render workers only. The commands are thin; the work lives in `vrender-engine` and the service library.
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +22,8 @@ enum Command {
     Render(cli::render::RenderArgs),
     /// Run the REST render service (settings from the environment, see .env.example).
     Serve(cli::serve::ServeArgs),
+    /// Run render workers on the shared queue (REDIS_URL) and store, without the public API.
+    Worker(cli::worker::WorkerArgs),
     /// Play a project's mixed audio on the local output device (feature `preview`).
     #[cfg(feature = "preview")]
     Play(cli::play::PlayArgs),
@@ -33,6 +35,7 @@ fn main() {
     let result = match cli.command {
         Command::Render(args) => cli::render::run(args),
         Command::Serve(args) => cli::serve::run(args),
+        Command::Worker(args) => cli::worker::run(args),
         #[cfg(feature = "preview")]
         Command::Play(args) => cli::play::run(args),
     };

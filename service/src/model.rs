@@ -159,6 +159,13 @@ pub struct JobRecord {
     pub updated_at: Millis,
     pub started_at: Option<Millis>,
     pub finished_at: Option<Millis>,
+    /// Seconds of video rendered, set when the job completes (quotas count it).
+    #[serde(default)]
+    pub rendered_seconds: f64,
+    /// Random token of the attempt that owns the job while `processing`: every write of a worker
+    /// checks it, so a worker whose job was taken over (it lost its queue lease) writes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
 }
 
 /// A job as the API shows it: the seed's `RenderJobStatusDto` and more.

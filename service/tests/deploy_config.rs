@@ -440,15 +440,24 @@ fn task_definitions_have_the_ecs_shape() {
                 "{name}: image {}",
                 c.image
             );
-            if let Some(cmd) = &c.command {
-                assert_eq!(
-                    cmd,
-                    &["serve"],
-                    "{name}: command (the image's ENTRYPOINT is vrender)"
-                );
-            }
+            // The API task runs `vrender serve`, the workers `vrender worker` (health on WORKER_PORT).
+            let expected = if name.contains("worker") {
+                "worker"
+            } else {
+                "serve"
+            };
+            assert_eq!(
+                c.command.as_deref(),
+                Some(&[expected.to_string()][..]),
+                "{name}: command (the image's ENTRYPOINT is vrender)"
+            );
             let env = env_of(c);
-            let port: u16 = env.get("PORT").unwrap_or(&"3001").parse().unwrap();
+            let port_setting = if expected == "worker" {
+                "WORKER_PORT"
+            } else {
+                "PORT"
+            };
+            let port: u16 = env.get(port_setting).unwrap_or(&"3001").parse().unwrap();
             assert_eq!(port, 3001, "{name}: the seed's container port");
             assert_eq!(c.port_mappings.len(), 1, "{name}: portMappings");
             let pm = &c.port_mappings[0];

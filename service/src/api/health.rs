@@ -50,7 +50,7 @@ pub struct HealthReport {
     /// `ok` or `degraded`
     pub status: String,
     pub version: String,
-    /// `embedded` (the only mode so far)
+    /// `distributed` when `REDIS_URL` or `MONGODB_URI` is set, else `embedded`
     pub mode: String,
     pub uptime_seconds: u64,
     pub running_renders: usize,
@@ -124,13 +124,24 @@ async fn timed<F: Future<Output = ComponentHealth>>(f: F) -> ComponentHealth {
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthReport>) {
     let store = timed(async {
         match state.jobs.ping().await {
-            Ok(()) => ComponentHealth::up("sqlite"),
+            Ok(()) => ComponentHealth::up(if state.settings.mongodb_uri.is_some() {
+                "mongodb"
+            } else {
+                "sqlite"
+            }),
             Err(e) => ComponentHealth::down(e.to_string()),
         }
     });
     let queue = timed(async {
         match state.queue.waiting().await {
-            Ok(n) => ComponentHealth::up(format!("in-process, {n} waiting")),
+            Ok(n) => ComponentHealth::up(format!(
+                "{}, {n} waiting",
+                if state.settings.redis_url.is_some() {
+                    "redis"
+                } else {
+                    "in-process"
+                }
+            )),
             Err(e) => ComponentHealth::down(e.to_string()),
         }
     });
@@ -143,6 +154,10 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
     let ffmpeg = timed(state.ffmpeg.check());
     let (store, queue, storage, ffmpeg) = tokio::join!(store, queue, storage, ffmpeg);
     let gpu = match state.orchestrator.engine() {
+        // An API-only process (`vrender serve` with MAX_CONCURRENT_RENDERS=0) needs no GPU.
+        _ if state.orchestrator.settings().max_concurrent_renders == 0 => {
+            ComponentHealth::up("not used: API only (MAX_CONCURRENT_RENDERS=0)")
+        }
         EngineState::Ready(engine) => {
             ComponentHealth::up(crate::orchestrator::describe_gpu(engine))
         }
@@ -162,7 +177,12 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
     let report = HealthReport {
         status: if all_up { "ok" } else { "degraded" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        mode: "embedded".into(),
+        mode: if state.settings.redis_url.is_some() || state.settings.mongodb_uri.is_some() {
+            "distributed"
+        } else {
+            "embedded"
+        }
+        .into(),
         uptime_seconds: state.started.elapsed().as_secs(),
         running_renders: state.orchestrator.running(),
         components,

@@ -3,10 +3,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-
-use crate::config::Settings;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -19,23 +17,12 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    let mut settings = Settings::from_env().context("reading settings")?;
+    let mut settings = super::settings_with_data_dir(args.data_dir)?;
     if let Some(p) = args.port {
         settings.port = p;
     }
-    if let Some(d) = args.data_dir {
-        if std::env::var_os("ASSET_ROOTS").is_none() {
-            settings.asset_roots = vec![d.join("assets")];
-        }
-        settings.data_dir = d;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
-    runtime.block_on(crate::server::serve(
+    super::block_on(crate::server::serve(
         settings,
         crate::server::shutdown_signal(),
-    ))?;
-    Ok(())
+    ))
 }

@@ -7,26 +7,35 @@
 //! removed (`cleanup`) and the job ends `completed`, `failed` or `cancelled`. Transient errors send
 //! the job back to `queued` with exponential backoff while tries remain. Whoever moves a job into a
 //! final state (the worker or a cancel request) sends its callback.
+//!
+//! Leases (distributed mode): a worker renews the queue lease of the item it runs every third of
+//! `LEASE_TTL_MS` and stops the render when the lease is lost; it acks the item at the end. A
+//! redelivered item (`deliveries > 1`) whose job is still `processing` is taken over with a
+//! compare-and-set on the `attempts` value read, so two workers never both own a job; every later
+//! write of a worker checks that the store still shows its attempt, so a stale holder writes no
+//! final state. An item delivered more than `QUEUE_MAX_DELIVERIES` times fails its job.
 
 pub mod callback;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use vrender_engine::{
     AssetResolver, CancelToken, Engine, EngineConfig, OutputFormat, Progress, Project, Quality,
-    RenderError, RenderRequest,
+    RenderError, RenderRequest, RenderStats,
 };
 
 use crate::config::Settings;
 use crate::model::{now_millis, JobPhase, JobRecord, JobStatus, JobView};
-use crate::queue::{Queue, QueueError, QueueItem};
+use crate::queue::{CancelBus, Delivery, Queue, QueueError, QueueItem};
 use crate::storage::{output_key, s3_assets, Storage, StorageError, WriterState};
 use crate::store::{JobStore, ProjectStore, StoreError, UpdateOutcome};
 use callback::CallbackSender;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 /// The output upload running beside a render: the stored key and size, `None` when abandoned.
 type UploadTask = tokio::task::JoinHandle<Result<Option<(String, u64)>, StorageError>>;
@@ -108,12 +117,16 @@ pub struct Orchestrator {
     callbacks: CallbackSender,
     running: Mutex<HashMap<String, CancelToken>>,
     scratch_root: PathBuf,
+    /// Where cancellations are broadcast to other processes (Redis pub/sub), when distributed.
+    cancel_bus: OnceLock<Arc<dyn CancelBus>>,
 }
 
 /// How one render attempt ended.
 enum Attempt {
     Done {
         key: String,
+        /// Seconds of video (quotas count them).
+        seconds: f64,
     },
     Cancelled,
     Failed {
@@ -135,6 +148,30 @@ impl Drop for Scratch {
             }
         }
     }
+}
+
+/// Renews a queue lease while alive (see [`Orchestrator::keep_lease`]).
+struct LeaseKeeper {
+    lost: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The change that starts an attempt: `processing` under a new claim.
+fn start_attempt(j: &mut JobRecord, claim: &str) {
+    j.status = JobStatus::Processing;
+    j.attempts += 1;
+    j.started_at = Some(now_millis());
+    j.progress = 0.0;
+    j.frames_done = 0;
+    j.current_phase = Some(JobPhase::Loading.as_str().into());
+    j.estimated_time_remaining = None;
+    j.claim = Some(claim.to_string());
 }
 
 /// The queue entry of a job: the queue carries ids and priorities only; the store is the truth.
@@ -173,6 +210,30 @@ impl Orchestrator {
             callbacks,
             running: Mutex::new(HashMap::new()),
             scratch_root,
+            cancel_bus: OnceLock::new(),
+        }
+    }
+
+    /// Broadcasts cancellations to the other processes from now on.
+    pub fn set_cancel_bus(&self, bus: Arc<dyn CancelBus>) {
+        let _ = self.cancel_bus.set(bus);
+    }
+
+    /// Stops the render of `job_id` if this process runs it (a cancel broadcast by another
+    /// process); whether it did.
+    pub fn cancel_local(&self, job_id: &str) -> bool {
+        match self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(job_id)
+        {
+            Some(token) => {
+                token.cancel();
+                tracing::info!(job_id, "render stopping: cancelled by a broadcast");
+                true
+            }
+            None => false,
         }
     }
 
@@ -245,6 +306,8 @@ impl Orchestrator {
             updated_at: now,
             started_at: None,
             finished_at: None,
+            rendered_seconds: 0.0,
+            claim: None,
         };
         self.jobs.create_job(&job).await?;
         // Mark queued before pushing: a worker claims only `queued` jobs. A crash in between leaves
@@ -261,7 +324,15 @@ impl Orchestrator {
             UpdateOutcome::Updated(j) | UpdateOutcome::Mismatch(j) => j,
             UpdateOutcome::NotFound => return Err(OrchestratorError::UnknownJob(job.job_id)),
         };
-        self.queue.push(queue_item(&job), Duration::ZERO).await?;
+        match self.queue.push(queue_item(&job), Duration::ZERO).await {
+            Ok(()) => {}
+            // Redis away: the job is stored `queued`, and the periodic resync pushes it once
+            // Redis is back, so the request still succeeds.
+            Err(QueueError::Backend(e)) if self.settings.redis_url.is_some() => {
+                tracing::warn!(job_id = %job.job_id, error = %e, "cannot push the job now; the queue resync pushes it")
+            }
+            Err(e) => return Err(e.into()),
+        }
         crate::metrics::metrics().jobs_submitted.inc();
         tracing::info!(job_id = %job.job_id, project_id = %job.project_id, priority = job.priority, "job queued");
         Ok(job)
@@ -294,6 +365,11 @@ impl Orchestrator {
                 {
                     token.cancel();
                 }
+                if let Some(bus) = self.cancel_bus.get() {
+                    if let Err(e) = bus.publish_cancel(job_id).await {
+                        tracing::warn!(job_id, error = %e, "cannot broadcast the cancel; the worker notices at its next progress write");
+                    }
+                }
                 tracing::info!(job_id, "job cancelled");
                 crate::metrics::metrics()
                     .jobs_finished
@@ -312,8 +388,17 @@ impl Orchestrator {
 
     /// After a restart: jobs left `processing` are re-queued (or failed when out of tries), jobs left
     /// `pending`/`queued` are pushed to the queue again, stale scratch files are removed.
+    ///
+    /// Distributed mode (`REDIS_URL`): other live workers may run the `processing` jobs and use the
+    /// shared scratch folder, so only `pending`/`queued` jobs are pushed; a dead worker's jobs come
+    /// back through the queue's lease reaper.
     pub async fn recover(self: &Arc<Self>) -> Result<Recovery, OrchestratorError> {
         let mut report = Recovery::default();
+        let distributed = self.settings.redis_url.is_some();
+        if distributed {
+            self.push_unfinished(&mut report).await?;
+            return Ok(report);
+        }
         if self.scratch_root.exists() {
             if let Err(e) = std::fs::remove_dir_all(&self.scratch_root) {
                 tracing::warn!(error = %e, "cannot clear the scratch folder");
@@ -354,6 +439,12 @@ impl Orchestrator {
                 }
             }
         }
+        self.push_unfinished(&mut report).await?;
+        Ok(report)
+    }
+
+    /// Pushes the `pending` and `queued` jobs (a pending one is marked queued first).
+    async fn push_unfinished(&self, report: &mut Recovery) -> Result<(), OrchestratorError> {
         for job in self
             .jobs
             .jobs_with_status(&[JobStatus::Pending, JobStatus::Queued])
@@ -371,10 +462,10 @@ impl Orchestrator {
             self.queue.push(queue_item(&job), Duration::ZERO).await?;
             report.resubmitted += 1;
         }
-        Ok(report)
+        Ok(())
     }
 
-    /// Starts the workers; they run until the queue is closed.
+    /// Starts the `MAX_CONCURRENT_RENDERS` workers; they run until the queue is closed.
     pub fn spawn_workers(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
         (0..self.settings.max_concurrent_renders)
             .map(|n| {
@@ -382,7 +473,7 @@ impl Orchestrator {
                 tokio::spawn(async move {
                     loop {
                         match this.queue.pop().await {
-                            Ok(item) => this.run_job(item).await,
+                            Ok(delivery) => this.run_job(delivery).await,
                             Err(QueueError::Closed) => break,
                             Err(e) => {
                                 tracing::error!(worker = n, error = %e, "queue error");
@@ -427,47 +518,213 @@ impl Orchestrator {
         }
     }
 
-    async fn run_job(self: &Arc<Self>, item: QueueItem) {
-        let id = item.job_id;
-        let claim = self
-            .jobs
-            .update_job(
-                &id,
-                &[JobStatus::Queued],
-                Box::new(|j| {
-                    j.status = JobStatus::Processing;
-                    j.attempts += 1;
-                    j.started_at = Some(now_millis());
-                    j.progress = 0.0;
-                    j.frames_done = 0;
-                    j.current_phase = Some(JobPhase::Loading.as_str().into());
-                    j.estimated_time_remaining = None;
-                }),
-            )
-            .await;
-        let job = match claim {
-            Ok(UpdateOutcome::Updated(job)) => job,
-            Ok(_) => return, // cancelled or taken meanwhile
-            Err(e) => {
-                tracing::error!(job_id = %id, error = %e, "cannot claim job");
+    #[tracing::instrument(name = "job", skip_all, fields(job_id = %delivery.item.job_id))]
+    async fn run_job(self: &Arc<Self>, delivery: Delivery) {
+        let id = delivery.item.job_id.clone();
+        if delivery.deliveries > self.settings.queue_max_deliveries {
+            self.dead_letter(&id, delivery.deliveries).await;
+            self.ack(&id).await;
+            return;
+        }
+        let token = CancelToken::new();
+        // Renew from the start: the claim itself may wait on a busy store.
+        let lease = self.keep_lease(&id, token.clone());
+        let job = match self.claim(&id, delivery.deliveries).await {
+            Some(job) => job,
+            None => {
+                drop(lease);
+                self.ack(&id).await;
                 return;
             }
         };
-        let token = CancelToken::new();
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), token.clone());
         let started = Instant::now();
-        tracing::info!(job_id = %id, attempt = job.attempts, "render started");
+        tracing::info!(job_id = %id, attempt = job.attempts, deliveries = delivery.deliveries, "render started");
         let attempt = self.attempt(&job, &token).await;
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
-        if let Err(e) = self.finish(&job, attempt, started.elapsed()).await {
+        let lost = lease.lost.load(Ordering::SeqCst);
+        drop(lease);
+        if lost {
+            // Another worker may own the job now: write no final state.
+            tracing::warn!(job_id = %id, attempt = job.attempts, "render stopped: queue lease lost");
+        } else if let Err(e) = self.finish(&job, attempt, started.elapsed()).await {
             tracing::error!(job_id = %id, error = %e, "cannot record the end of a render");
         }
+        // A worker of this same process may have taken the job over (it holds the item's lease
+        // under the same id now): acking would release its lease.
+        match self.jobs.get_job(&id).await {
+            Ok(Some(now)) if now.status == JobStatus::Processing && now.claim != job.claim => {
+                tracing::info!(job_id = %id, "not acking: another attempt owns the job now")
+            }
+            _ => self.ack(&id).await,
+        }
+    }
+
+    async fn ack(&self, id: &str) {
+        if let Err(e) = self.queue.ack(id).await {
+            tracing::warn!(job_id = id, error = %e, "cannot ack the queue item; it is delivered again after its lease");
+        }
+    }
+
+    /// Renews the queue lease of `id` every third of `LEASE_TTL_MS` until dropped; when the lease
+    /// is lost, cancels `token` and sets `lost`.
+    fn keep_lease(&self, id: &str, token: CancelToken) -> LeaseKeeper {
+        let lost = Arc::new(AtomicBool::new(false));
+        let every = (self.settings.lease_ttl / 3).max(Duration::from_millis(100));
+        let queue = self.queue.clone();
+        let id = id.to_string();
+        let flag = lost.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match queue.renew(&id).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        flag.store(true, Ordering::SeqCst);
+                        token.cancel();
+                        tracing::warn!(job_id = %id, "queue lease lost (expired and handed to another worker?); stopping the render");
+                        break;
+                    }
+                    // Redis away: keep rendering; the lease is re-created once it is back.
+                    Err(e) => {
+                        tracing::warn!(job_id = %id, error = %e, "cannot renew the queue lease")
+                    }
+                }
+            }
+        });
+        LeaseKeeper { lost, task }
+    }
+
+    /// Claims a delivered job: `queued → processing`, or, for a redelivery of a job still
+    /// `processing` (its earlier holder lost the lease and is presumed dead), a takeover that
+    /// checks the `attempts` value read, so two workers never both own the job.
+    async fn claim(&self, id: &str, deliveries: u32) -> Option<JobRecord> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let t = token.clone();
+        let first = self
+            .jobs
+            .update_job(
+                id,
+                &[JobStatus::Queued],
+                Box::new(move |j| start_attempt(j, &t)),
+            )
+            .await;
+        let seen = match first {
+            Ok(UpdateOutcome::Updated(job)) => return Some(job),
+            Ok(UpdateOutcome::Mismatch(j))
+                if j.status == JobStatus::Processing && deliveries > 1 =>
+            {
+                j
+            }
+            Ok(_) => return None, // finished, cancelled or taken meanwhile
+            Err(e) => {
+                tracing::error!(job_id = %id, error = %e, "cannot claim job");
+                return None;
+            }
+        };
+        let read = seen.attempts;
+        let t = token.clone();
+        let takeover = self
+            .jobs
+            .update_job(
+                id,
+                &[JobStatus::Processing],
+                Box::new(move |j| {
+                    if j.attempts == read {
+                        start_attempt(j, &t)
+                    }
+                }),
+            )
+            .await;
+        match takeover {
+            Ok(UpdateOutcome::Updated(job)) if job.claim.as_deref() == Some(token.as_str()) => {
+                let stale_ms = now_millis() - seen.updated_at;
+                tracing::warn!(job_id = %id, previous_attempt = read, deliveries, last_update_ms_ago = stale_ms, "took over a job whose worker lost its queue lease");
+                crate::metrics::metrics()
+                    .job_failures
+                    .with_label_values(&["lease_lost"])
+                    .inc();
+                Some(job)
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::error!(job_id = %id, error = %e, "cannot take over job");
+                None
+            }
+        }
+    }
+
+    /// Fails a job whose queue item was delivered more than `QUEUE_MAX_DELIVERIES` times.
+    async fn dead_letter(self: &Arc<Self>, id: &str, deliveries: u32) {
+        let message = format!(
+            "handed to a worker {deliveries} times without finishing (limit QUEUE_MAX_DELIVERIES = {}): its workers died or lost their queue lease each time; moved to the dead-letter queue",
+            self.settings.queue_max_deliveries
+        );
+        tracing::error!(job_id = id, deliveries, "dead-lettered");
+        let now = now_millis();
+        let r = self
+            .jobs
+            .update_job(
+                id,
+                &[JobStatus::Pending, JobStatus::Queued, JobStatus::Processing],
+                Box::new(move |j| {
+                    j.status = JobStatus::Failed;
+                    j.current_phase = None;
+                    j.estimated_time_remaining = None;
+                    j.error = Some(message.clone());
+                    j.finished_at = Some(now);
+                    j.claim = None;
+                }),
+            )
+            .await;
+        match r {
+            Ok(UpdateOutcome::Updated(j)) => {
+                let m = crate::metrics::metrics();
+                m.job_failures.with_label_values(&["dead_letter"]).inc();
+                m.jobs_finished
+                    .with_label_values(&[j.status.as_str()])
+                    .inc();
+                self.spawn_callback(&j);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(job_id = id, error = %e, "cannot fail a dead-lettered job"),
+        }
+    }
+
+    /// `update_job` for the attempt that owns `job`: applies `change` only while the job is
+    /// `processing` under this attempt's claim. `None` when a cancel or another worker's takeover
+    /// owns the job now (nothing was changed then).
+    async fn update_owned(
+        &self,
+        job: &JobRecord,
+        change: impl Fn(&mut JobRecord) + Send + Sync + 'static,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        let claim = job.claim.clone();
+        let mine = claim.clone();
+        let outcome = self
+            .jobs
+            .update_job(
+                &job.job_id,
+                &[JobStatus::Processing],
+                Box::new(move |j| {
+                    if j.claim == claim {
+                        change(j)
+                    }
+                }),
+            )
+            .await?;
+        Ok(match outcome {
+            UpdateOutcome::Updated(j) if j.claim == mine => Some(j),
+            _ => None,
+        })
     }
 
     async fn attempt(&self, job: &JobRecord, token: &CancelToken) -> Attempt {
@@ -537,7 +794,13 @@ impl Orchestrator {
         let (writer, upload) = self.start_upload(job, &output);
         let result = self.render(engine, project, request, job, token).await;
         let attempt = match result {
-            Ok(()) => self.upload(job, writer, upload).await,
+            Ok(stats) => {
+                crate::metrics::metrics()
+                    .encode_seconds
+                    .observe(stats.elapsed.as_secs_f64());
+                self.upload(job, writer, upload, stats.duration.as_secs_f64())
+                    .await
+            }
             Err(e) => {
                 writer.send_replace(WriterState::Abandoned);
                 if let Ok(Err(e)) = upload.await {
@@ -573,10 +836,12 @@ impl Orchestrator {
         request: RenderRequest,
         job: &JobRecord,
         token: &CancelToken,
-    ) -> Result<(), RenderError> {
+    ) -> Result<RenderStats, RenderError> {
         let (tx, mut rx) = tokio::sync::watch::channel::<Option<Progress>>(None);
         let cancel = token.clone();
+        let span = tracing::Span::current();
         let mut handle = tokio::task::spawn_blocking(move || {
+            let _in_job = span.enter(); // the engine's logs carry the job id too
             let mut report = |p: Progress| {
                 tx.send_replace(Some(p));
             };
@@ -588,7 +853,7 @@ impl Orchestrator {
             tokio::select! {
                 res = &mut handle => {
                     return match res {
-                        Ok(r) => r.map(|_| ()),
+                        Ok(r) => r,
                         Err(e) => Err(RenderError::Request(format!("the render crashed: {e}"))),
                     };
                 }
@@ -616,22 +881,17 @@ impl Orchestrator {
         };
         let eta = p.eta.map(|d| d.as_secs_f64());
         let r = self
-            .jobs
-            .update_job(
-                &job.job_id,
-                &[JobStatus::Processing],
-                Box::new(move |j| {
-                    j.progress = progress.clamp(0.0, 100.0);
-                    j.current_phase = Some(phase.as_str().into());
-                    j.estimated_time_remaining = eta;
-                    j.frames_done = p.frames_done;
-                    j.frames_total = p.frames_total;
-                }),
-            )
+            .update_owned(job, move |j| {
+                j.progress = progress.clamp(0.0, 100.0);
+                j.current_phase = Some(phase.as_str().into());
+                j.estimated_time_remaining = eta;
+                j.frames_done = p.frames_done;
+                j.frames_total = p.frames_total;
+            })
             .await;
         match r {
-            Ok(UpdateOutcome::Updated(_)) => true,
-            Ok(_) => false,
+            Ok(Some(_)) => true,
+            Ok(None) => false,
             Err(e) => {
                 tracing::warn!(job_id = %job.job_id, error = %e, "cannot store progress");
                 true
@@ -639,27 +899,27 @@ impl Orchestrator {
         }
     }
 
-    async fn set_phase(&self, job: &JobRecord, phase: JobPhase) {
+    /// Stores the phase; false when the job is no longer this attempt's (cancelled or taken over).
+    async fn set_phase(&self, job: &JobRecord, phase: JobPhase) -> bool {
         let progress = match phase {
             JobPhase::Uploading => Some(95.0),
             JobPhase::Cleanup => Some(99.0),
             _ => None,
         };
         let r = self
-            .jobs
-            .update_job(
-                &job.job_id,
-                &[JobStatus::Processing],
-                Box::new(move |j| {
-                    j.current_phase = Some(phase.as_str().into());
-                    if let Some(p) = progress {
-                        j.progress = j.progress.max(p);
-                    }
-                }),
-            )
+            .update_owned(job, move |j| {
+                j.current_phase = Some(phase.as_str().into());
+                if let Some(p) = progress {
+                    j.progress = j.progress.max(p);
+                }
+            })
             .await;
-        if let Err(e) = r {
-            tracing::warn!(job_id = %job.job_id, error = %e, "cannot store phase");
+        match r {
+            Ok(owned) => owned.is_some(),
+            Err(e) => {
+                tracing::warn!(job_id = %job.job_id, error = %e, "cannot store phase");
+                true
+            }
         }
     }
 
@@ -686,8 +946,16 @@ impl Orchestrator {
         job: &JobRecord,
         writer: watch::Sender<WriterState>,
         task: UploadTask,
+        seconds: f64,
     ) -> Attempt {
-        self.set_phase(job, JobPhase::Uploading).await;
+        if !self.set_phase(job, JobPhase::Uploading).await {
+            // Cancelled, or another worker took the job over: its output is not ours to write.
+            writer.send_replace(WriterState::Abandoned);
+            if let Ok(Err(e)) = task.await {
+                tracing::warn!(job_id = %job.job_id, error = %e, "abandoned upload failed");
+            }
+            return Attempt::Cancelled;
+        }
         writer.send_replace(WriterState::Finished);
         let failed = |message: String| Attempt::Failed {
             message,
@@ -697,7 +965,8 @@ impl Orchestrator {
         match task.await {
             Ok(Ok(Some((key, bytes)))) => {
                 tracing::info!(job_id = %job.job_id, key, bytes, "output stored");
-                Attempt::Done { key }
+                crate::metrics::metrics().upload_bytes.inc_by(bytes);
+                Attempt::Done { key, seconds }
             }
             Ok(Ok(None)) => failed("the upload stopped before the output was stored".into()),
             Ok(Err(e)) => failed(e.to_string()),
@@ -713,30 +982,32 @@ impl Orchestrator {
     ) -> Result<(), StoreError> {
         let id = job.job_id.as_str();
         let now = now_millis();
-        let outcome = match attempt {
-            Attempt::Done { key } => {
+        // Every write below is conditional on this attempt's claim: a stale holder writes nothing,
+        // so a job completes (and calls back) once.
+        let updated = match attempt {
+            Attempt::Done { key, seconds } => {
                 let k = key.clone();
-                let outcome = self
-                    .jobs
-                    .update_job(
-                        id,
-                        &[JobStatus::Processing],
-                        Box::new(move |j| {
-                            j.status = JobStatus::Completed;
-                            j.progress = 100.0;
-                            j.frames_done = j.frames_total;
-                            j.current_phase = None;
-                            j.estimated_time_remaining = Some(0.0);
-                            j.error = None;
-                            j.output_key = Some(k.clone());
-                            j.finished_at = Some(now);
-                        }),
-                    )
+                let updated = self
+                    .update_owned(job, move |j| {
+                        j.status = JobStatus::Completed;
+                        j.progress = 100.0;
+                        j.frames_done = j.frames_total;
+                        j.current_phase = None;
+                        j.estimated_time_remaining = Some(0.0);
+                        j.error = None;
+                        j.output_key = Some(k.clone());
+                        j.finished_at = Some(now);
+                        j.rendered_seconds = seconds;
+                    })
                     .await?;
-                if !matches!(outcome, UpdateOutcome::Updated(_)) {
-                    // Cancelled during the upload: the output is not wanted.
-                    if let Err(e) = self.storage.delete(&key).await {
-                        tracing::warn!(job_id = id, error = %e, "cannot delete unwanted output");
+                if updated.is_none() {
+                    // Cancelled during the upload: the output is not wanted. Taken over by another
+                    // worker: it writes the same key, so leave it.
+                    let current = self.jobs.get_job(id).await?;
+                    if current.is_some_and(|c| c.status == JobStatus::Cancelled) {
+                        if let Err(e) = self.storage.delete(&key).await {
+                            tracing::warn!(job_id = id, error = %e, "cannot delete unwanted output");
+                        }
                     }
                 }
                 tracing::info!(
@@ -744,22 +1015,17 @@ impl Orchestrator {
                     elapsed_ms = elapsed.as_millis() as u64,
                     "render completed"
                 );
-                outcome
+                updated
             }
             Attempt::Cancelled => {
                 tracing::info!(job_id = id, "render stopped (cancelled)");
-                self.jobs
-                    .update_job(
-                        id,
-                        &[JobStatus::Processing],
-                        Box::new(move |j| {
-                            j.status = JobStatus::Cancelled;
-                            j.current_phase = None;
-                            j.estimated_time_remaining = None;
-                            j.finished_at = Some(now);
-                        }),
-                    )
-                    .await?
+                self.update_owned(job, move |j| {
+                    j.status = JobStatus::Cancelled;
+                    j.current_phase = None;
+                    j.estimated_time_remaining = None;
+                    j.finished_at = Some(now);
+                })
+                .await?
             }
             Attempt::Failed {
                 message,
@@ -775,25 +1041,20 @@ impl Orchestrator {
                     .job_retry_backoff
                     .saturating_mul(1 << (job.attempts - 1).min(16));
                 tracing::warn!(job_id = id, attempt = job.attempts, error = %message, retry_in_ms = delay.as_millis() as u64, "render failed; will retry");
-                let outcome = self
-                    .jobs
-                    .update_job(
-                        id,
-                        &[JobStatus::Processing],
-                        Box::new(move |j| {
-                            j.status = JobStatus::Queued;
-                            j.progress = 0.0;
-                            j.frames_done = 0;
-                            j.current_phase = None;
-                            j.estimated_time_remaining = None;
-                            j.error = Some(format!(
-                                "attempt {} failed: {message}; retrying",
-                                j.attempts
-                            ));
-                        }),
-                    )
+                let updated = self
+                    .update_owned(job, move |j| {
+                        j.status = JobStatus::Queued;
+                        j.progress = 0.0;
+                        j.frames_done = 0;
+                        j.current_phase = None;
+                        j.estimated_time_remaining = None;
+                        j.error = Some(format!(
+                            "attempt {} failed: {message}; retrying",
+                            j.attempts
+                        ));
+                    })
                     .await?;
-                if let UpdateOutcome::Updated(j) = &outcome {
+                if let Some(j) = &updated {
                     if let Err(e) = self.queue.push(queue_item(j), delay).await {
                         tracing::warn!(job_id = id, error = %e, "cannot re-queue; it is picked up at the next start");
                     }
@@ -810,22 +1071,17 @@ impl Orchestrator {
                     .with_label_values(&[reason])
                     .inc();
                 tracing::warn!(job_id = id, attempt = job.attempts, transient, error = %message, "render failed");
-                self.jobs
-                    .update_job(
-                        id,
-                        &[JobStatus::Processing],
-                        Box::new(move |j| {
-                            j.status = JobStatus::Failed;
-                            j.current_phase = None;
-                            j.estimated_time_remaining = None;
-                            j.error = Some(message.clone());
-                            j.finished_at = Some(now);
-                        }),
-                    )
-                    .await?
+                self.update_owned(job, move |j| {
+                    j.status = JobStatus::Failed;
+                    j.current_phase = None;
+                    j.estimated_time_remaining = None;
+                    j.error = Some(message.clone());
+                    j.finished_at = Some(now);
+                })
+                .await?
             }
         };
-        if let UpdateOutcome::Updated(j) = outcome {
+        if let Some(j) = updated {
             let m = crate::metrics::metrics();
             m.jobs_finished
                 .with_label_values(&[j.status.as_str()])
@@ -853,7 +1109,7 @@ impl Orchestrator {
                     tracing::error!(job_id = %job.job_id, error = %e, "cannot serialise callback")
                 }
             }
-        });
+        }.in_current_span());
     }
 }
 

@@ -1,4 +1,6 @@
 //! In-process priority queue. Lost on restart; startup recovery re-pushes the store's queued jobs.
+//! Leases are trivial here: the queue dies with the process that holds them, so they never expire;
+//! `deliveries` counts pops of an item since its last ack.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
@@ -8,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use super::{Queue, QueueError, QueueItem};
+use super::{Delivery, Queue, QueueError, QueueItem};
 
 type Key = (Reverse<u8>, u64);
 
@@ -16,6 +18,11 @@ type Key = (Reverse<u8>, u64);
 struct State {
     order: BTreeMap<Key, String>,
     index: HashMap<String, Key>,
+    /// Items handed out and not acked yet, with how many holders have them (a retry pushed
+    /// before the ack may be popped by a second worker while the first has not acked yet).
+    leased: HashMap<String, u32>,
+    /// Delivery counts of items popped, kept until acked.
+    deliveries: HashMap<String, u32>,
     seq: u64,
     closed: bool,
 }
@@ -68,7 +75,7 @@ impl Queue for MemoryQueue {
         Ok(())
     }
 
-    async fn pop(&self) -> Result<QueueItem, QueueError> {
+    async fn pop(&self) -> Result<Delivery, QueueError> {
         loop {
             {
                 let mut s = self.lock();
@@ -81,11 +88,39 @@ impl Queue for MemoryQueue {
                         // Pass the wake-up on: several pushes may have left a single stored permit.
                         self.notify.notify_one();
                     }
-                    return Ok(QueueItem { job_id, priority });
+                    let n = s.deliveries.entry(job_id.clone()).or_insert(0);
+                    *n += 1;
+                    let deliveries = *n;
+                    *s.leased.entry(job_id.clone()).or_insert(0) += 1;
+                    return Ok(Delivery {
+                        item: QueueItem { job_id, priority },
+                        deliveries,
+                    });
                 }
             }
             self.notify.notified().await;
         }
+    }
+
+    async fn renew(&self, job_id: &str) -> Result<bool, QueueError> {
+        Ok(self.lock().leased.contains_key(job_id))
+    }
+
+    async fn ack(&self, job_id: &str) -> Result<(), QueueError> {
+        let mut s = self.lock();
+        let last = match s.leased.get_mut(job_id) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            Some(_) => true,
+            None => false,
+        };
+        if last {
+            s.leased.remove(job_id);
+            s.deliveries.remove(job_id);
+        }
+        Ok(())
     }
 
     async fn remove(&self, job_id: &str) -> Result<bool, QueueError> {
@@ -132,7 +167,7 @@ mod tests {
         assert!(!q.remove("c").await.unwrap());
         let mut got = Vec::new();
         for _ in 0..4 {
-            got.push(q.pop().await.unwrap().job_id);
+            got.push(q.pop().await.unwrap().item.job_id);
         }
         assert_eq!(got, ["b", "e", "a", "d"]);
     }
@@ -143,7 +178,7 @@ mod tests {
         let workers: Vec<_> = (0..3)
             .map(|_| {
                 let q = q.clone();
-                tokio::spawn(async move { q.pop().await.unwrap().job_id })
+                tokio::spawn(async move { q.pop().await.unwrap().item.job_id })
             })
             .collect();
         tokio::task::yield_now().await;
@@ -165,7 +200,17 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(q.waiting().await.unwrap(), 0);
-        assert_eq!(q.pop().await.unwrap().job_id, "later");
+        let later = q.pop().await.unwrap();
+        assert_eq!((later.item.job_id.as_str(), later.deliveries), ("later", 1));
+        assert!(q.renew("later").await.unwrap());
+        // Pushed again before the ack (a retry): the next delivery counts 2 until acked.
+        q.push(item("later", 5), Duration::ZERO).await.unwrap();
+        assert_eq!(q.pop().await.unwrap().deliveries, 2);
+        // The first holder's ack leaves the second holder's lease.
+        q.ack("later").await.unwrap();
+        assert!(q.renew("later").await.unwrap());
+        q.ack("later").await.unwrap();
+        assert!(!q.renew("later").await.unwrap());
         q.close().await;
         assert!(matches!(q.pop().await, Err(QueueError::Closed)));
     }

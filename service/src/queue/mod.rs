@@ -1,17 +1,29 @@
-//! Delivery of job ids to workers, highest priority first.
+//! Delivery of job ids to workers, highest priority first, with leases.
 //!
 //! The queue only carries ids; the job store is the source of truth (a worker claims a job with a
-//! compare-and-set `queued → processing`, so a stale or duplicate entry is harmless). [`MemoryQueue`]
-//! is the embedded implementation; a Redis implementation (sorted set + blocking pop) slots in behind
-//! the same trait.
+//! compare-and-set `queued → processing`, so a stale or duplicate entry is harmless). Items are opaque
+//! strings: a job id or a child task id such as `{jobId}/chunk/{n}`.
+//!
+//! Delivery is at least once: [`Queue::pop`] leases an item to the caller, which renews the lease
+//! while it works ([`Queue::renew`]) and acks it at the end ([`Queue::ack`]). An item whose lease
+//! expires (its worker died) is delivered again with `deliveries + 1`.
+//!
+//! [`MemoryQueue`] is the embedded implementation (leases are trivial in one process);
+//! [`RedisQueue`] is the distributed one, selected by `REDIS_URL` (see [`from_settings`]).
 
 mod memory;
+pub mod redis;
 
 pub use memory::MemoryQueue;
+pub use redis::RedisQueue;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+use crate::config::Settings;
+use crate::store::JobStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -29,16 +41,61 @@ pub struct QueueItem {
     pub priority: u8,
 }
 
+/// An item handed to a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub item: QueueItem,
+    /// 1 = first delivery; >1 = an earlier holder lost its lease or dropped it.
+    pub deliveries: u32,
+}
+
 #[async_trait]
 pub trait Queue: Send + Sync {
-    /// Adds a job, available to workers after `delay`. Pushing a job that is already waiting is a no-op.
+    /// Adds an item, available to workers after `delay`. Pushing an item that is already waiting
+    /// (or delayed) is a no-op.
     async fn push(&self, item: QueueItem, delay: Duration) -> Result<(), QueueError>;
-    /// Waits for the next job: highest priority first, first in first out within a priority.
-    async fn pop(&self) -> Result<QueueItem, QueueError>;
-    /// Drops a waiting job; whether it was waiting.
+    /// Waits for the next item (highest priority first, first in first out within a priority) and
+    /// leases it to this process for the lease time.
+    async fn pop(&self) -> Result<Delivery, QueueError>;
+    /// Extends the lease of an item this process holds; false when the lease is lost.
+    async fn renew(&self, job_id: &str) -> Result<bool, QueueError>;
+    /// Done with the item, whatever the outcome (a retry is a new `push`).
+    async fn ack(&self, job_id: &str) -> Result<(), QueueError>;
+    /// Drops a waiting item; whether it was waiting.
     async fn remove(&self, job_id: &str) -> Result<bool, QueueError>;
-    /// Jobs waiting now.
+    /// Items waiting now (not counting delayed ones or leased ones).
     async fn waiting(&self) -> Result<usize, QueueError>;
     /// Wakes all waiting `pop` calls with [`QueueError::Closed`].
     async fn close(&self);
+}
+
+/// The queue the settings ask for: Redis when `REDIS_URL` is set, else in-process. The Redis queue
+/// starts its background tasks (lease reaper, resync of the store's queued jobs after a Redis
+/// restart) here; `jobs` is the store it resyncs from.
+pub async fn from_settings(
+    settings: &Settings,
+    jobs: Arc<dyn JobStore>,
+) -> Result<(Arc<dyn Queue>, Option<Arc<RedisQueue>>), QueueError> {
+    match &settings.redis_url {
+        None => Ok((Arc::new(MemoryQueue::new()), None)),
+        Some(url) => {
+            let config = redis::RedisQueueConfig::from_settings(settings);
+            let q = Arc::new(RedisQueue::connect(url, config).await?);
+            q.spawn_maintenance(jobs);
+            Ok((q.clone(), Some(q)))
+        }
+    }
+}
+
+/// Tells the other processes that a job was cancelled, so the one running it stops at once.
+#[async_trait]
+pub trait CancelBus: Send + Sync {
+    async fn publish_cancel(&self, job_id: &str) -> Result<(), QueueError>;
+}
+
+#[async_trait]
+impl CancelBus for RedisQueue {
+    async fn publish_cancel(&self, job_id: &str) -> Result<(), QueueError> {
+        RedisQueue::publish_cancel(self, job_id).await
+    }
 }

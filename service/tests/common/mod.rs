@@ -2,6 +2,7 @@
 //! driven over real HTTP.
 #![allow(dead_code)]
 
+pub mod redis;
 pub mod s3;
 
 use std::io::{BufRead, BufReader};
@@ -54,6 +55,24 @@ const SETTINGS: &[&str] = &[
     "JWT_AUDIENCE",
     "RATE_LIMIT_PER_SECOND",
     "RATE_LIMIT_BURST",
+    // branch ops
+    "JSON_MAX_DEPTH",
+    "JSON_MAX_ARRAY_LEN",
+    "QUOTA_MAX_CONCURRENT_JOBS",
+    "QUOTA_JOBS_PER_DAY",
+    "QUOTA_RENDER_MINUTES_PER_MONTH",
+    "QUOTA_MAX_RESOLUTION",
+    "QUOTA_DAY_SECONDS",
+    "QUOTA_OVERRIDES",
+    "JWT_PUBLIC_KEY_FILE",
+    "JWT_JWKS_FILE",
+    "TRUST_PROXY_HEADERS",
+    "ERROR_WEBHOOK_URL",
+    "ERROR_WEBHOOK_TIMEOUT_MS",
+    "LEASE_TTL_MS",
+    "QUEUE_MAX_DELIVERIES",
+    "SQLITE_PATH",
+    "WORKER_PORT",
 ];
 
 pub struct Server {
@@ -67,6 +86,11 @@ pub struct Server {
 impl Server {
     /// Starts `vrender serve` on `data_dir` (assets in `<data_dir>/assets`) with extra settings.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_command("serve", data_dir, env)
+    }
+
+    /// Starts `vrender <command>` (`serve`, or `worker` with `WORKER_PORT` set) like [`Server::start`].
+    pub fn start_command(command: &str, data_dir: &Path, env: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(data_dir.join("assets")).unwrap();
         let log = data_dir.join(format!(
             "server-{}.log",
@@ -76,7 +100,7 @@ impl Server {
                 .as_nanos()
         ));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vrender"));
-        cmd.arg("serve");
+        cmd.arg(command);
         for k in SETTINGS {
             cmd.env_remove(k);
         }
@@ -90,7 +114,7 @@ impl Server {
         }
         cmd.stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
-        let mut child = cmd.spawn().expect("spawn vrender serve");
+        let mut child = cmd.spawn().expect("spawn vrender");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -195,6 +219,10 @@ impl Server {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no graceful shutdown.

@@ -1,0 +1,363 @@
+//! Distributed mode with real processes on one machine: `vrender serve` API processes
+//! (MAX_CONCURRENT_RENDERS=0) and `vrender worker` processes on one private redis-server and one
+//! shared SQLite file (SQLITE_PATH; no MongoDB server can run here), with outputs in one private
+//! S3-protocol server (s3s-fs), as a deployment on ECS would run them.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::redis::RedisServer;
+use common::s3::S3Server;
+use common::{ffprobe, Server};
+use serde_json::{json, Value};
+
+/// Lease time of these tests: short, so a dead worker's job comes back quickly.
+const LEASE_TTL_MS: u64 = 3000;
+
+struct Cluster {
+    redis: RedisServer,
+    s3: S3Server,
+    dir: tempfile::TempDir,
+    extra: Vec<(String, String)>,
+}
+
+impl Cluster {
+    fn new(extra: &[(&str, &str)]) -> Cluster {
+        Cluster {
+            redis: RedisServer::start(),
+            s3: S3Server::start(&["dist-renders"]),
+            dir: tempfile::tempdir().unwrap(),
+            extra: extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let dir = self.dir.path();
+        let mut env: Vec<(String, String)> = vec![
+            ("REDIS_URL".into(), self.redis.url()),
+            (
+                "SQLITE_PATH".into(),
+                dir.join("vrender.db").display().to_string(),
+            ),
+            (
+                "URL_SIGNING_SECRET".into(),
+                "distributed-test-secret".into(),
+            ),
+            ("LEASE_TTL_MS".into(), LEASE_TTL_MS.to_string()),
+            ("JOB_RETRY_BACKOFF_MS".into(), "200".into()),
+        ];
+        env.extend(self.s3.env());
+        env.extend(self.extra.iter().cloned());
+        env
+    }
+
+    fn start(&self, command: &str, more: &[(&str, &str)]) -> Server {
+        let mut env = self.env();
+        env.extend(more.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Server::start_command(command, self.dir.path(), &env)
+    }
+
+    /// An API-only `vrender serve`.
+    fn api(&self) -> Server {
+        self.start("serve", &[("MAX_CONCURRENT_RENDERS", "0")])
+    }
+
+    /// A `vrender worker` with one render at a time and a health port.
+    fn worker(&self) -> Server {
+        let w = self.start(
+            "worker",
+            &[("MAX_CONCURRENT_RENDERS", "1"), ("WORKER_PORT", "0")],
+        );
+        let (s, health) = w.get("/api/v1/health");
+        assert_eq!(s.as_u16(), 200, "worker health: {health}");
+        assert_eq!(health["mode"], "distributed", "{health}");
+        w
+    }
+}
+
+/// 160x90 at 30 fps, `seconds` long.
+fn project(seconds: f64) -> Value {
+    let mut p = common::tiny_project("dist-user", seconds, 30.0);
+    p["width"] = json!(160);
+    p["height"] = json!(90);
+    p
+}
+
+fn submit(api: &Server, project_id: &str, priority: u8) -> String {
+    let job = api.submit(&json!({"projectId": project_id, "priority": priority}));
+    job["jobId"].as_str().unwrap().to_string()
+}
+
+/// Downloads a completed job's output through its presigned link and checks it plays.
+fn check_output(api: &Server, job: &Value, dest: &Path) {
+    let url = job["outputUrl"].as_str().expect("outputUrl");
+    let bytes = api.client.get(url).send().unwrap();
+    assert_eq!(bytes.status().as_u16(), 200);
+    std::fs::write(dest, bytes.bytes().unwrap()).unwrap();
+    let probe = ffprobe(dest);
+    let video = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .unwrap_or_else(|| panic!("no video stream: {probe}"));
+    assert_eq!(video["width"], 160, "{probe}");
+    let frames: u64 = video["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    assert_eq!(frames, job["framesTotal"].as_u64().unwrap(), "{probe}");
+}
+
+/// The objects under `renders/dist-user/` in the S3 server.
+fn stored_outputs(s3: &S3Server) -> Vec<PathBuf> {
+    std::fs::read_dir(s3.object_path(&s3.bucket, "renders/dist-user"))
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+fn logs(servers: &[&Server]) -> String {
+    servers
+        .iter()
+        .map(|s| std::fs::read_to_string(&s.log).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn sigkilled_worker_loses_no_job() {
+    let cluster = Cluster::new(&[]);
+    let api = cluster.api();
+    let mut workers: Vec<Option<Server>> = (0..3).map(|_| Some(cluster.worker())).collect();
+    // 450 frames: about a second each here (lavapipe renders 160x90 at a few hundred fps); the
+    // victim is longer so it is surely killed mid-render.
+    let project_id = api.create_project(&project(15.0));
+    let long_project = api.create_project(&project(60.0));
+    // The job to kill first, at the top priority so its redelivery is next in line.
+    let victim = submit(&api, &long_project, 10);
+    let mut ids = vec![victim.clone()];
+    for n in 0..11u8 {
+        ids.push(submit(&api, &project_id, 1 + n % 9));
+    }
+    api.wait_for(&victim, Duration::from_secs(120), |j| {
+        j["status"] == "processing"
+    });
+    let holder = workers
+        .iter()
+        .position(|w| {
+            w.as_ref().is_some_and(|w| {
+                std::fs::read_to_string(&w.log)
+                    .unwrap_or_default()
+                    .lines()
+                    .any(|l| l.contains("render started") && l.contains(&victim))
+            })
+        })
+        .expect("a worker logged the victim's start");
+    let killed_at = Instant::now();
+    workers[holder].take().unwrap().kill();
+    println!("SIGKILLed worker {holder} while it rendered job {victim}");
+    // Taken over: a new attempt starts once the lease expired and a worker is free.
+    let taken = api.wait_for(&victim, Duration::from_secs(90), |j| {
+        j["attempts"].as_u64().unwrap_or(0) >= 2 || j["status"] != "processing"
+    });
+    let takeover = killed_at.elapsed();
+    let ttl = Duration::from_millis(LEASE_TTL_MS);
+    println!(
+        "takeover: {:.2} s after the SIGKILL (lease {:.1} s, renewed every {:.1} s: it expired {:.1}–{:.1} s after the kill), so at most {:.2} s after the lease expired",
+        takeover.as_secs_f64(),
+        ttl.as_secs_f64(),
+        ttl.as_secs_f64() / 3.0,
+        ttl.as_secs_f64() * 2.0 / 3.0,
+        ttl.as_secs_f64(),
+        (takeover.saturating_sub(ttl * 2 / 3)).as_secs_f64()
+    );
+    assert_eq!(taken["attempts"], 2, "{taken}");
+    assert!(takeover < ttl + Duration::from_secs(30), "{takeover:?}");
+
+    let live: Vec<&Server> = workers.iter().flatten().collect();
+    let out = tempfile::tempdir().unwrap();
+    for id in &ids {
+        let job = api.wait_finished(id, Duration::from_secs(300));
+        assert_eq!(job["status"], "completed", "{job}\n{}", logs(&live));
+        check_output(&api, &job, &out.path().join(format!("{id}.mp4")));
+    }
+    let outputs = stored_outputs(&cluster.s3);
+    let names: BTreeSet<String> = outputs
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let want: BTreeSet<String> = ids.iter().map(|id| format!("{id}.mp4")).collect();
+    assert_eq!(names, want, "one object per job in S3, nothing else");
+    // These outputs are smaller than one part, so each is one PutObject after its render and a killed
+    // worker leaves no multipart upload (tests/s3.rs covers the multipart clean-up).
+    let open = cluster.s3.incomplete_uploads();
+    assert!(open.is_empty(), "incomplete multipart uploads: {open:?}");
+    let log = logs(&live);
+    assert!(log.contains("took over a job"), "no takeover logged");
+    // Each job completed exactly once across all workers.
+    for id in &ids {
+        let n = log
+            .lines()
+            .filter(|l| l.contains("render completed") && l.contains(id.as_str()))
+            .count();
+        assert_eq!(n, 1, "job {id} completed {n} times");
+    }
+    let (s, list) = api.get("/api/v1/render/jobs?userId=dist-user&limit=100");
+    assert_eq!(s.as_u16(), 200);
+    assert_eq!(list["total"], 12, "{list}");
+}
+
+#[test]
+fn cancel_through_another_api_stops_the_worker_within_a_second() {
+    // Progress is stored rarely, so only the broadcast can stop the render quickly.
+    let cluster = Cluster::new(&[("PROGRESS_INTERVAL_MS", "5000")]);
+    let api1 = cluster.api();
+    let api2 = cluster.api();
+    let worker = cluster.worker();
+    let project_id = api1.create_project(&project(120.0));
+    let id = submit(&api1, &project_id, 5);
+    let job = api1.wait_for(&id, Duration::from_secs(120), |j| {
+        j["status"] == "processing"
+    });
+    let scratch = cluster
+        .dir
+        .path()
+        .join("tmp")
+        .join(format!("{id}-{}", job["attempts"]));
+    let start = Instant::now();
+    while !scratch.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no scratch folder {scratch:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Let it render a little.
+    std::thread::sleep(Duration::from_millis(500));
+    let (s, body) = api2.delete(&format!("/api/v1/render/jobs/{id}"));
+    let deleted = Instant::now();
+    assert_eq!(s.as_u16(), 200, "{body}");
+    assert_eq!(body["status"], "cancelled", "{body}");
+    while scratch.exists() {
+        assert!(
+            deleted.elapsed() < Duration::from_secs(5),
+            "the worker did not stop; log:\n{}",
+            worker.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stopped = deleted.elapsed();
+    println!(
+        "cancel via a second API process: the worker removed the scratch folder {} ms after the DELETE response",
+        stopped.as_millis()
+    );
+    assert!(stopped < Duration::from_secs(1), "{stopped:?}");
+    let log = std::fs::read_to_string(&worker.log).unwrap();
+    assert!(log.contains("cancelled by a broadcast"), "{log}");
+    let job = api1.job(&id);
+    assert_eq!(job["status"], "cancelled");
+    assert!(job.get("outputUrl").is_none(), "{job}");
+    let key = format!("renders/dist-user/{id}.mp4");
+    assert!(!cluster.s3.object_path(&cluster.s3.bucket, &key).exists());
+    assert!(cluster.s3.incomplete_uploads().is_empty());
+}
+
+#[test]
+fn redis_restart_loses_no_job() {
+    let mut cluster = Cluster::new(&[]);
+    let api = cluster.api();
+    let workers = [cluster.worker(), cluster.worker()];
+    let project_id = api.create_project(&project(10.0));
+    let mut ids: Vec<String> = (0..6).map(|n| submit(&api, &project_id, 3 + n)).collect();
+    // Restart Redis (empty: no persistence) once the first job renders, while the others wait in
+    // the queue.
+    api.wait_for(&ids[5], Duration::from_secs(120), |j| {
+        j["status"] != "queued"
+    });
+    cluster.redis.restart();
+    let restarted = Instant::now();
+    println!("Redis restarted (empty)");
+    // A job submitted after the restart goes through too (the API reconnects).
+    let start = Instant::now();
+    loop {
+        let (s, body) = api.post(
+            "/api/v1/render/jobs",
+            &json!({"projectId": project_id, "priority": 5}),
+        );
+        if s.as_u16() == 202 {
+            ids.push(body["jobId"].as_str().unwrap().to_string());
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "API did not reconnect: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = tempfile::tempdir().unwrap();
+    let all: Vec<&Server> = workers.iter().chain([&api]).collect();
+    for id in &ids {
+        let job = api.wait_finished(id, Duration::from_secs(300));
+        assert_eq!(job["status"], "completed", "{job}\n{}", logs(&all));
+        check_output(&api, &job, &out.path().join(format!("{id}.mp4")));
+    }
+    println!(
+        "all {} jobs completed {:.1} s after the Redis restart",
+        ids.len(),
+        restarted.elapsed().as_secs_f64()
+    );
+    let log = logs(&all);
+    assert!(
+        log.contains("pushed again") || log.contains("lease re-created"),
+        "nothing was resynced after the restart:\n{log}"
+    );
+}
+
+#[test]
+fn job_past_max_deliveries_is_dead_lettered_and_failed() {
+    // One delivery allowed: the redelivery after a SIGKILL goes to the dead-letter set.
+    let cluster = Cluster::new(&[("QUEUE_MAX_DELIVERIES", "1")]);
+    let api = cluster.api();
+    let mut workers: Vec<Option<Server>> = (0..2).map(|_| Some(cluster.worker())).collect();
+    let project_id = api.create_project(&project(60.0));
+    let id = submit(&api, &project_id, 5);
+    api.wait_for(&id, Duration::from_secs(120), |j| {
+        j["status"] == "processing"
+    });
+    let holder = workers
+        .iter()
+        .position(|w| {
+            w.as_ref().is_some_and(|w| {
+                std::fs::read_to_string(&w.log)
+                    .unwrap_or_default()
+                    .contains("render started")
+            })
+        })
+        .expect("a worker logged the start");
+    workers[holder].take().unwrap().kill();
+    let job = api.wait_finished(&id, Duration::from_secs(60));
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("QUEUE_MAX_DELIVERIES") && error.contains("dead-letter"),
+        "{job}"
+    );
+    assert_eq!(job["attempts"], 1, "not started again: {job}");
+    // The surviving worker dead-lettered it and counts it.
+    let w = workers.iter().flatten().next().unwrap();
+    let metrics = w
+        .client
+        .get(w.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("vrender_job_failures_total{reason=\"dead_letter\"} 1"),
+        "{metrics}"
+    );
+}
