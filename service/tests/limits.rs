@@ -786,16 +786,20 @@ fn json_logs_carry_request_and_job_ids_and_metrics_count_encode_and_upload() {
     };
     assert_eq!(sample("vrender_encode_seconds_count"), 1.0);
     assert!(sample("vrender_encode_seconds_sum") > 0.0);
-    let size = std::fs::metadata(
-        std::fs::read_dir(dir.path().join("outputs/renders"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path(),
-    )
-    .unwrap()
-    .len();
+    // The one output: outputs/renders/{userId}/{jobId}.mp4.
+    let user_dir = std::fs::read_dir(dir.path().join("outputs/renders"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let output = std::fs::read_dir(user_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let size = std::fs::metadata(output).unwrap().len();
     assert_eq!(sample("vrender_upload_bytes_total"), size as f64);
 
     // OpenAPI: the security schemes and the 401/403/429 answers.
