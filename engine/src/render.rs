@@ -59,6 +59,9 @@ pub struct RenderRequest {
     pub encoder: EncoderPreference,
     /// Add a silent audio track when the project has none (default: no audio stream).
     pub silent_audio: bool,
+    /// Write the video stream only, ignoring the project's audio (chunks of a chunked render; the
+    /// audio is mixed once for the whole length when the chunks are joined).
+    pub video_only: bool,
 }
 
 impl RenderRequest {
@@ -72,6 +75,7 @@ impl RenderRequest {
             limits: Limits::default(),
             encoder: EncoderPreference::Auto,
             silent_audio: false,
+            video_only: false,
         }
     }
 }
@@ -206,7 +210,7 @@ impl Engine {
         encoder::ffmpeg_path(self.config.ffmpeg.as_deref())
     }
 
-    fn check(
+    pub(crate) fn check(
         &self,
         project: &Project,
         limits: &Limits,
@@ -286,7 +290,9 @@ impl Engine {
         let target = FrameTarget::new(&self.gpu, &self.compositor, project.width, project.height);
         let format = request.format.unwrap_or(project.output_format);
         let quality = request.quality.unwrap_or(project.quality);
-        let audio: Option<Box<dyn encoder::AudioSource>> = if project.audio_tracks.is_empty() {
+        let audio: Option<Box<dyn encoder::AudioSource>> = if project.audio_tracks.is_empty()
+            || request.video_only
+        {
             None
         } else {
             report(Phase::Audio, 0, None);
@@ -306,7 +312,7 @@ impl Engine {
             output: request.output.clone(),
             ffmpeg: self.ffmpeg(),
             audio,
-            silent_audio: request.silent_audio,
+            silent_audio: request.silent_audio && !request.video_only,
         };
         let mut enc = open_encoder(config)?;
         let encoder_name = enc.name();
