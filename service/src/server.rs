@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::orchestrator::{EngineState, Orchestrator};
 use crate::queue::MemoryQueue;
 use crate::storage::{LocalStorage, StorageError};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -99,7 +99,7 @@ pub async fn serve(
         tracing::warn!("authentication is off: set API_KEYS, API_KEYS_FILE or JWT_SECRET before exposing the service");
     }
     let limiter = crate::auth::Limiter::from_settings(&settings);
-    let store = SqliteStore::open(&data.join("vrender.db"))?;
+    let store = crate::store::from_settings(&settings).await?;
 
     let addr = SocketAddr::new(settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -143,8 +143,8 @@ pub async fn serve(
     let settings = Arc::new(settings);
     let orchestrator = Arc::new(Orchestrator::new(
         (*settings).clone(),
-        Arc::new(store.clone()),
-        Arc::new(store.clone()),
+        store.clone(),
+        store.clone(),
         queue.clone(),
         local_storage.clone(),
         engine,
@@ -160,8 +160,8 @@ pub async fn serve(
 
     let state = AppState {
         settings: settings.clone(),
-        projects: Arc::new(store.clone()),
-        jobs: Arc::new(store),
+        projects: store.clone(),
+        jobs: store,
         queue,
         storage: local_storage.clone(),
         local_files: Some(local_storage),

@@ -1,13 +1,18 @@
 //! Persistence of projects and jobs.
 //!
-//! The traits are what the rest of the service uses; [`SqliteStore`] is the embedded implementation
-//! (one file under the data folder, survives restarts). A MongoDB implementation slots in behind the
-//! same traits: every state change is [`JobStore::update_job`], a compare-and-set on the job's status
-//! (a `findOneAndUpdate` with a status filter in MongoDB, a versioned `UPDATE … WHERE` here).
+//! The traits are what the rest of the service uses. [`SqliteStore`] is the embedded implementation
+//! (one file under the data folder, survives restarts); [`MongoStore`] is the distributed one, chosen
+//! when `MONGODB_URI` is set ([`from_settings`]). Every state change is [`JobStore::update_job`], a
+//! compare-and-set on the job's status and version (a versioned `UPDATE … WHERE` in SQLite, a
+//! `replaceOne` filtered on version and status in MongoDB).
 
+mod mongo;
 mod sqlite;
 
+pub use mongo::MongoStore;
 pub use sqlite::SqliteStore;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -77,4 +82,156 @@ pub trait JobStore: Send + Sync {
     async fn jobs_with_status(&self, statuses: &[JobStatus]) -> Result<Vec<JobRecord>, StoreError>;
     /// Whether the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Both stores in one object (every implementation keeps projects and jobs together).
+pub trait Store: ProjectStore + JobStore {}
+impl<T: ProjectStore + JobStore> Store for T {}
+
+/// The store the settings ask for: MongoDB when `MONGODB_URI` is set, else the SQLite file.
+pub async fn from_settings(
+    settings: &crate::config::Settings,
+) -> Result<Arc<dyn Store>, StoreError> {
+    match &settings.mongodb_uri {
+        Some(uri) => {
+            let store = MongoStore::connect(uri).await?;
+            tracing::info!(database = %store.database().name(), "job store: MongoDB");
+            Ok(Arc::new(store))
+        }
+        None => {
+            let path = settings.data_dir.join("vrender.db");
+            tracing::info!(path = %path.display(), "job store: SQLite");
+            Ok(Arc::new(SqliteStore::open(&path)?))
+        }
+    }
+}
+
+/// One behaviour suite for every store implementation.
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::now_millis;
+    use vrender_engine::OutputFormat;
+
+    pub(crate) fn sample_job(id: &str, user: &str) -> JobRecord {
+        JobRecord {
+            job_id: id.into(),
+            project_id: "p".into(),
+            user_id: user.into(),
+            status: JobStatus::Queued,
+            priority: 5,
+            progress: 0.0,
+            current_phase: None,
+            estimated_time_remaining: None,
+            error: None,
+            output_key: None,
+            output_format: OutputFormat::Mp4,
+            quality: None,
+            callback_url: None,
+            callback: None,
+            attempts: 0,
+            max_attempts: 3,
+            frames_done: 0,
+            frames_total: 0,
+            created_at: now_millis(),
+            updated_at: now_millis(),
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    pub(crate) async fn conformance<S: JobStore>(store: &S) {
+        for i in 0..5 {
+            let mut j = sample_job(&format!("j{i}"), if i % 2 == 0 { "a" } else { "b" });
+            j.created_at += i; // distinct, increasing creation times
+            store.create_job(&j).await.unwrap();
+        }
+        assert!(matches!(
+            store.create_job(&sample_job("j0", "a")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let page = store
+            .list_jobs(&JobQuery {
+                user_id: Some("a".into()),
+                status: None,
+                page: 1,
+                limit: 2,
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.total, 3);
+        let ids: Vec<_> = page.items.iter().map(|j| j.job_id.as_str()).collect();
+        assert_eq!(ids, ["j4", "j2"], "newest first");
+        let page2 = store
+            .list_jobs(&JobQuery {
+                user_id: Some("a".into()),
+                status: None,
+                page: 2,
+                limit: 2,
+            })
+            .await
+            .unwrap();
+        assert_eq!(page2.items.len(), 1);
+        assert_eq!(page2.items[0].job_id, "j0");
+
+        let to_processing: JobMutation = Box::new(|j| j.status = JobStatus::Processing);
+        assert!(matches!(
+            store.update_job("j1", &[JobStatus::Queued], to_processing).await.unwrap(),
+            UpdateOutcome::Updated(j) if j.status == JobStatus::Processing
+        ));
+        let again: JobMutation = Box::new(|j| j.status = JobStatus::Processing);
+        assert!(matches!(
+            store
+                .update_job("j1", &[JobStatus::Queued], again)
+                .await
+                .unwrap(),
+            UpdateOutcome::Mismatch(_)
+        ));
+        let none: JobMutation = Box::new(|_| {});
+        assert!(matches!(
+            store.update_job("nope", &[], none).await.unwrap(),
+            UpdateOutcome::NotFound
+        ));
+        let by_status = store
+            .jobs_with_status(&[JobStatus::Processing])
+            .await
+            .unwrap();
+        assert_eq!(by_status.len(), 1);
+        assert_eq!(by_status[0].job_id, "j1");
+        let processing_page = store
+            .list_jobs(&JobQuery {
+                user_id: None,
+                status: Some(JobStatus::Processing),
+                page: 1,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(processing_page.total, 1);
+
+        // A finished job is never moved back by a writer that expects it running.
+        let complete: JobMutation = Box::new(|j| j.status = JobStatus::Completed);
+        store
+            .update_job("j1", &[JobStatus::Processing], complete)
+            .await
+            .unwrap();
+        let back: JobMutation = Box::new(|j| j.status = JobStatus::Processing);
+        assert!(matches!(
+            store.update_job("j1", &[JobStatus::Processing, JobStatus::Queued], back).await.unwrap(),
+            UpdateOutcome::Mismatch(j) if j.status == JobStatus::Completed
+        ));
+
+        // Concurrent compare-and-sets never lose an update (the futures run interleaved on one task;
+        // each store call still waits on I/O or the blocking pool, so the writes really overlap).
+        let tasks = (0..8).map(|_| async {
+            for _ in 0..10 {
+                let inc: JobMutation = Box::new(|j| j.attempts += 1);
+                store.update_job("j3", &[], inc).await.unwrap();
+            }
+        });
+        futures_util::future::join_all(tasks).await;
+        let j3 = store.get_job("j3").await.unwrap().unwrap();
+        assert_eq!(j3.attempts, 80);
+        store.ping().await.unwrap();
+    }
 }

@@ -305,93 +305,12 @@ impl JobStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vrender_engine::OutputFormat;
-
-    fn job(id: &str, user: &str) -> JobRecord {
-        JobRecord {
-            job_id: id.into(),
-            project_id: "p".into(),
-            user_id: user.into(),
-            status: JobStatus::Queued,
-            priority: 5,
-            progress: 0.0,
-            current_phase: None,
-            estimated_time_remaining: None,
-            error: None,
-            output_key: None,
-            output_format: OutputFormat::Mp4,
-            quality: None,
-            callback_url: None,
-            callback: None,
-            attempts: 0,
-            max_attempts: 3,
-            frames_done: 0,
-            frames_total: 0,
-            created_at: now_millis(),
-            updated_at: now_millis(),
-            started_at: None,
-            finished_at: None,
-        }
-    }
+    use crate::store::tests::conformance;
 
     #[tokio::test]
-    async fn compare_and_set_and_listing() {
+    async fn conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
-        for i in 0..5 {
-            store
-                .create_job(&job(&format!("j{i}"), if i % 2 == 0 { "a" } else { "b" }))
-                .await
-                .unwrap();
-        }
-        assert!(matches!(
-            store.create_job(&job("j0", "a")).await,
-            Err(StoreError::Conflict(_))
-        ));
-        let page = store
-            .list_jobs(&JobQuery {
-                user_id: Some("a".into()),
-                status: None,
-                page: 1,
-                limit: 2,
-            })
-            .await
-            .unwrap();
-        assert_eq!(page.total, 3);
-        assert_eq!(
-            page.items
-                .iter()
-                .map(|j| j.job_id.as_str())
-                .collect::<Vec<_>>(),
-            ["j4", "j2"]
-        );
-
-        let to_processing: JobMutation = Box::new(|j| j.status = JobStatus::Processing);
-        assert!(matches!(
-            store.update_job("j1", &[JobStatus::Queued], to_processing).await.unwrap(),
-            UpdateOutcome::Updated(j) if j.status == JobStatus::Processing
-        ));
-        let again: JobMutation = Box::new(|j| j.status = JobStatus::Processing);
-        assert!(matches!(
-            store
-                .update_job("j1", &[JobStatus::Queued], again)
-                .await
-                .unwrap(),
-            UpdateOutcome::Mismatch(_)
-        ));
-        let none: JobMutation = Box::new(|_| {});
-        assert!(matches!(
-            store.update_job("nope", &[], none).await.unwrap(),
-            UpdateOutcome::NotFound
-        ));
-        assert_eq!(
-            store
-                .jobs_with_status(&[JobStatus::Processing])
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-        store.ping().await.unwrap();
+        conformance(&store).await;
     }
 }
