@@ -9,6 +9,7 @@
 //! final state (the worker or a cancel request) sends its callback.
 
 pub mod callback;
+pub mod chunks;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -241,6 +242,7 @@ impl Orchestrator {
             updated_at: now,
             started_at: None,
             finished_at: None,
+            chunks: None,
         };
         self.jobs.create_job(&job).await?;
         // Mark queued before pushing: a worker claims only `queued` jobs. A crash in between leaves
@@ -290,6 +292,7 @@ impl Orchestrator {
                 {
                     token.cancel();
                 }
+                self.cancel_children(&job);
                 tracing::info!(job_id, "job cancelled");
                 crate::metrics::metrics()
                     .jobs_finished
@@ -378,7 +381,7 @@ impl Orchestrator {
                 tokio::spawn(async move {
                     loop {
                         match this.queue.pop().await {
-                            Ok(item) => this.run_job(item).await,
+                            Ok(delivery) => this.run_delivery(delivery).await,
                             Err(QueueError::Closed) => break,
                             Err(e) => {
                                 tracing::error!(worker = n, error = %e, "queue error");
@@ -449,6 +452,9 @@ impl Orchestrator {
                 return;
             }
         };
+        if self.split_into_chunks(&job).await {
+            return; // long video: rendered as chunks by any worker (chunks.rs)
+        }
         let token = CancelToken::new();
         self.running
             .lock()

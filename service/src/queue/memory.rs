@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use super::{Queue, QueueError, QueueItem};
+use super::{Delivery, Queue, QueueError, QueueItem};
 
 type Key = (Reverse<u8>, u64);
 
@@ -68,7 +68,7 @@ impl Queue for MemoryQueue {
         Ok(())
     }
 
-    async fn pop(&self) -> Result<QueueItem, QueueError> {
+    async fn pop(&self) -> Result<Delivery, QueueError> {
         loop {
             {
                 let mut s = self.lock();
@@ -81,11 +81,23 @@ impl Queue for MemoryQueue {
                         // Pass the wake-up on: several pushes may have left a single stored permit.
                         self.notify.notify_one();
                     }
-                    return Ok(QueueItem { job_id, priority });
+                    // One process: a lease cannot be lost, so every delivery is the first.
+                    return Ok(Delivery {
+                        item: QueueItem { job_id, priority },
+                        deliveries: 1,
+                    });
                 }
             }
             self.notify.notified().await;
         }
+    }
+
+    async fn renew(&self, _job_id: &str) -> Result<bool, QueueError> {
+        Ok(true)
+    }
+
+    async fn ack(&self, _job_id: &str) -> Result<(), QueueError> {
+        Ok(())
     }
 
     async fn remove(&self, job_id: &str) -> Result<bool, QueueError> {
@@ -132,7 +144,7 @@ mod tests {
         assert!(!q.remove("c").await.unwrap());
         let mut got = Vec::new();
         for _ in 0..4 {
-            got.push(q.pop().await.unwrap().job_id);
+            got.push(q.pop().await.unwrap().item.job_id);
         }
         assert_eq!(got, ["b", "e", "a", "d"]);
     }
@@ -143,7 +155,7 @@ mod tests {
         let workers: Vec<_> = (0..3)
             .map(|_| {
                 let q = q.clone();
-                tokio::spawn(async move { q.pop().await.unwrap().job_id })
+                tokio::spawn(async move { q.pop().await.unwrap().item.job_id })
             })
             .collect();
         tokio::task::yield_now().await;
@@ -165,7 +177,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(q.waiting().await.unwrap(), 0);
-        assert_eq!(q.pop().await.unwrap().job_id, "later");
+        assert_eq!(q.pop().await.unwrap().item.job_id, "later");
         q.close().await;
         assert!(matches!(q.pop().await, Err(QueueError::Closed)));
     }

@@ -114,6 +114,14 @@ impl Storage for LocalStorage {
         Ok(meta.len())
     }
 
+    async fn get_file(&self, key: &str, dest: &Path) -> Result<u64, StorageError> {
+        let src = self.path_of(key)?;
+        // A copy, not a link: the caller may delete `dest` (or the object) independently.
+        tokio::fs::copy(&src, dest).await.map_err(|e| {
+            StorageError::io(format!("copy {} to {}", src.display(), dest.display()), e)
+        })
+    }
+
     async fn signed_url(&self, key: &str, ttl: Duration) -> Result<String, StorageError> {
         self.path_of(key)?;
         let expires = unix_now() + ttl.as_secs().max(1);
@@ -188,6 +196,11 @@ mod tests {
         );
         assert!(s.put_file("../x", &src, "video/mp4").await.is_err());
         s.ping().await.unwrap();
+        let back = dir.path().join("back.mp4");
+        assert_eq!(s.get_file("renders/a.mp4", &back).await.unwrap(), 5);
+        assert_eq!(std::fs::read(&back).unwrap(), b"video");
+        assert!(s.get_file("renders/none.mp4", &back).await.is_err());
+        assert!(s.get_file("../a.mp4", &back).await.is_err());
         s.delete("renders/a.mp4").await.unwrap();
         assert_eq!(
             s.verify("renders/a.mp4", expires, sig),

@@ -43,6 +43,8 @@ pub trait Storage: Send + Sync {
         file: &Path,
         content_type: &str,
     ) -> Result<u64, StorageError>;
+    /// Copies the stored object `key` to the local file `dest`; returns its size in bytes.
+    async fn get_file(&self, key: &str, dest: &Path) -> Result<u64, StorageError>;
     /// A link that downloads `key` until `ttl` from now.
     async fn signed_url(&self, key: &str, ttl: Duration) -> Result<String, StorageError>;
     async fn delete(&self, key: &str) -> Result<(), StorageError>;

@@ -137,6 +137,7 @@ pub(crate) mod tests {
             updated_at: now_millis(),
             started_at: None,
             finished_at: None,
+            chunks: None,
         }
     }
 
