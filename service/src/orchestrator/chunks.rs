@@ -870,7 +870,6 @@ impl Orchestrator {
             limits: self.settings.limits.clone(),
             silent_audio: false,
         };
-        let job_id = job.job_id.clone();
         let result = self
             .run_blocking_with_progress(
                 token,
@@ -884,22 +883,26 @@ impl Orchestrator {
                 |_| async { true },
             )
             .await;
-        let stopped = || async {
-            !matches!(self.jobs.get_job(&job_id).await, Ok(Some(j)) if j.status == JobStatus::Processing)
-        };
         let attempt = match result {
             Ok(_) => self.upload(job, &output).await,
             Err(_) if token.is_cancelled() => Attempt::Cancelled,
             Err(RenderError::Cancelled) => Attempt::Cancelled,
-            Err(e) if stopped().await => {
-                tracing::debug!(job_id = %job.job_id, error = %e, "join stopped after cancel");
-                Attempt::Cancelled
+            Err(e) => {
+                let wanted = matches!(
+                    self.jobs.get_job(&job.job_id).await,
+                    Ok(Some(j)) if j.status == JobStatus::Processing
+                );
+                if wanted {
+                    Attempt::Failed {
+                        transient: e.is_transient(),
+                        reason: render_failure_reason(&e),
+                        message: e.to_string(),
+                    }
+                } else {
+                    tracing::debug!(job_id = %job.job_id, error = %e, "join stopped after cancel");
+                    Attempt::Cancelled
+                }
             }
-            Err(e) => Attempt::Failed {
-                transient: e.is_transient(),
-                reason: render_failure_reason(&e),
-                message: e.to_string(),
-            },
         };
         if matches!(attempt, Attempt::Done { .. }) {
             self.set_phase(job, JobPhase::Cleanup).await;
