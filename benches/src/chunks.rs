@@ -66,14 +66,23 @@ fn chunked(
                 let Some(range) = ranges.get(n) else { break };
                 let path = dir.join(format!("chunk-{n}.mp4"));
                 let req = RenderRequest::new(&path, assets.clone());
-                match engine.render_chunk(project, range.clone(), &req, &mut |_| {}, &CancelToken::new()) {
+                match engine.render_chunk(
+                    project,
+                    range.clone(),
+                    &req,
+                    &mut |_| {},
+                    &CancelToken::new(),
+                ) {
                     Ok(stats) => {
                         files.lock().unwrap_or_else(|p| p.into_inner())[n] = Some(ChunkFile {
                             path,
                             frames: stats.frames,
                         })
                     }
-                    Err(e) => errors.lock().unwrap_or_else(|p| p.into_inner()).push(e.to_string()),
+                    Err(e) => errors
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(e.to_string()),
                 }
             });
         }
@@ -117,11 +126,15 @@ fn load_avg() -> String {
 }
 
 pub fn run() -> Res<()> {
-    let secs: f64 = arg_value("--seconds").unwrap_or_else(|| "60".into()).parse()?;
+    let secs: f64 = arg_value("--seconds")
+        .unwrap_or_else(|| "60".into())
+        .parse()?;
     let chunk_secs: f64 = arg_value("--chunk-seconds")
         .unwrap_or_else(|| "10".into())
         .parse()?;
-    let workers: usize = arg_value("--workers").unwrap_or_else(|| "2".into()).parse()?;
+    let workers: usize = arg_value("--workers")
+        .unwrap_or_else(|| "2".into())
+        .parse()?;
     let (project, assets, name) = match arg_value("--project") {
         Some(p) => {
             let path = PathBuf::from(&p);

@@ -86,16 +86,15 @@ impl Engine {
                 "the chunks hold {covered} frames but the timeline has {total}"
             )));
         }
-        let audio: Option<Box<dyn crate::encoder::AudioSource>> =
-            if project.audio_tracks.is_empty() {
-                None
-            } else {
-                let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
-                let end = (total as f64 * rate).round() as u64;
-                let mixer =
-                    crate::audio::AudioMixer::new(&project.audio_tracks, &request.assets, end)?;
-                Some(Box::new(crate::audio::MixerSource::new(mixer, 0)))
-            };
+        let audio: Option<Box<dyn crate::encoder::AudioSource>> = if project.audio_tracks.is_empty()
+        {
+            None
+        } else {
+            let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
+            let end = (total as f64 * rate).round() as u64;
+            let mixer = crate::audio::AudioMixer::new(&project.audio_tracks, &request.assets, end)?;
+            Some(Box::new(crate::audio::MixerSource::new(mixer, 0)))
+        };
         let config = ConcatConfig {
             chunks: request.chunks.clone(),
             frame_rate: project.frame_rate,

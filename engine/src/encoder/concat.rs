@@ -121,14 +121,20 @@ pub fn concat(
     if has_audio {
         args.extend(["-map", "1:a:0"].map(String::from));
         match config.format {
-            OutputFormat::Webm => args.extend(["-c:a", "libopus", "-b:a", "128k"].map(String::from)),
+            OutputFormat::Webm => {
+                args.extend(["-c:a", "libopus", "-b:a", "128k"].map(String::from))
+            }
             _ => args.extend(["-c:a", "aac", "-b:a", "192k"].map(String::from)),
         }
         args.push("-shortest".into());
     }
     match config.format {
-        OutputFormat::Mp4 => args.extend(["-movflags", "+faststart", "-f", "mp4"].map(String::from)),
-        OutputFormat::Mov => args.extend(["-movflags", "+faststart", "-f", "mov"].map(String::from)),
+        OutputFormat::Mp4 => {
+            args.extend(["-movflags", "+faststart", "-f", "mp4"].map(String::from))
+        }
+        OutputFormat::Mov => {
+            args.extend(["-movflags", "+faststart", "-f", "mov"].map(String::from))
+        }
         OutputFormat::Webm => args.extend(["-f", "webm"].map(String::from)),
     }
     args.push("-y".into());

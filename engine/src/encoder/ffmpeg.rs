@@ -193,7 +193,10 @@ pub(crate) struct AudioPump {
 }
 
 impl AudioPump {
-    pub(crate) fn start(mut source: Box<dyn AudioSource>, near: &Path) -> Result<AudioPump, EncoderError> {
+    pub(crate) fn start(
+        mut source: Box<dyn AudioSource>,
+        near: &Path,
+    ) -> Result<AudioPump, EncoderError> {
         let parent = near
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

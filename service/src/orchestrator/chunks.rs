@@ -388,7 +388,11 @@ impl Orchestrator {
     /// Renders, uploads and records one chunk.
     async fn run_chunk(self: &Arc<Self>, job_id: &str, index: usize, deliveries: u32) {
         let Some((attempt, job)) = self.claim_chunk(job_id, index, deliveries).await else {
-            tracing::debug!(job_id, chunk = index, "chunk not claimable (done, taken or job over)");
+            tracing::debug!(
+                job_id,
+                chunk = index,
+                "chunk not claimable (done, taken or job over)"
+            );
             return;
         };
         let item_id = chunk_item_id(job_id, index);
@@ -485,7 +489,13 @@ impl Orchestrator {
     }
 
     /// Marks a chunk done; the worker that completes the set queues the join.
-    async fn chunk_done(self: &Arc<Self>, job: &JobRecord, index: usize, attempt: u32, key: String) {
+    async fn chunk_done(
+        self: &Arc<Self>,
+        job: &JobRecord,
+        index: usize,
+        attempt: u32,
+        key: String,
+    ) {
         let queue_concat: Cell<bool> = Cell::default();
         let q = queue_concat.clone();
         let k = key.clone();
@@ -698,7 +708,9 @@ impl Orchestrator {
                 .chunks
                 .as_ref()
                 .and_then(|p| p.chunks.get(index))
-                .is_some_and(|c| c.state.status == TaskStatus::Running && c.state.attempts == attempt),
+                .is_some_and(|c| {
+                    c.state.status == TaskStatus::Running && c.state.attempts == attempt
+                }),
             Ok(_) => false,
             Err(e) => {
                 tracing::warn!(job_id, chunk = index, error = %e, "cannot store chunk progress");
@@ -780,7 +792,8 @@ impl Orchestrator {
                     .job_retry_backoff
                     .saturating_mul(1 << (attempt.saturating_sub(1)).min(16));
                 tracing::warn!(job_id, attempt, error = %message, "join failed; will retry");
-                let msg = format!("joining the chunks, attempt {attempt} failed: {message}; retrying");
+                let msg =
+                    format!("joining the chunks, attempt {attempt} failed: {message}; retrying");
                 let r = self
                     .jobs
                     .update_job(
@@ -847,7 +860,10 @@ impl Orchestrator {
         let ext = job.output_format.extension();
         let mut files = Vec::with_capacity(plan.chunks.len());
         for (n, chunk) in plan.chunks.iter().enumerate() {
-            let key = chunk.output_key.clone().unwrap_or_else(|| chunk_key(job, n));
+            let key = chunk
+                .output_key
+                .clone()
+                .unwrap_or_else(|| chunk_key(job, n));
             let path = scratch.0.join(format!("{n}.{ext}"));
             if let Err(e) = self.storage.get_file(&key, &path).await {
                 return Attempt::Failed {
@@ -926,7 +942,10 @@ impl Orchestrator {
     /// Deletes every chunk object a plan may have stored (missing ones are fine).
     async fn delete_chunk_objects(&self, job: &JobRecord, plan: &ChunkPlan) {
         for (n, chunk) in plan.chunks.iter().enumerate() {
-            let key = chunk.output_key.clone().unwrap_or_else(|| chunk_key(job, n));
+            let key = chunk
+                .output_key
+                .clone()
+                .unwrap_or_else(|| chunk_key(job, n));
             if let Err(e) = self.storage.delete(&key).await {
                 tracing::warn!(job_id = %job.job_id, key, error = %e, "cannot delete chunk");
             }
@@ -1071,13 +1090,20 @@ mod tests {
     #[test]
     fn split_respects_threshold_and_whole_frames() {
         assert_eq!(split(600, 10.0, 0.0, 10.0), None, "0 = never");
-        assert_eq!(split(600, 10.0, 60.0, 10.0), None, "not longer than the threshold");
+        assert_eq!(
+            split(600, 10.0, 60.0, 10.0),
+            None,
+            "not longer than the threshold"
+        );
         let r = split(600, 10.0, 30.0, 10.0).unwrap();
         assert_eq!(r.len(), 6);
         assert_eq!(r[5], 500..600);
         // 29.97 fps, 10 s chunks: 300 frames each, the last one shorter.
         let r = split(1000, 30_000.0 / 1001.0, 1.0, 10.0).unwrap();
-        assert_eq!(r.iter().map(|r| r.end - r.start).collect::<Vec<_>>(), [300, 300, 300, 100]);
+        assert_eq!(
+            r.iter().map(|r| r.end - r.start).collect::<Vec<_>>(),
+            [300, 300, 300, 100]
+        );
         assert_eq!(split(100, 10.0, 1.0, 60.0), None, "a single chunk");
     }
 
