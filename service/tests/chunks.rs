@@ -282,3 +282,46 @@ fn cancelling_a_chunked_job_leaves_no_chunks_or_scratch_files() {
     assert!(files_under(&dir.path().join("outputs/renders")).is_empty());
     assert!(server.scratch_files().is_empty());
 }
+
+#[test]
+fn a_chunk_that_fails_permanently_fails_the_job_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), ENV);
+    let badge = dir.path().join("assets/badge.png");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/badge.png"),
+        &badge,
+    )
+    .unwrap();
+    let mut project = moving_project("u-fail", 200.0, false);
+    project["frames"][0]["layers"].as_array_mut().unwrap().push(
+        json!({"type": "image", "src": "badge.png", "x": 100, "y": 4, "width": 40, "height": 40}),
+    );
+    let pid = server.create_project(&project);
+    let id = server.submit(&json!({"projectId": pid}))["jobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.wait_for(&id, TIMEOUT, |j| j["chunksDone"].as_u64().unwrap_or(0) >= 1);
+    // The asset disappears: the chunks rendered from now on fail (not a transient error).
+    std::fs::remove_file(&badge).unwrap();
+    let done = server.wait_finished(&id, TIMEOUT);
+    assert_eq!(done["status"], "failed", "{done}");
+    let error = done["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("chunk ") && error.contains("badge.png"),
+        "the reason names the chunk and the cause: {error}"
+    );
+    assert!(done.get("outputUrl").is_none());
+    let chunk_dir = dir.path().join(format!("outputs/chunks/{id}"));
+    let t = Instant::now();
+    while !(files_under(&chunk_dir).is_empty() && server.scratch_files().is_empty()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "left behind: {:?} {:?}",
+            files_under(&chunk_dir),
+            server.scratch_files()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
