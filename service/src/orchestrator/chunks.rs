@@ -1107,6 +1107,99 @@ mod tests {
         assert_eq!(split(100, 10.0, 1.0, 60.0), None, "a single chunk");
     }
 
+    /// Contract 2 on the chunk level, against the real SQLite store: a redelivered item takes over a
+    /// running chunk, the stale holder is told to stop and its result is ignored, and the worker
+    /// that stores the last chunk queues the join.
+    #[tokio::test]
+    async fn redelivery_takes_over_and_the_stale_holder_stops() {
+        use crate::queue::{MemoryQueue, Queue};
+        use crate::storage::LocalStorage;
+        use crate::store::{JobStore, SqliteStore};
+        use vrender_engine::Phase;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+        let data = dir.path().display().to_string();
+        let settings =
+            crate::config::Settings::from_lookup(|k| (k == "DATA_DIR").then(|| data.clone()))
+                .unwrap();
+        let storage = Arc::new(
+            LocalStorage::new(dir.path().join("out"), "http://x".into(), b"k".to_vec()).unwrap(),
+        );
+        let queue = Arc::new(MemoryQueue::new());
+        let o = Arc::new(Orchestrator::new(
+            settings,
+            store.clone(),
+            store.clone(),
+            queue.clone(),
+            storage,
+            EngineState::Failed("no engine in this test".into()),
+        ));
+        let mut job = crate::store::tests::sample_job("j", "u");
+        job.status = JobStatus::Processing;
+        let chunk = |start, end| Chunk {
+            start,
+            end,
+            output_key: None,
+            state: TaskState {
+                status: TaskStatus::Queued,
+                ..TaskState::default()
+            },
+        };
+        job.chunks = Some(ChunkPlan {
+            attempt: 1,
+            frames_total: 20,
+            chunks: vec![chunk(0, 10), chunk(10, 20)],
+            concat: TaskState::default(),
+        });
+        store.create_job(&job).await.unwrap();
+        let progress = |done| Progress {
+            phase: Phase::Composing,
+            frames_done: done,
+            frames_total: 10,
+            fps: 1.0,
+            eta: None,
+        };
+
+        let (first, _) = o.claim_chunk("j", 0, 1).await.unwrap();
+        assert_eq!(first, 1);
+        assert!(
+            o.claim_chunk("j", 0, 1).await.is_none(),
+            "a duplicate first delivery waits"
+        );
+        assert!(o.claim_chunk("j", 7, 1).await.is_none(), "no such chunk");
+        assert!(o.claim_chunk("x", 0, 1).await.is_none(), "no such job");
+        let (second, _) = o.claim_chunk("j", 0, 2).await.unwrap();
+        assert_eq!(second, 2, "a redelivery takes the chunk over");
+        assert!(!o.store_chunk_progress("j", 0, first, progress(5)).await);
+        assert!(o.store_chunk_progress("j", 0, second, progress(5)).await);
+        let j = store.get_job("j").await.unwrap().unwrap();
+        assert_eq!((j.frames_done, j.progress), (5, 22.5));
+
+        // The stale holder's result is ignored; the current one's counts.
+        o.chunk_done(&job, 0, first, chunk_key(&job, 0)).await;
+        let plan = store.get_job("j").await.unwrap().unwrap().chunks.unwrap();
+        assert_eq!(plan.chunks[0].state.status, TaskStatus::Running);
+        o.chunk_done(&job, 0, second, chunk_key(&job, 0)).await;
+        assert_eq!(
+            queue.waiting().await.unwrap(),
+            0,
+            "no join before the last chunk"
+        );
+        let (a, _) = o.claim_chunk("j", 1, 1).await.unwrap();
+        o.chunk_done(&job, 1, a, chunk_key(&job, 1)).await;
+        let j = store.get_job("j").await.unwrap().unwrap();
+        let plan = j.chunks.unwrap();
+        assert_eq!(plan.done(), 2);
+        assert_eq!(plan.concat.status, TaskStatus::Queued);
+        assert_eq!(j.frames_done, 20);
+        assert_eq!(queue.pop().await.unwrap().item.job_id, "j/concat");
+        // The join is claimed once; a redelivery may take it over.
+        assert_eq!(o.claim_concat("j", 1).await.map(|c| c.0), Some(1));
+        assert!(o.claim_concat("j", 1).await.is_none());
+        assert_eq!(o.claim_concat("j", 2).await.map(|c| c.0), Some(2));
+    }
+
     #[test]
     fn old_records_load_without_a_plan() {
         let mut job = crate::store::tests::sample_job("j", "u");
