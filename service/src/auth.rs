@@ -1,6 +1,8 @@
-//! Authentication (API keys and HS256 JWTs) and per-key/IP rate limiting.
+//! Authentication (API keys and JWTs: HS256, RS256/ES256, JWKS; see [`crate::jwt`]) and per-key/IP
+//! rate limiting.
 //!
-//! Authentication is off unless `API_KEYS`, `API_KEYS_FILE` or `JWT_SECRET` is set. When it is on,
+//! Authentication is off unless `API_KEYS`, `API_KEYS_FILE`, `JWT_SECRET`, `JWT_PUBLIC_KEY_FILE` or
+//! `JWT_JWKS_FILE` is set. When it is on,
 //! every route under `/api/v1` needs credentials, except `GET /api/v1/health` and the signed
 //! downloads under `/api/v1/files/` (their HMAC signature is the credential); `/health`, `/metrics`,
 //! `/api/openapi.json` and `/api/docs` stay public. Credentials are sent as
@@ -22,7 +24,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -81,19 +82,14 @@ pub enum AuthConfigError {
         line: usize,
         message: String,
     },
-    #[error("JWT_SECRET must be at least 32 bytes long")]
-    ShortSecret,
-}
-
-struct Jwt {
-    key: DecodingKey,
-    validation: Validation,
+    #[error(transparent)]
+    Jwt(#[from] crate::jwt::JwtConfigError),
 }
 
 /// The authentication settings in usable form.
 pub struct Auth {
     keys: HashMap<[u8; 32], ApiKeyEntry>,
-    jwt: Option<Jwt>,
+    jwt: Option<crate::jwt::JwtVerifier>,
 }
 
 #[derive(Deserialize)]
@@ -117,27 +113,7 @@ impl Auth {
                 keys.insert(e.sha256, e);
             }
         }
-        let jwt = match &settings.jwt_secret {
-            None => None,
-            Some(secret) if secret.len() < 32 => return Err(AuthConfigError::ShortSecret),
-            Some(secret) => {
-                let mut validation = Validation::new(Algorithm::HS256);
-                validation.leeway = 30;
-                validation.validate_nbf = true;
-                validation.set_required_spec_claims(&["exp", "sub"]);
-                if let Some(iss) = &settings.jwt_issuer {
-                    validation.set_issuer(&[iss]);
-                }
-                match &settings.jwt_audience {
-                    Some(aud) => validation.set_audience(&[aud]),
-                    None => validation.validate_aud = false,
-                }
-                Some(Jwt {
-                    key: DecodingKey::from_secret(secret.as_bytes()),
-                    validation,
-                })
-            }
-        };
+        let jwt = crate::jwt::JwtVerifier::from_settings(settings)?;
         Ok(Auth { keys, jwt })
     }
 
@@ -158,9 +134,10 @@ impl Auth {
         }
         if let Some(jwt) = &self.jwt {
             if token.matches('.').count() == 2 {
-                let data = jsonwebtoken::decode::<Claims>(token, &jwt.key, &jwt.validation)
-                    .map_err(|_| "invalid or expired token")?;
-                let c = data.claims;
+                let c: Claims = jwt.verify(token).map_err(|e| {
+                    tracing::debug!(error = %e, "token refused");
+                    "invalid or expired token"
+                })?;
                 if c.sub.trim().is_empty() {
                     return Err("invalid or expired token");
                 }
@@ -251,6 +228,8 @@ pub async fn authenticate(State(auth): State<Arc<Auth>>, mut req: Request, next:
 /// Per-key/IP rate limiter.
 pub struct Limiter {
     limiter: DefaultKeyedRateLimiter<String>,
+    /// `TRUST_PROXY_HEADERS`: proxies whose `X-Forwarded-For` entries are believed.
+    trusted_proxies: u32,
 }
 
 impl Limiter {
@@ -264,6 +243,7 @@ impl Limiter {
         let quota = Quota::with_period(period)?.allow_burst(NonZeroU32::new(burst)?);
         let limiter = Arc::new(Limiter {
             limiter: RateLimiter::keyed(quota),
+            trusted_proxies: settings.trust_proxy_headers,
         });
         // Forget idle keys now and then so the map does not grow without bound.
         let weak = Arc::downgrade(&limiter);
@@ -289,15 +269,47 @@ impl Limiter {
 }
 
 /// The rate-limit key of a request: its credential (hashed) when it has one, else the client IP.
-fn rate_key(req: &Request) -> String {
+fn rate_key(req: &Request, trusted_proxies: u32) -> String {
     if let Some(token) = credential(req.headers()) {
         let h = Sha256::digest(token.as_bytes());
         return format!("key:{}", hex::encode(&h[..16]));
     }
-    match req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+    let socket = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip());
+    match client_ip(req.headers(), socket, trusted_proxies) {
+        Some(ip) => format!("ip:{ip}"),
         None => "ip:unknown".into(),
     }
+}
+
+/// The client's IP behind `trusted_proxies` proxies. Each proxy appends the address it received
+/// the request from to `X-Forwarded-For`, so the client is the entry `trusted_proxies` from the
+/// right; entries left of it were written by the client and can be forged. With fewer entries than
+/// proxies (a request that skipped a proxy) the left-most entry is used; a malformed entry, or no
+/// header, falls back to the socket address.
+pub fn client_ip(
+    headers: &HeaderMap,
+    socket: Option<std::net::IpAddr>,
+    trusted_proxies: u32,
+) -> Option<std::net::IpAddr> {
+    if trusted_proxies == 0 {
+        return socket;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let Some(i) = entries.len().checked_sub(1) else {
+        return socket;
+    };
+    let pick = entries[i.saturating_sub(trusted_proxies as usize - 1)];
+    pick.parse().ok().or(socket)
 }
 
 /// Middleware: 429 with `Retry-After` when the key/IP is over `RATE_LIMIT_PER_SECOND` /
@@ -315,7 +327,7 @@ pub async fn rate_limit(
     if matches!(path, "/health" | "/api/v1/health" | "/metrics") {
         return next.run(req).await;
     }
-    match limiter.check(&rate_key(&req)) {
+    match limiter.check(&rate_key(&req, limiter.trusted_proxies)) {
         Ok(()) => next.run(req).await,
         Err(wait) => {
             let mut resp = ApiError::new(
@@ -349,6 +361,23 @@ mod tests {
             HeaderValue::from_static("Basic dTpw"),
         );
         assert_eq!(credential(&h), None);
+    }
+
+    #[test]
+    fn client_ip_trusts_only_the_configured_proxies() {
+        let socket = Some("10.0.0.9".parse().unwrap());
+        let mut h = HeaderMap::new();
+        assert_eq!(client_ip(&h, socket, 1), socket);
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 1.2.3.4, 10.0.0.2"),
+        );
+        assert_eq!(client_ip(&h, socket, 0), socket);
+        assert_eq!(client_ip(&h, socket, 1), Some("10.0.0.2".parse().unwrap()));
+        assert_eq!(client_ip(&h, socket, 2), Some("1.2.3.4".parse().unwrap()));
+        assert_eq!(client_ip(&h, socket, 9), Some("6.6.6.6".parse().unwrap()));
+        h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
+        assert_eq!(client_ip(&h, socket, 1), socket);
     }
 
     #[test]

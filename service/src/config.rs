@@ -10,6 +10,17 @@ use std::time::Duration;
 
 use vrender_engine::Limits;
 
+/// Settings read by [`crate::quota::QuotaSettings::from_lookup`] (listed here so every setting is
+/// named in this file).
+pub const QUOTA_SETTINGS: [&str; 6] = [
+    "QUOTA_MAX_CONCURRENT_JOBS",
+    "QUOTA_JOBS_PER_DAY",
+    "QUOTA_RENDER_MINUTES_PER_MONTH",
+    "QUOTA_MAX_RESOLUTION",
+    "QUOTA_DAY_SECONDS",
+    "QUOTA_OVERRIDES",
+];
+
 /// A setting that is present but cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("setting {name}={value:?}: {message}")]
@@ -93,6 +104,24 @@ pub struct Settings {
     pub s3_bucket: Option<String>,
     pub s3_endpoint: Option<String>,
     pub s3_region: Option<String>,
+    /// `JSON_MAX_DEPTH` (default 64): deepest nesting of arrays/objects in a request body.
+    pub json_max_depth: usize,
+    /// `JSON_MAX_ARRAY_LEN` (default 100000): most elements of one array in a request body.
+    pub json_max_array_len: usize,
+    /// `QUOTA_*`: per-user quotas (all off by default); see [`crate::quota`].
+    pub quotas: crate::quota::QuotaSettings,
+    /// `JWT_PUBLIC_KEY_FILE`: PEM public key (RSA → RS256, EC P-256 → ES256) of accepted JWTs.
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// `JWT_JWKS_FILE`: a JWKS file (`{"keys":[…]}`) of accepted JWT keys, chosen by `kid`.
+    pub jwt_jwks_file: Option<PathBuf>,
+    /// `TRUST_PROXY_HEADERS` (default 0): how many proxies in front of the service append to
+    /// `X-Forwarded-For`; the client IP (for rate limiting) is the entry that many from the right.
+    /// 0: the header is ignored and the socket address is the client.
+    pub trust_proxy_headers: u32,
+    /// `ERROR_WEBHOOK_URL`: receives a JSON summary of every ERROR log event (optional).
+    pub error_webhook_url: Option<String>,
+    /// `ERROR_WEBHOOK_TIMEOUT_MS` (default 5000): per-post timeout of the error webhook.
+    pub error_webhook_timeout: Duration,
 }
 
 impl Settings {
@@ -166,7 +195,48 @@ impl Settings {
                 }
             },
         };
+        let json_max_depth: usize = parse(&get, "JSON_MAX_DEPTH", 64)?;
+        if json_max_depth == 0 {
+            return Err(bad("JSON_MAX_DEPTH", "0", "must be at least 1"));
+        }
+        let json_max_array_len: usize = parse(&get, "JSON_MAX_ARRAY_LEN", 100_000)?;
+        if json_max_array_len == 0 {
+            return Err(bad("JSON_MAX_ARRAY_LEN", "0", "must be at least 1"));
+        }
+        let trust_proxy_headers = match get("TRUST_PROXY_HEADERS") {
+            None => 0,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "false" | "no" | "off" => 0,
+                "true" | "yes" | "on" => 1,
+                n => n.parse::<u32>().map_err(|_| {
+                    bad(
+                        "TRUST_PROXY_HEADERS",
+                        &v,
+                        "expected the number of trusted proxies (0, 1, 2, …) or true/false",
+                    )
+                })?,
+            },
+        };
+        let error_webhook_url = get("ERROR_WEBHOOK_URL");
+        if let Some(u) = &error_webhook_url {
+            match url::Url::parse(u) {
+                Ok(p) if matches!(p.scheme(), "http" | "https") => {}
+                _ => return Err(bad("ERROR_WEBHOOK_URL", u, "expected an http(s) URL")),
+            }
+        }
         Ok(Settings {
+            json_max_depth,
+            json_max_array_len,
+            quotas: crate::quota::QuotaSettings::from_lookup(&get)?,
+            jwt_public_key_file: get("JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
+            jwt_jwks_file: get("JWT_JWKS_FILE").map(PathBuf::from),
+            trust_proxy_headers,
+            error_webhook_url,
+            error_webhook_timeout: Duration::from_millis(parse(
+                &get,
+                "ERROR_WEBHOOK_TIMEOUT_MS",
+                5000,
+            )?),
             api_keys,
             api_keys_file: get("API_KEYS_FILE").map(PathBuf::from),
             jwt_secret: get("JWT_SECRET"),
@@ -272,7 +342,7 @@ impl ApiKeyEntry {
     }
 }
 
-fn bad(name: &'static str, value: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(name: &'static str, value: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         name,
         value: value.to_string(),
@@ -280,7 +350,7 @@ fn bad(name: &'static str, value: &str, message: impl Into<String>) -> ConfigErr
     }
 }
 
-fn parse<T: std::str::FromStr>(
+pub(crate) fn parse<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
     default: T,
@@ -370,6 +440,41 @@ mod tests {
         assert_eq!(s.asset_roots.len(), 2);
         assert!(s.allow_private_callbacks);
         assert_eq!(s.distributed_settings_present(), vec!["REDIS_URL"]);
+    }
+
+    #[test]
+    fn ops_settings() {
+        let s = settings(&[]).unwrap();
+        assert_eq!((s.json_max_depth, s.json_max_array_len), (64, 100_000));
+        assert_eq!(s.trust_proxy_headers, 0);
+        assert!(s.error_webhook_url.is_none() && !s.quotas.enabled());
+        let s = settings(&[
+            ("JSON_MAX_DEPTH", "8"),
+            ("JSON_MAX_ARRAY_LEN", "10"),
+            ("TRUST_PROXY_HEADERS", "true"),
+            ("ERROR_WEBHOOK_URL", "https://hooks.example/x"),
+            ("QUOTA_JOBS_PER_DAY", "3"),
+        ])
+        .unwrap();
+        assert_eq!((s.json_max_depth, s.json_max_array_len), (8, 10));
+        assert_eq!(s.trust_proxy_headers, 1);
+        assert!(s.quotas.enabled());
+        assert_eq!(
+            settings(&[("TRUST_PROXY_HEADERS", "2")])
+                .unwrap()
+                .trust_proxy_headers,
+            2
+        );
+        for (k, v) in [
+            ("JSON_MAX_DEPTH", "0"),
+            ("JSON_MAX_ARRAY_LEN", "lots"),
+            ("TRUST_PROXY_HEADERS", "maybe"),
+            ("ERROR_WEBHOOK_URL", "ftp://x"),
+            ("ERROR_WEBHOOK_TIMEOUT_MS", "soon"),
+            ("QUOTA_MAX_RESOLUTION", "big"),
+        ] {
+            assert_eq!(settings(&[(k, v)]).unwrap_err().name, k, "{k}={v}");
+        }
     }
 
     #[test]

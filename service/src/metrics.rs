@@ -20,6 +20,8 @@
 //! | `vrender_render_fps` | gauge | (frames per second of the last completed render) |
 //! | `vrender_render_duration_seconds` | histogram | (wall time of completed renders) |
 //! | `vrender_gpu_adapter_info` | gauge (1) | `adapter` (the adapter in use, `none` when the engine failed) |
+//! | `vrender_encode_seconds` | histogram | (wall time of the engine's render of an attempt that succeeded: composing and encoding run pipelined, so this is both; audio muxing included) |
+//! | `vrender_upload_bytes_total` | counter | (bytes of rendered outputs stored) |
 
 use std::sync::OnceLock;
 
@@ -43,6 +45,8 @@ pub struct Metrics {
     pub render_fps: Gauge,
     pub render_duration: HistogramVec,
     pub gpu_adapter: GaugeVec,
+    pub encode_seconds: prometheus::Histogram,
+    pub upload_bytes: IntCounter,
 }
 
 /// The process-wide metrics.
@@ -170,7 +174,30 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
+        let encode_seconds = reg(
+            &registry,
+            prometheus::Histogram::with_opts(
+                HistogramOpts::new(
+                    "vrender_encode_seconds",
+                    "Wall time of the engine's render (compose + encode + audio) of successful attempts",
+                )
+                .buckets(vec![
+                    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+                ]),
+            )
+            .expect("valid metric"),
+        );
+        let upload_bytes = reg(
+            &registry,
+            IntCounter::new(
+                "vrender_upload_bytes_total",
+                "Bytes of rendered outputs stored",
+            )
+            .expect("valid"),
+        );
         Metrics {
+            encode_seconds,
+            upload_bytes,
             registry,
             http_requests,
             http_duration,

@@ -162,6 +162,9 @@ pub struct JobRecord {
     /// The chunk plan of a job rendered in chunks across workers (`orchestrator::chunks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunks: Option<crate::orchestrator::chunks::ChunkPlan>,
+    /// Seconds of video rendered, set when the job completes (quotas count it).
+    #[serde(default)]
+    pub rendered_seconds: f64,
 }
 
 /// A job as the API shows it: the seed's `RenderJobStatusDto` and more.

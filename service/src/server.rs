@@ -72,6 +72,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let started = Instant::now();
+    crate::error_report::install_from_settings(&settings);
     let present = settings.distributed_settings_present();
     if !present.is_empty() {
         tracing::warn!(
@@ -161,6 +162,10 @@ pub async fn serve(
     let state = AppState {
         settings: settings.clone(),
         projects: store.clone(),
+        quotas: Arc::new(crate::quota::Quotas::new(
+            settings.quotas.clone(),
+            store.clone(),
+        )),
         jobs: store,
         queue,
         storage: local_storage.clone(),

@@ -42,6 +42,9 @@ pub struct ErrorBody {
     pub request_id: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<ErrorDetail>,
+    /// Set on 429/403 answers of a quota: which limit, its value, the usage, when it resets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<crate::quota::QuotaExceeded>,
 }
 
 /// What a handler reports; turned into an [`ErrorBody`] by [`error_bodies`].
@@ -191,6 +194,7 @@ pub async fn error_bodies(req: Request, next: Next) -> Response {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
+    let quota = parts.extensions.remove::<crate::quota::QuotaExceeded>();
     let (message, details) = match parts.extensions.remove::<ApiError>() {
         Some(e) => (e.message, e.details),
         None => {
@@ -224,6 +228,7 @@ pub async fn error_bodies(req: Request, next: Next) -> Response {
         timestamp: rfc3339(now_millis()),
         request_id,
         details,
+        quota,
     };
     let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
     parts.headers.remove(header::CONTENT_LENGTH);

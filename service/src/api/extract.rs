@@ -1,5 +1,7 @@
 //! Request body extraction with errors in the API's shape: 415 without a JSON content type, 413 over
-//! the body limit, 400 for bytes that are not JSON, 422 (with the JSON path) for JSON of the wrong shape.
+//! the body limit, 400 for bytes that are not JSON or nest deeper than `JSON_MAX_DEPTH`, 413 for an
+//! array longer than `JSON_MAX_ARRAY_LEN` (both checked before parsing, see [`super::json_limits`]),
+//! 422 (with the JSON path) for JSON of the wrong shape.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -7,14 +9,16 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::{refine_path, ApiError, ErrorDetail};
+use super::json_limits::{self, JsonLimitError};
+use super::AppState;
 
 /// A request body that is JSON text (checked for syntax, not yet for shape).
 pub struct JsonBody(pub Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for JsonBody {
+impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -45,6 +49,23 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 ApiError::new(status, rejection.body_text())
             }
         })?;
+        let settings = &state.settings;
+        if let Err(e) =
+            json_limits::check(&bytes, settings.json_max_depth, settings.json_max_array_len)
+        {
+            let (status, path) = match &e {
+                JsonLimitError::TooDeep { path, .. } => (StatusCode::BAD_REQUEST, path),
+                JsonLimitError::ArrayTooLong { path, .. } => (StatusCode::PAYLOAD_TOO_LARGE, path),
+            };
+            return Err(ApiError {
+                status,
+                message: e.to_string(),
+                details: vec![ErrorDetail {
+                    path: path.clone(),
+                    message: e.to_string(),
+                }],
+            });
+        }
         if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
             return Err(ApiError::bad_request(format!("malformed JSON: {e}")));
         }

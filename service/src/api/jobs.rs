@@ -15,7 +15,8 @@ use super::AppState;
 use crate::auth::Caller;
 use crate::model::{JobRecord, JobStatus, JobView};
 use crate::orchestrator::callback::check_url;
-use crate::orchestrator::NewJob;
+use crate::orchestrator::{NewJob, OrchestratorError};
+use crate::quota::Refusal;
 use crate::store::JobQuery;
 
 /// Body of `POST /render/jobs`.
@@ -61,13 +62,15 @@ pub struct JobList {
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "Invalid field (unknown projectId, bad priority, refused callbackUrl, …)", body = ErrorBody),
+        (status = 403, description = "The project's resolution is over the user's quota (`quota` names the limit)", body = ErrorBody),
+        (status = 429, description = "Rate limit, or a quota of concurrent jobs / jobs per day / render minutes per month (`quota` says which, its value, the usage and when it resets; `Retry-After` header)", body = ErrorBody),
     )
 )]
 pub async fn submit_job(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: JsonBody,
-) -> Result<(StatusCode, Json<JobView>), ApiError> {
+) -> Result<(StatusCode, Json<JobView>), Refusal> {
     let req: SubmitJobRequest = body.parse()?;
     let mut problems = Vec::new();
     let mut problem = |path: &str, message: String| {
@@ -123,22 +126,25 @@ pub async fn submit_job(
             [one] => format!("{}: {}", one.path, one.message),
             many => format!("{} invalid fields", many.len()),
         };
-        return Err(ApiError::invalid(message, problems));
+        return Err(ApiError::invalid(message, problems).into());
     }
     // Another user's project is as unknown as a missing one.
-    if caller != Caller::Open {
-        let owned = state
-            .projects
-            .get_project(&req.project_id)
-            .await?
-            .is_some_and(|p| caller.can_access(&p.project.user_id));
-        if !owned {
+    let project = match state.projects.get_project(&req.project_id).await? {
+        Some(p) if caller.can_access(&p.project.user_id) => p.project,
+        Some(_) => {
             return Err(ApiError::invalid_field(
                 "projectId",
                 format!("unknown project `{}`", req.project_id),
-            ));
+            )
+            .into())
         }
-    }
+        None => return Err(OrchestratorError::UnknownProject(req.project_id).into()),
+    };
+    // Held until the job is stored, so concurrent submissions of one user are counted one by one.
+    let _admission = state
+        .quotas
+        .admit(&caller, &project.user_id, project.width, project.height)
+        .await?;
     let job = state
         .orchestrator
         .submit(NewJob {

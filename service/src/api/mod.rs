@@ -17,7 +17,9 @@ pub mod extract;
 pub mod files;
 pub mod health;
 pub mod jobs;
+pub mod json_limits;
 pub mod metrics;
+pub mod openapi_security;
 pub mod projects;
 
 use std::sync::Arc;
@@ -40,6 +42,7 @@ use crate::orchestrator::Orchestrator;
 use crate::queue::Queue;
 use crate::storage::{LocalStorage, Storage};
 use crate::store::{JobStore, ProjectStore};
+use openapi_security::SecurityAddon;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -57,10 +60,13 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// `None` when rate limiting is off.
     pub limiter: Option<Arc<Limiter>>,
+    /// Per-user quotas (`QUOTA_*`; checks nothing when none is set).
+    pub quotas: Arc<crate::quota::Quotas>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&SecurityAddon),
     info(title = "vrender", description = "GPU video render service: projects in, rendered videos out."),
     paths(
         projects::create_project,
@@ -80,6 +86,7 @@ pub struct AppState {
         jobs::JobList,
         error::ErrorBody,
         error::ErrorDetail,
+        crate::quota::QuotaExceeded,
         health::HealthReport,
         health::ComponentHealth,
     )),

@@ -12,6 +12,7 @@ use super::extract::JsonBody;
 use super::AppState;
 use crate::auth::Caller;
 use crate::model::{now_millis, rfc3339, StoredProject};
+use crate::quota::Refusal;
 
 /// A stored project: the VideoProject as sent (with its `projectId`) plus `createdAt`.
 #[derive(Debug, Serialize)]
@@ -47,13 +48,14 @@ pub fn valid_id(id: &str) -> bool {
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "Invalid project; `details` lists each problem with its JSON path", body = ErrorBody),
+        (status = 403, description = "Resolution over the user's quota (`quota` names the limit)", body = ErrorBody),
     )
 )]
 pub async fn create_project(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: JsonBody,
-) -> Result<(StatusCode, Json<ProjectView>), ApiError> {
+) -> Result<(StatusCode, Json<ProjectView>), Refusal> {
     let mut project = Project::from_json(body.text()?).map_err(ApiError::from_project)?;
     // With authentication on, a project belongs to its creator (an admin may name another user).
     match &caller {
@@ -68,8 +70,12 @@ pub async fn create_project(
         return Err(ApiError::invalid_field(
             "projectId",
             "must be 1 to 128 characters of A-Z, a-z, 0-9, _, . or -",
-        ));
+        )
+        .into());
     }
+    state
+        .quotas
+        .check_resolution(&caller, &project.user_id, project.width, project.height)?;
     let limits = state.settings.limits.clone();
     let resolver = AssetResolver::confined_to(state.settings.asset_roots.clone());
     // Validation reads media file headers: keep it off the async threads.

@@ -900,7 +900,10 @@ impl Orchestrator {
             )
             .await;
         let attempt = match result {
-            Ok(_) => self.upload(job, &output).await,
+            Ok(stats) => {
+                self.upload(job, &output, stats.duration.as_secs_f64())
+                    .await
+            }
             Err(_) if token.is_cancelled() => Attempt::Cancelled,
             Err(RenderError::Cancelled) => Attempt::Cancelled,
             Err(e) => {

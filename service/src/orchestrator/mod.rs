@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use vrender_engine::{
     AssetResolver, CancelToken, Engine, EngineConfig, OutputFormat, Progress, Project, Quality,
-    RenderError, RenderRequest,
+    RenderError, RenderRequest, RenderStats,
 };
 
 use crate::config::Settings;
@@ -27,6 +27,7 @@ use crate::queue::{Queue, QueueError, QueueItem};
 use crate::storage::Storage;
 use crate::store::{JobStore, ProjectStore, StoreError, UpdateOutcome};
 use callback::CallbackSender;
+use tracing::Instrument;
 
 /// Why a request to the orchestrator was refused.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +112,8 @@ pub struct Orchestrator {
 enum Attempt {
     Done {
         key: String,
+        /// Seconds of video (quotas count them).
+        seconds: f64,
     },
     Cancelled,
     Failed {
@@ -243,6 +246,7 @@ impl Orchestrator {
             started_at: None,
             finished_at: None,
             chunks: None,
+            rendered_seconds: 0.0,
         };
         self.jobs.create_job(&job).await?;
         // Mark queued before pushing: a worker claims only `queued` jobs. A crash in between leaves
@@ -426,6 +430,7 @@ impl Orchestrator {
         }
     }
 
+    #[tracing::instrument(name = "job", skip_all, fields(job_id = %item.job_id))]
     async fn run_job(self: &Arc<Self>, item: QueueItem) {
         let id = item.job_id;
         let claim = self
@@ -524,7 +529,13 @@ impl Orchestrator {
 
         let result = self.render(engine, project, request, job, token).await;
         let attempt = match result {
-            Ok(()) => self.upload(job, &output).await,
+            Ok(stats) => {
+                crate::metrics::metrics()
+                    .encode_seconds
+                    .observe(stats.elapsed.as_secs_f64());
+                self.upload(job, &output, stats.duration.as_secs_f64())
+                    .await
+            }
             Err(RenderError::Cancelled) => Attempt::Cancelled,
             Err(e) if token.is_cancelled() => {
                 tracing::debug!(job_id = %job.job_id, error = %e, "render stopped after cancel");
@@ -552,10 +563,12 @@ impl Orchestrator {
         request: RenderRequest,
         job: &JobRecord,
         token: &CancelToken,
-    ) -> Result<(), RenderError> {
+    ) -> Result<RenderStats, RenderError> {
         let (tx, mut rx) = tokio::sync::watch::channel::<Option<Progress>>(None);
         let cancel = token.clone();
+        let span = tracing::Span::current();
         let mut handle = tokio::task::spawn_blocking(move || {
+            let _in_job = span.enter(); // the engine's logs carry the job id too
             let mut report = |p: Progress| {
                 tx.send_replace(Some(p));
             };
@@ -567,7 +580,7 @@ impl Orchestrator {
             tokio::select! {
                 res = &mut handle => {
                     return match res {
-                        Ok(r) => r.map(|_| ()),
+                        Ok(r) => r,
                         Err(e) => Err(RenderError::Request(format!("the render crashed: {e}"))),
                     };
                 }
@@ -642,7 +655,7 @@ impl Orchestrator {
         }
     }
 
-    async fn upload(&self, job: &JobRecord, output: &Path) -> Attempt {
+    async fn upload(&self, job: &JobRecord, output: &Path, seconds: f64) -> Attempt {
         self.set_phase(job, JobPhase::Uploading).await;
         let key = format!("renders/{}.{}", job.job_id, job.output_format.extension());
         match self
@@ -652,7 +665,8 @@ impl Orchestrator {
         {
             Ok(bytes) => {
                 tracing::info!(job_id = %job.job_id, key, bytes, "output stored");
-                Attempt::Done { key }
+                crate::metrics::metrics().upload_bytes.inc_by(bytes);
+                Attempt::Done { key, seconds }
             }
             Err(e) => Attempt::Failed {
                 message: e.to_string(),
@@ -671,7 +685,7 @@ impl Orchestrator {
         let id = job.job_id.as_str();
         let now = now_millis();
         let outcome = match attempt {
-            Attempt::Done { key } => {
+            Attempt::Done { key, seconds } => {
                 let k = key.clone();
                 let outcome = self
                     .jobs
@@ -687,6 +701,7 @@ impl Orchestrator {
                             j.error = None;
                             j.output_key = Some(k.clone());
                             j.finished_at = Some(now);
+                            j.rendered_seconds = seconds;
                         }),
                     )
                     .await?;
@@ -810,7 +825,7 @@ impl Orchestrator {
                     tracing::error!(job_id = %job.job_id, error = %e, "cannot serialise callback")
                 }
             }
-        });
+        }.in_current_span());
     }
 }
 

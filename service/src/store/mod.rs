@@ -57,6 +57,17 @@ pub struct JobPage {
     pub total: u64,
 }
 
+/// Usage of one user, for quotas ([`JobStore::usage`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// Jobs not yet finished (pending, queued, processing).
+    pub active_jobs: u64,
+    /// Jobs created since the given time, whatever their status.
+    pub jobs_since: u64,
+    /// Sum of `rendered_seconds` of jobs completed since the given time.
+    pub rendered_seconds_since: f64,
+}
+
 #[async_trait]
 pub trait ProjectStore: Send + Sync {
     /// Stores a new project; [`StoreError::Conflict`] when its id is taken.
@@ -80,6 +91,9 @@ pub trait JobStore: Send + Sync {
     ) -> Result<UpdateOutcome, StoreError>;
     /// All jobs in these statuses, oldest first (startup recovery).
     async fn jobs_with_status(&self, statuses: &[JobStatus]) -> Result<Vec<JobRecord>, StoreError>;
+    /// Usage of one user for quotas: jobs not yet finished, jobs created since `since_ms`, and the sum of
+    /// `rendered_seconds` of jobs completed since `since_ms`.
+    async fn usage(&self, user_id: &str, since_ms: i64) -> Result<Usage, StoreError>;
     /// Whether the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -138,6 +152,7 @@ pub(crate) mod tests {
             started_at: None,
             finished_at: None,
             chunks: None,
+            rendered_seconds: 0.0,
         }
     }
 
@@ -233,6 +248,37 @@ pub(crate) mod tests {
         futures_util::future::join_all(tasks).await;
         let j3 = store.get_job("j3").await.unwrap().unwrap();
         assert_eq!(j3.attempts, 80);
+
+        // Usage for quotas: user a has j0, j2, j4 (all queued); b has j1 (completed), j3 (queued).
+        let t0 = store.get_job("j0").await.unwrap().unwrap().created_at;
+        let u = store.usage("a", 0).await.unwrap();
+        assert_eq!((u.active_jobs, u.jobs_since), (3, 3));
+        assert_eq!(u.rendered_seconds_since, 0.0);
+        // Created since j4 (the newest of a's jobs): only j4.
+        let t4 = store.get_job("j4").await.unwrap().unwrap().created_at;
+        assert_eq!(store.usage("a", t4).await.unwrap().jobs_since, 1);
+        let done: JobMutation = Box::new(|j| {
+            j.status = JobStatus::Completed;
+            j.rendered_seconds = 2.5;
+            j.finished_at = Some(now_millis());
+        });
+        store.update_job("j2", &[], done).await.unwrap();
+        let done4: JobMutation = Box::new(|j| {
+            j.status = JobStatus::Completed;
+            j.rendered_seconds = 1.25;
+            j.finished_at = Some(0); // long ago: outside any window
+        });
+        store.update_job("j4", &[], done4).await.unwrap();
+        let u = store.usage("a", t0).await.unwrap();
+        assert_eq!((u.active_jobs, u.jobs_since), (1, 3));
+        assert_eq!(u.rendered_seconds_since, 2.5);
+        assert_eq!(
+            store.usage("a", 0).await.unwrap().rendered_seconds_since,
+            3.75
+        );
+        let b = store.usage("b", 0).await.unwrap();
+        assert_eq!((b.active_jobs, b.jobs_since), (1, 2));
+        assert_eq!(store.usage("nobody", 0).await.unwrap(), Usage::default());
         store.ping().await.unwrap();
     }
 }

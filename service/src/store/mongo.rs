@@ -22,7 +22,9 @@ use mongodb::bson::{self, doc, Bson, Document};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 
-use super::{JobMutation, JobPage, JobQuery, JobStore, ProjectStore, StoreError, UpdateOutcome};
+use super::{
+    JobMutation, JobPage, JobQuery, JobStore, ProjectStore, StoreError, UpdateOutcome, Usage,
+};
 use crate::model::{now_millis, JobRecord, JobStatus, StoredProject};
 
 /// Database used when the URI names none.
@@ -296,6 +298,51 @@ impl JobStore for MongoStore {
         docs.into_iter()
             .map(|d| doc_to_job(d).map(|(j, _)| j))
             .collect()
+    }
+
+    async fn usage(&self, user_id: &str, since_ms: i64) -> Result<Usage, StoreError> {
+        let active = self
+            .jobs
+            .count_documents(doc! {
+                "userId": user_id,
+                "status": { "$in": status_list(&[JobStatus::Pending, JobStatus::Queued, JobStatus::Processing]) },
+            })
+            .await
+            .map_err(backend)?;
+        let since = self
+            .jobs
+            .count_documents(doc! { "userId": user_id, "createdAt": { "$gte": since_ms } })
+            .await
+            .map_err(backend)?;
+        let sums: Vec<Document> = self
+            .jobs
+            .aggregate(vec![
+                doc! { "$match": {
+                    "userId": user_id,
+                    "status": JobStatus::Completed.as_str(),
+                    "finishedAt": { "$gte": since_ms },
+                } },
+                doc! { "$group": { "_id": Bson::Null, "s": { "$sum": "$renderedSeconds" } } },
+            ])
+            .await
+            .map_err(backend)?
+            .try_collect()
+            .await
+            .map_err(backend)?;
+        let seconds = sums
+            .first()
+            .and_then(|d| match d.get("s") {
+                Some(Bson::Double(f)) => Some(*f),
+                Some(Bson::Int32(i)) => Some(*i as f64),
+                Some(Bson::Int64(i)) => Some(*i as f64),
+                _ => None,
+            })
+            .unwrap_or(0.0);
+        Ok(Usage {
+            active_jobs: active,
+            jobs_since: since,
+            rendered_seconds_since: seconds,
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{JobMutation, JobPage, JobQuery, JobStore, ProjectStore, StoreError, UpdateOutcome};
+use super::{
+    JobMutation, JobPage, JobQuery, JobStore, ProjectStore, StoreError, UpdateOutcome, Usage,
+};
 use crate::model::{now_millis, JobRecord, JobStatus, StoredProject};
 
 const READERS: usize = 4;
@@ -61,7 +63,9 @@ impl SqliteStore {
                     data TEXT NOT NULL
                 );
                 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id, seq DESC);
-                CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);",
+                CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
+                CREATE INDEX IF NOT EXISTS jobs_by_user_created ON jobs (user_id, created_at);
+                CREATE INDEX IF NOT EXISTS jobs_by_user_status ON jobs (user_id, status);",
             )
             .map_err(backend)?;
         let readers = (0..READERS)
@@ -292,6 +296,33 @@ impl JobStore for SqliteStore {
             }
             out.sort_by_key(|j| j.created_at);
             Ok(out)
+        })
+        .await
+    }
+
+    async fn usage(&self, user_id: &str, since_ms: i64) -> Result<Usage, StoreError> {
+        let user = user_id.to_string();
+        self.read(move |c| {
+            // Each part uses an index on user_id (+ status or created_at); the completed jobs'
+            // finish time and seconds live in the JSON document.
+            let (active, since, seconds): (i64, i64, f64) = c
+                .query_row(
+                    "SELECT
+                        (SELECT COUNT(*) FROM jobs WHERE user_id = ?1
+                            AND status IN ('pending', 'queued', 'processing')),
+                        (SELECT COUNT(*) FROM jobs WHERE user_id = ?1 AND created_at >= ?2),
+                        (SELECT COALESCE(SUM(json_extract(data, '$.renderedSeconds')), 0.0)
+                            FROM jobs WHERE user_id = ?1 AND status = 'completed'
+                            AND json_extract(data, '$.finishedAt') >= ?2)",
+                    params![user, since_ms],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(backend)?;
+            Ok(Usage {
+                active_jobs: active as u64,
+                jobs_since: since as u64,
+                rendered_seconds_since: seconds,
+            })
         })
         .await
     }

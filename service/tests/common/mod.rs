@@ -48,6 +48,20 @@ const SETTINGS: &[&str] = &[
     "JWT_AUDIENCE",
     "RATE_LIMIT_PER_SECOND",
     "RATE_LIMIT_BURST",
+    // branch ops
+    "JSON_MAX_DEPTH",
+    "JSON_MAX_ARRAY_LEN",
+    "QUOTA_MAX_CONCURRENT_JOBS",
+    "QUOTA_JOBS_PER_DAY",
+    "QUOTA_RENDER_MINUTES_PER_MONTH",
+    "QUOTA_MAX_RESOLUTION",
+    "QUOTA_DAY_SECONDS",
+    "QUOTA_OVERRIDES",
+    "JWT_PUBLIC_KEY_FILE",
+    "JWT_JWKS_FILE",
+    "TRUST_PROXY_HEADERS",
+    "ERROR_WEBHOOK_URL",
+    "ERROR_WEBHOOK_TIMEOUT_MS",
 ];
 
 pub struct Server {
@@ -78,7 +92,9 @@ impl Server {
             .env("HOST", "127.0.0.1")
             .env("DATA_DIR", data_dir)
             .env("RUST_LOG", "info")
-            .env("PROGRESS_INTERVAL_MS", "100");
+            .env("PROGRESS_INTERVAL_MS", "100")
+            // Long test jobs render in one piece unless a test asks for chunks (tests/chunks.rs).
+            .env("CHUNK_THRESHOLD_SECONDS", "0");
         for (k, v) in env {
             cmd.env(k, v);
         }
