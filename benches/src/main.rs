@@ -8,6 +8,8 @@
 //! same raw frames, rendered beforehand into memory, through the same ffmpeg/x264 settings), end to end,
 //! their ratio, peak RSS of a 10 s and a 60 s render (each in a child process), audio preparation for
 //! 5 tracks × 60 s, and end to end with 3 audio tracks.
+//!
+//! `--chunks` measures chunked rendering instead (see `chunks.rs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,8 @@ use std::time::Instant;
 
 use vrender_engine::encoder::{self, DiscardEncoder, Encoder, EncoderConfig, Frame};
 use vrender_engine::*;
+
+mod chunks;
 
 fn main() {
     if let Err(e) = run() {
@@ -39,6 +43,9 @@ fn flag(name: &str) -> bool {
 }
 
 fn run() -> Res<()> {
+    if flag("--chunks") {
+        return chunks::run();
+    }
     // Child mode: one end-to-end render, then report this process's peak RSS.
     if let Some(path) = arg_value("--child-render") {
         let scale: f64 = arg_value("--scale").unwrap_or_else(|| "1".into()).parse()?;

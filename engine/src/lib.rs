@@ -8,6 +8,7 @@
 
 pub mod assets;
 pub mod audio;
+pub mod chunk;
 pub mod compositor;
 pub mod encoder;
 pub mod error;
@@ -15,6 +16,8 @@ pub mod project;
 pub mod timeline;
 
 pub use assets::AssetResolver;
+pub use chunk::{chunk_ranges, ConcatRequest};
+pub use encoder::ChunkFile;
 pub use error::{AssetError, ProjectError, RenderError};
 pub use project::*;
 pub mod render;

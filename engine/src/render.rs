@@ -63,6 +63,9 @@ pub struct RenderRequest {
     /// start without a range request. ffmpeg then rewrites the whole file at the end; turn it off when
     /// the file is uploaded while it is written (everything but the header stays where it was written).
     pub faststart: bool,
+    /// Write the video stream only, ignoring the project's audio (chunks of a chunked render; the
+    /// audio is mixed once for the whole length when the chunks are joined).
+    pub video_only: bool,
 }
 
 impl RenderRequest {
@@ -77,6 +80,7 @@ impl RenderRequest {
             encoder: EncoderPreference::Auto,
             silent_audio: false,
             faststart: true,
+            video_only: false,
         }
     }
 }
@@ -211,7 +215,7 @@ impl Engine {
         encoder::ffmpeg_path(self.config.ffmpeg.as_deref())
     }
 
-    fn check(
+    pub(crate) fn check(
         &self,
         project: &Project,
         limits: &Limits,
@@ -291,7 +295,9 @@ impl Engine {
         let target = FrameTarget::new(&self.gpu, &self.compositor, project.width, project.height);
         let format = request.format.unwrap_or(project.output_format);
         let quality = request.quality.unwrap_or(project.quality);
-        let audio: Option<Box<dyn encoder::AudioSource>> = if project.audio_tracks.is_empty() {
+        let audio: Option<Box<dyn encoder::AudioSource>> = if project.audio_tracks.is_empty()
+            || request.video_only
+        {
             None
         } else {
             report(Phase::Audio, 0, None);
@@ -311,7 +317,7 @@ impl Engine {
             output: request.output.clone(),
             ffmpeg: self.ffmpeg(),
             audio,
-            silent_audio: request.silent_audio,
+            silent_audio: request.silent_audio && !request.video_only,
             faststart: request.faststart,
         };
         let mut enc = open_encoder(config)?;

@@ -65,6 +65,11 @@ pub struct Settings {
     pub job_retry_backoff: Duration,
     /// `PROGRESS_INTERVAL_MS` (default 250): how often a running job's progress is stored.
     pub progress_interval: Duration,
+    /// `CHUNK_THRESHOLD_SECONDS` (default 120; 0 = never): videos longer than this render as chunks
+    /// spread over the workers, then joined (see `orchestrator::chunks`).
+    pub chunk_threshold_seconds: f64,
+    /// `CHUNK_SECONDS` (default 30): length of one chunk (rounded to whole frames).
+    pub chunk_seconds: f64,
     /// `CALLBACK_SECRET`: HMAC-SHA256 key of the `X-Signature` header of callbacks (unsigned if unset).
     pub callback_secret: Option<String>,
     /// `ALLOW_PRIVATE_CALLBACKS` (default false): allow callbacks to loopback/private/link-local hosts.
@@ -205,6 +210,8 @@ impl Settings {
         if job_max_attempts == 0 {
             return Err(bad("JOB_MAX_ATTEMPTS", "0", "must be at least 1"));
         }
+        let chunk_threshold_seconds = parse_seconds(&get, "CHUNK_THRESHOLD_SECONDS", 120.0, 0.0)?;
+        let chunk_seconds = parse_seconds(&get, "CHUNK_SECONDS", 30.0, f64::MIN_POSITIVE)?;
         let api_keys = match get("API_KEYS") {
             None => Vec::new(),
             Some(v) => v
@@ -304,6 +311,8 @@ impl Settings {
             job_max_attempts,
             job_retry_backoff: Duration::from_millis(parse(&get, "JOB_RETRY_BACKOFF_MS", 2000)?),
             progress_interval: Duration::from_millis(parse(&get, "PROGRESS_INTERVAL_MS", 250)?),
+            chunk_threshold_seconds,
+            chunk_seconds,
             callback_secret: get("CALLBACK_SECRET"),
             allow_private_callbacks: parse_bool(&get, "ALLOW_PRIVATE_CALLBACKS", false)?,
             callback_max_attempts: parse(&get, "CALLBACK_MAX_ATTEMPTS", 5)?,
@@ -452,6 +461,25 @@ where
     }
 }
 
+/// A finite number of seconds of at least `min`.
+fn parse_seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: f64,
+    min: f64,
+) -> Result<f64, ConfigError> {
+    let v: f64 = parse(get, name, default)?;
+    if !v.is_finite() || v < min {
+        let expected = if min > 0.0 {
+            "expected a number of seconds above 0"
+        } else {
+            "expected a number of seconds, 0 or more"
+        };
+        return Err(bad(name, &v.to_string(), expected));
+    }
+    Ok(v)
+}
+
 fn parse_bool(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -487,6 +515,7 @@ mod tests {
         assert_eq!(s.max_concurrent_renders, 4);
         assert_eq!(s.asset_roots, vec![PathBuf::from("./data/assets")]);
         assert!(!s.allow_private_callbacks);
+        assert_eq!((s.chunk_threshold_seconds, s.chunk_seconds), (120.0, 30.0));
     }
 
     #[test]
@@ -625,6 +654,10 @@ mod tests {
             ("RATE_LIMIT_PER_SECOND", "0"),
             ("RATE_LIMIT_PER_SECOND", "fast"),
             ("RATE_LIMIT_BURST", "0"),
+            ("CHUNK_THRESHOLD_SECONDS", "-1"),
+            ("CHUNK_THRESHOLD_SECONDS", "long"),
+            ("CHUNK_SECONDS", "0"),
+            ("CHUNK_SECONDS", "inf"),
         ] {
             let e = settings(&[(k, v)]).unwrap_err();
             assert_eq!(e.name, k);

@@ -159,6 +159,9 @@ pub struct JobRecord {
     pub updated_at: Millis,
     pub started_at: Option<Millis>,
     pub finished_at: Option<Millis>,
+    /// The chunk plan of a job rendered in chunks across workers (`orchestrator::chunks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<crate::orchestrator::chunks::ChunkPlan>,
     /// Seconds of video rendered, set when the job completes (quotas count it).
     #[serde(default)]
     pub rendered_seconds: f64,
@@ -209,6 +212,11 @@ pub struct JobView {
     pub started_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// Chunks of a job rendered in chunks across workers, and how many are rendered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunks_total: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunks_done: Option<usize>,
 }
 
 impl JobView {
@@ -239,6 +247,8 @@ impl JobView {
             updated_at: rfc3339(job.updated_at),
             started_at: job.started_at.map(rfc3339),
             finished_at: job.finished_at.map(rfc3339),
+            chunks_total: job.chunks.as_ref().map(|c| c.chunks.len()),
+            chunks_done: job.chunks.as_ref().map(|c| c.done()),
         }
     }
 }

@@ -188,15 +188,18 @@ pub struct FfmpegEncoder {
 }
 
 /// Streams audio into ffmpeg through a FIFO from its own thread.
-struct AudioPump {
+pub(crate) struct AudioPump {
     /// Holds the FIFO; removed when the pump is dropped.
     _dir: tempfile::TempDir,
-    fifo: PathBuf,
+    pub(crate) fifo: PathBuf,
     thread: Option<JoinHandle<Result<(), String>>>,
 }
 
 impl AudioPump {
-    fn start(mut source: Box<dyn AudioSource>, near: &Path) -> Result<AudioPump, EncoderError> {
+    pub(crate) fn start(
+        mut source: Box<dyn AudioSource>,
+        near: &Path,
+    ) -> Result<AudioPump, EncoderError> {
         let parent = near
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -253,7 +256,7 @@ impl AudioPump {
 
     /// Waits for the pump; if ffmpeg never opened the FIFO, opening its read end lets the writer's
     /// `open` return so the thread can finish.
-    fn join(&mut self) -> Result<(), String> {
+    pub(crate) fn join(&mut self) -> Result<(), String> {
         let Some(thread) = self.thread.take() else {
             return Ok(());
         };

@@ -8,10 +8,12 @@
 //! also muxes the audio and writes the container. NVENC sits behind the `nvenc` cargo feature; without
 //! it (or without the hardware) [`open`] falls back to x264 with one log line.
 
+pub mod concat;
 mod ffmpeg;
 
 use std::path::{Path, PathBuf};
 
+pub use concat::ChunkFile;
 pub use ffmpeg::{ffmpeg_version, FfmpegEncoder};
 
 use crate::project::{OutputFormat, Quality};

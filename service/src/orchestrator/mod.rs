@@ -16,6 +16,7 @@
 //! final state. An item delivered more than `QUEUE_MAX_DELIVERIES` times fails its job.
 
 pub mod callback;
+pub mod chunks;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -222,19 +223,22 @@ impl Orchestrator {
     /// Stops the render of `job_id` if this process runs it (a cancel broadcast by another
     /// process); whether it did.
     pub fn cancel_local(&self, job_id: &str) -> bool {
-        match self
+        // The job itself, or its chunk/join tasks (`{jobId}/…`) when it renders in chunks.
+        let prefix = format!("{job_id}/");
+        let mut stopped = false;
+        for (id, token) in self
             .running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(job_id)
+            .iter()
         {
-            Some(token) => {
+            if id == job_id || id.starts_with(&prefix) {
                 token.cancel();
-                tracing::info!(job_id, "render stopping: cancelled by a broadcast");
-                true
+                tracing::info!(job_id, task = %id, "render stopping: cancelled by a broadcast");
+                stopped = true;
             }
-            None => false,
         }
+        stopped
     }
 
     pub fn settings(&self) -> &Settings {
@@ -306,6 +310,7 @@ impl Orchestrator {
             updated_at: now,
             started_at: None,
             finished_at: None,
+            chunks: None,
             rendered_seconds: 0.0,
             claim: None,
         };
@@ -365,6 +370,7 @@ impl Orchestrator {
                 {
                     token.cancel();
                 }
+                self.cancel_children(&job);
                 if let Some(bus) = self.cancel_bus.get() {
                     if let Err(e) = bus.publish_cancel(job_id).await {
                         tracing::warn!(job_id, error = %e, "cannot broadcast the cancel; the worker notices at its next progress write");
@@ -473,7 +479,7 @@ impl Orchestrator {
                 tokio::spawn(async move {
                     loop {
                         match this.queue.pop().await {
-                            Ok(delivery) => this.run_job(delivery).await,
+                            Ok(delivery) => this.run_delivery(delivery).await,
                             Err(QueueError::Closed) => break,
                             Err(e) => {
                                 tracing::error!(worker = n, error = %e, "queue error");
@@ -522,7 +528,7 @@ impl Orchestrator {
     async fn run_job(self: &Arc<Self>, delivery: Delivery) {
         let id = delivery.item.job_id.clone();
         if delivery.deliveries > self.settings.queue_max_deliveries {
-            self.dead_letter(&id, delivery.deliveries).await;
+            self.dead_letter(&id, None, delivery.deliveries).await;
             self.ack(&id).await;
             return;
         }
@@ -537,6 +543,12 @@ impl Orchestrator {
                 return;
             }
         };
+        if self.split_into_chunks(&job).await {
+            // Long video: rendered as chunks by any worker (chunks.rs); this item is done.
+            drop(lease);
+            self.ack(&id).await;
+            return;
+        }
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -663,9 +675,11 @@ impl Orchestrator {
     }
 
     /// Fails a job whose queue item was delivered more than `QUEUE_MAX_DELIVERIES` times.
-    async fn dead_letter(self: &Arc<Self>, id: &str, deliveries: u32) {
+    /// `task` names a chunk or the join of a chunked job (`None`: the job itself).
+    async fn dead_letter(self: &Arc<Self>, id: &str, task: Option<&str>, deliveries: u32) {
+        let what = task.map(|t| format!("{t} was ")).unwrap_or_default();
         let message = format!(
-            "handed to a worker {deliveries} times without finishing (limit QUEUE_MAX_DELIVERIES = {}): its workers died or lost their queue lease each time; moved to the dead-letter queue",
+            "{what}handed to a worker {deliveries} times without finishing (limit QUEUE_MAX_DELIVERIES = {}): its workers died or lost their queue lease each time; moved to the dead-letter queue",
             self.settings.queue_max_deliveries
         );
         tracing::error!(job_id = id, deliveries, "dead-lettered");

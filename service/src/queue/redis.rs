@@ -23,8 +23,8 @@
 //! `vrender:resync` lock) compares the store with Redis: a job `queued` in the store that Redis does
 //! not know (Redis restarted without persistence, or a crash between the store write and the push)
 //! is pushed again, and a job `processing` with no lease and no progress for two lease times is
-//! pushed as a redelivery so a live worker takes it over. Child task ids that are not store jobs
-//! (`{jobId}/chunk/{n}`) are not resynced.
+//! pushed as a redelivery so a live worker takes it over. For a job split into chunks, the open
+//! child tasks of its plan (`{jobId}/chunk/{n}`, `{jobId}/concat`) are resynced the same way.
 //!
 //! Cancellation is broadcast on the pub/sub channel `vrender:cancel` (see [`RedisQueue::publish_cancel`]).
 
@@ -331,25 +331,39 @@ impl RedisQueue {
         let stale_before = now_millis() - 2 * self.config.lease_ttl.as_millis() as i64;
         let mut pushed = 0;
         for job in list {
-            let mode = match job.status {
-                JobStatus::Queued => "queued",
-                _ if job.updated_at < stale_before => "stale",
+            let stale = job.updated_at < stale_before;
+            // A job split into chunks: its open child tasks are the items (the parent's own item
+            // was acked when it was split).
+            let items: Vec<(String, &str)> = match (&job.status, &job.chunks) {
+                (JobStatus::Processing, Some(plan)) => plan
+                    .open_items(&job.job_id)
+                    .into_iter()
+                    .filter_map(|(id, running)| match (running, stale) {
+                        (false, _) => Some((id, "queued")),
+                        (true, true) => Some((id, "stale")),
+                        (true, false) => None,
+                    })
+                    .collect(),
+                (JobStatus::Queued, _) => vec![(job.job_id.clone(), "queued")],
+                _ if stale => vec![(job.job_id.clone(), "stale")],
                 _ => continue,
             };
-            let n: i64 = self
-                .run(
-                    &self.scripts.resync,
-                    vec![
-                        job.job_id.clone(),
-                        job.priority.to_string(),
-                        mode.into(),
-                        self.config.max_deliveries.to_string(),
-                    ],
-                )
-                .await?;
-            if n == 1 {
-                tracing::info!(job_id = %job.job_id, mode, "resync: job was missing from Redis; pushed again");
-                pushed += 1;
+            for (id, mode) in items {
+                let n: i64 = self
+                    .run(
+                        &self.scripts.resync,
+                        vec![
+                            id.clone(),
+                            job.priority.to_string(),
+                            mode.into(),
+                            self.config.max_deliveries.to_string(),
+                        ],
+                    )
+                    .await?;
+                if n == 1 {
+                    tracing::info!(job_id = %job.job_id, item = %id, mode, "resync: item was missing from Redis; pushed again");
+                    pushed += 1;
+                }
             }
         }
         Ok(pushed)

@@ -209,6 +209,7 @@ mod tests {
             s.get_file("renders/none.mp4", &copy).await,
             Err(StorageError::NotFound(_))
         ));
+        assert!(s.get_file("../a.mp4", &copy).await.is_err());
         s.delete("renders/a.mp4").await.unwrap();
         assert_eq!(
             s.verify("renders/a.mp4", expires, sig),

@@ -151,6 +151,7 @@ pub(crate) mod tests {
             updated_at: now_millis(),
             started_at: None,
             finished_at: None,
+            chunks: None,
             rendered_seconds: 0.0,
             claim: None,
         }

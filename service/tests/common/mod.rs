@@ -26,6 +26,8 @@ const SETTINGS: &[&str] = &[
     "JOB_MAX_ATTEMPTS",
     "JOB_RETRY_BACKOFF_MS",
     "PROGRESS_INTERVAL_MS",
+    "CHUNK_THRESHOLD_SECONDS",
+    "CHUNK_SECONDS",
     "CALLBACK_SECRET",
     "ALLOW_PRIVATE_CALLBACKS",
     "CALLBACK_MAX_ATTEMPTS",
@@ -108,7 +110,9 @@ impl Server {
             .env("HOST", "127.0.0.1")
             .env("DATA_DIR", data_dir)
             .env("RUST_LOG", "info")
-            .env("PROGRESS_INTERVAL_MS", "100");
+            .env("PROGRESS_INTERVAL_MS", "100")
+            // Long test jobs render in one piece unless a test asks for chunks (tests/chunks.rs).
+            .env("CHUNK_THRESHOLD_SECONDS", "0");
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -1,0 +1,327 @@
+//! Chunked rendering across workers, end to end: the real `vrender serve` (embedded store, queue
+//! and storage) with two workers and lowered chunk settings splits a long job into chunks, renders
+//! them in parallel, joins them and completes the job. The output is checked with the real
+//! `ffprobe`/`ffmpeg` against a single-piece `vrender render` of the same project: exact frame
+//! count, duration, PSNR ≥ 45 dB on both sides of every seam, audio length. A cancelled chunked
+//! job leaves no chunk objects and no scratch files.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{ffprobe, Server};
+use serde_json::{json, Value};
+
+const TIMEOUT: Duration = Duration::from_secs(240);
+const W: u64 = 160;
+const H: u64 = 90;
+const FPS: f64 = 10.0;
+
+/// Chunks of 10 s over a 30 s threshold, two workers.
+const ENV: &[(&str, &str)] = &[
+    ("MAX_CONCURRENT_RENDERS", "2"),
+    ("CHUNK_THRESHOLD_SECONDS", "30"),
+    ("CHUNK_SECONDS", "10"),
+];
+
+/// 160x90 @ 10 fps, `secs` long, quality `ultra` (two independent encodes of a frame at the default
+/// CRF 23 already differ by ~44 dB at this size, seam or not; CRF 18 leaves room for the 45 dB bar); shapes move, turn and fade on every frame so a repeated, dropped
+/// or shifted frame at a seam shows. With `audio`, a tone from the asset folder plays throughout.
+fn moving_project(user: &str, secs: f64, audio: bool) -> Value {
+    let mut p = json!({
+        "userId": user,
+        "title": "chunked",
+        "width": W,
+        "height": H,
+        "frameRate": FPS,
+        "quality": "ultra",
+        "frames": [{
+            "duration": secs,
+            "background": "#203040",
+            "layers": [
+                {"type": "shape", "shape": "rect", "x": 0, "y": 10, "width": 30, "height": 30, "fill": "#e04020",
+                 "animations": [{"property": "x", "from": 0, "to": 130, "start": 0, "end": secs}]},
+                {"type": "shape", "shape": "rect", "x": 80, "y": 60, "width": 40, "height": 16, "fill": "#20e060",
+                 "anchor": "center",
+                 "animations": [{"property": "rotation", "from": 0, "to": 36.0 * secs, "start": 0, "end": secs}]},
+                {"type": "shape", "shape": "ellipse", "x": 30, "y": 60, "width": 24, "height": 24, "fill": "#f0f0a0",
+                 "anchor": "center",
+                 "animations": [
+                    {"property": "scale", "from": 0.5, "to": 2.0, "start": 0, "end": secs},
+                    {"property": "opacity", "from": 1.0, "to": 0.3, "start": 0, "end": secs}
+                 ]}
+            ]
+        }]
+    });
+    if audio {
+        p["audioTracks"] = json!([{"src": "tone.wav", "loop": true}]);
+    }
+    p
+}
+
+fn run(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A 5 s 440 Hz tone (the project loops it) as WAV.
+fn write_tone(path: &Path) {
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i"])
+        .arg("sine=frequency=440:sample_rate=48000:duration=5")
+        .arg("-y")
+        .arg(path));
+}
+
+/// Every decoded frame as yuv420p bytes.
+fn decode(file: &Path) -> Vec<Vec<u8>> {
+    let raw = run(Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-i"])
+        .arg(file)
+        .args(["-map", "0:v:0", "-fps_mode", "passthrough"])
+        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"]));
+    let len = (W * H * 3 / 2) as usize;
+    assert_eq!(raw.len() % len, 0);
+    raw.chunks(len).map(<[u8]>::to_vec).collect()
+}
+
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    10.0 * (255.0f64 * 255.0 / mse).log10()
+}
+
+fn stream<'a>(probe: &'a Value, kind: &str) -> Option<&'a Value> {
+    probe["streams"]
+        .as_array()?
+        .iter()
+        .find(|s| s["codec_type"] == kind)
+}
+
+fn download(server: &Server, job: &Value, to: &Path) {
+    let url = job["outputUrl"].as_str().expect("outputUrl");
+    let resp = server.client.get(url).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    std::fs::write(to, resp.bytes().unwrap()).unwrap();
+}
+
+/// Files under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    out.push(e.path());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn long_job_renders_in_chunks_on_two_workers_and_matches_a_single_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("assets")).unwrap();
+    write_tone(&data.join("assets/tone.wav"));
+    let server = Server::start(&data, ENV);
+    let project = moving_project("u-chunks", 60.0, true);
+    let pid = server.create_project(&project);
+    let started = Instant::now();
+    let job = server.submit(&json!({"projectId": pid, "outputFormat": "mp4"}));
+    let id = job["jobId"].as_str().unwrap().to_string();
+
+    // Both workers render chunks at once: seen as two running renders for one job.
+    let mut saw_two = false;
+    let mut max_done = 0;
+    let done = loop {
+        let j = server.job(&id);
+        let (_, health) = server.get("/api/v1/health");
+        if j["status"] == "processing" && health["runningRenders"] == 2 {
+            saw_two = true;
+        }
+        if let Some(n) = j["chunksDone"].as_u64() {
+            assert!(n >= max_done, "chunksDone went back: {j}");
+            max_done = n;
+        }
+        if matches!(
+            j["status"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        ) {
+            break j;
+        }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "not done in {TIMEOUT:?}: {j}\n{}",
+            server.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let elapsed = started.elapsed();
+    assert_eq!(done["status"], "completed", "{done}\n{}", server.log_tail());
+    assert_eq!(done["chunksTotal"], 6, "{done}");
+    assert_eq!(done["chunksDone"], 6, "{done}");
+    assert_eq!(done["framesTotal"], 600, "{done}");
+    assert_eq!(done["progress"], 100.0);
+    assert!(saw_two, "never saw two chunks rendering at once");
+    eprintln!("chunked job: {:.1} s", elapsed.as_secs_f64());
+
+    let joined = dir.path().join("joined.mp4");
+    download(&server, &done, &joined);
+    // The chunk objects and scratch files are gone.
+    assert!(files_under(&data.join("outputs/chunks")).is_empty());
+    assert!(
+        server.scratch_files().is_empty(),
+        "{:?}",
+        server.scratch_files()
+    );
+
+    // The same project rendered in one piece by the CLI.
+    let project_file = data.join("assets/project.json");
+    std::fs::write(&project_file, project.to_string()).unwrap();
+    let single = dir.path().join("single.mp4");
+    run(Command::new(env!("CARGO_BIN_EXE_vrender"))
+        .args(["render", "-q"])
+        .arg(&project_file)
+        .arg("-o")
+        .arg(&single));
+
+    let probe = ffprobe(&joined);
+    let video = stream(&probe, "video").expect("video stream");
+    assert_eq!(video["codec_name"], "h264");
+    assert_eq!(video["nb_read_frames"], "600", "{probe}");
+    let vdur: f64 = video["duration"].as_str().unwrap().parse().unwrap();
+    assert!((vdur - 60.0).abs() < 0.15, "video lasts {vdur} s");
+    let audio = stream(&probe, "audio").expect("audio stream");
+    let adur: f64 = audio["duration"].as_str().unwrap().parse().unwrap();
+    assert!((adur - 60.0).abs() < 0.1, "audio lasts {adur} s");
+    let single_probe = ffprobe(&single);
+    assert_eq!(
+        stream(&single_probe, "video").unwrap()["nb_read_frames"],
+        "600"
+    );
+
+    let a = decode(&single);
+    let b = decode(&joined);
+    assert_eq!((a.len(), b.len()), (600, 600));
+    for seam in [100usize, 200, 300, 400, 500] {
+        for n in [seam - 1, seam] {
+            let db = psnr(&a[n], &b[n]);
+            eprintln!("seam {seam}: frame {n}: PSNR {db:.1} dB");
+            assert!(db >= 45.0, "frame {n} at seam {seam}: PSNR {db:.1} dB");
+        }
+        // Neighbouring frames differ, so a shifted frame would fail the check above.
+        assert!(psnr(&a[seam - 1], &b[seam]) < 45.0);
+    }
+}
+
+#[test]
+fn cancelling_a_chunked_job_leaves_no_chunks_or_scratch_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), ENV);
+    // 20 chunks: still rendering when cancelled.
+    let pid = server.create_project(&moving_project("u-cancel", 200.0, false));
+    let job = server.submit(&json!({"projectId": pid}));
+    let id = job["jobId"].as_str().unwrap().to_string();
+    // Cancel once some chunks are stored and others are rendering.
+    let j = server.wait_for(&id, TIMEOUT, |j| {
+        j["chunksDone"].as_u64().unwrap_or(0) >= 1
+            || j["status"] != "processing" && j["status"] != "queued"
+    });
+    assert_eq!(j["status"], "processing", "{j}");
+    assert_eq!(j["chunksTotal"], 20, "{j}");
+    let chunk_dir = dir.path().join(format!("outputs/chunks/{id}"));
+    assert!(
+        !files_under(&chunk_dir).is_empty(),
+        "a stored chunk is in storage"
+    );
+    let (s, body) = server.delete(&format!("/api/v1/render/jobs/{id}"));
+    assert_eq!(s.as_u16(), 200, "{body}");
+    assert_eq!(body["status"], "cancelled");
+    let t = Instant::now();
+    loop {
+        let (_, health) = server.get("/api/v1/health");
+        if health["runningRenders"] == 0
+            && server.scratch_files().is_empty()
+            && files_under(&chunk_dir).is_empty()
+        {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "after cancel: {health}, scratch {:?}, chunks {:?}",
+            server.scratch_files(),
+            files_under(&chunk_dir)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Nothing comes back later: no join runs, no chunk is stored again.
+    std::thread::sleep(Duration::from_millis(800));
+    let after = server.job(&id);
+    assert_eq!(after["status"], "cancelled", "{after}");
+    assert!(after.get("outputUrl").is_none());
+    assert!(files_under(&chunk_dir).is_empty());
+    assert!(files_under(&dir.path().join("outputs/renders")).is_empty());
+    assert!(server.scratch_files().is_empty());
+}
+
+#[test]
+fn a_chunk_that_fails_permanently_fails_the_job_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), ENV);
+    let badge = dir.path().join("assets/badge.png");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/badge.png"),
+        &badge,
+    )
+    .unwrap();
+    let mut project = moving_project("u-fail", 200.0, false);
+    project["frames"][0]["layers"].as_array_mut().unwrap().push(
+        json!({"type": "image", "src": "badge.png", "x": 100, "y": 4, "width": 40, "height": 40}),
+    );
+    let pid = server.create_project(&project);
+    let id = server.submit(&json!({"projectId": pid}))["jobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.wait_for(&id, TIMEOUT, |j| j["chunksDone"].as_u64().unwrap_or(0) >= 1);
+    // The asset disappears: the chunks rendered from now on fail (not a transient error).
+    std::fs::remove_file(&badge).unwrap();
+    let done = server.wait_finished(&id, TIMEOUT);
+    assert_eq!(done["status"], "failed", "{done}");
+    let error = done["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("chunk ") && error.contains("badge.png"),
+        "the reason names the chunk and the cause: {error}"
+    );
+    assert!(done.get("outputUrl").is_none());
+    let chunk_dir = dir.path().join(format!("outputs/chunks/{id}"));
+    let t = Instant::now();
+    while !(files_under(&chunk_dir).is_empty() && server.scratch_files().is_empty()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "left behind: {:?} {:?}",
+            files_under(&chunk_dir),
+            server.scratch_files()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
