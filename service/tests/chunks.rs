@@ -11,12 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::video::{decode, moving_project, psnr, render_single, run, stream, H, W};
 use common::{ffprobe, Server};
 use serde_json::{json, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(240);
-const W: u64 = 160;
-const H: u64 = 90;
 const FPS: f64 = 10.0;
 
 /// Chunks of 10 s over a 30 s threshold, two workers.
@@ -26,53 +25,6 @@ const ENV: &[(&str, &str)] = &[
     ("CHUNK_SECONDS", "10"),
 ];
 
-/// 160x90 @ 10 fps, `secs` long, quality `ultra` (two independent encodes of a frame at the default
-/// CRF 23 already differ by ~44 dB at this size, seam or not; CRF 18 leaves room for the 45 dB bar); shapes move, turn and fade on every frame so a repeated, dropped
-/// or shifted frame at a seam shows. With `audio`, a tone from the asset folder plays throughout.
-fn moving_project(user: &str, secs: f64, audio: bool) -> Value {
-    let mut p = json!({
-        "userId": user,
-        "title": "chunked",
-        "width": W,
-        "height": H,
-        "frameRate": FPS,
-        "quality": "ultra",
-        "frames": [{
-            "duration": secs,
-            "background": "#203040",
-            "layers": [
-                {"type": "shape", "shape": "rect", "x": 0, "y": 10, "width": 30, "height": 30, "fill": "#e04020",
-                 "animations": [{"property": "x", "from": 0, "to": 130, "start": 0, "end": secs}]},
-                {"type": "shape", "shape": "rect", "x": 80, "y": 60, "width": 40, "height": 16, "fill": "#20e060",
-                 "anchor": "center",
-                 "animations": [{"property": "rotation", "from": 0, "to": 36.0 * secs, "start": 0, "end": secs}]},
-                {"type": "shape", "shape": "ellipse", "x": 30, "y": 60, "width": 24, "height": 24, "fill": "#f0f0a0",
-                 "anchor": "center",
-                 "animations": [
-                    {"property": "scale", "from": 0.5, "to": 2.0, "start": 0, "end": secs},
-                    {"property": "opacity", "from": 1.0, "to": 0.3, "start": 0, "end": secs}
-                 ]}
-            ]
-        }]
-    });
-    if audio {
-        p["audioTracks"] = json!([{"src": "tone.wav", "loop": true}]);
-    }
-    p
-}
-
-fn run(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 /// A 5 s 440 Hz tone (the project loops it) as WAV.
 fn write_tone(path: &Path) {
     run(Command::new("ffmpeg")
@@ -80,35 +32,6 @@ fn write_tone(path: &Path) {
         .arg("sine=frequency=440:sample_rate=48000:duration=5")
         .arg("-y")
         .arg(path));
-}
-
-/// Every decoded frame as yuv420p bytes.
-fn decode(file: &Path) -> Vec<Vec<u8>> {
-    let raw = run(Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-i"])
-        .arg(file)
-        .args(["-map", "0:v:0", "-fps_mode", "passthrough"])
-        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"]));
-    let len = (W * H * 3 / 2) as usize;
-    assert_eq!(raw.len() % len, 0);
-    raw.chunks(len).map(<[u8]>::to_vec).collect()
-}
-
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    10.0 * (255.0f64 * 255.0 / mse).log10()
-}
-
-fn stream<'a>(probe: &'a Value, kind: &str) -> Option<&'a Value> {
-    probe["streams"]
-        .as_array()?
-        .iter()
-        .find(|s| s["codec_type"] == kind)
 }
 
 fn download(server: &Server, job: &Value, to: &Path) {
@@ -143,7 +66,7 @@ fn long_job_renders_in_chunks_on_two_workers_and_matches_a_single_render() {
     std::fs::create_dir_all(data.join("assets")).unwrap();
     write_tone(&data.join("assets/tone.wav"));
     let server = Server::start(&data, ENV);
-    let project = moving_project("u-chunks", 60.0, true);
+    let project = moving_project("u-chunks", 60.0, FPS, true);
     let pid = server.create_project(&project);
     let started = Instant::now();
     let job = server.submit(&json!({"projectId": pid, "outputFormat": "mp4"}));
@@ -195,14 +118,9 @@ fn long_job_renders_in_chunks_on_two_workers_and_matches_a_single_render() {
     );
 
     // The same project rendered in one piece by the CLI.
-    let project_file = data.join("assets/project.json");
-    std::fs::write(&project_file, project.to_string()).unwrap();
+    // (Written next to tone.wav: the CLI resolves media relative to the project file.)
     let single = dir.path().join("single.mp4");
-    run(Command::new(env!("CARGO_BIN_EXE_vrender"))
-        .args(["render", "-q"])
-        .arg(&project_file)
-        .arg("-o")
-        .arg(&single));
+    render_single(&project, &data.join("assets"), &single);
 
     let probe = ffprobe(&joined);
     let video = stream(&probe, "video").expect("video stream");
@@ -219,8 +137,8 @@ fn long_job_renders_in_chunks_on_two_workers_and_matches_a_single_render() {
         "600"
     );
 
-    let a = decode(&single);
-    let b = decode(&joined);
+    let a = decode(&single, W, H);
+    let b = decode(&joined, W, H);
     assert_eq!((a.len(), b.len()), (600, 600));
     for seam in [100usize, 200, 300, 400, 500] {
         for n in [seam - 1, seam] {
@@ -238,7 +156,7 @@ fn cancelling_a_chunked_job_leaves_no_chunks_or_scratch_files() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), ENV);
     // 20 chunks: still rendering when cancelled.
-    let pid = server.create_project(&moving_project("u-cancel", 200.0, false));
+    let pid = server.create_project(&moving_project("u-cancel", 200.0, FPS, false));
     let job = server.submit(&json!({"projectId": pid}));
     let id = job["jobId"].as_str().unwrap().to_string();
     // Cancel once some chunks are stored and others are rendering.
@@ -293,7 +211,7 @@ fn a_chunk_that_fails_permanently_fails_the_job_with_its_reason() {
         &badge,
     )
     .unwrap();
-    let mut project = moving_project("u-fail", 200.0, false);
+    let mut project = moving_project("u-fail", 200.0, FPS, false);
     project["frames"][0]["layers"].as_array_mut().unwrap().push(
         json!({"type": "image", "src": "badge.png", "x": 100, "y": 4, "width": 40, "height": 40}),
     );

@@ -361,3 +361,165 @@ fn job_past_max_deliveries_is_dead_lettered_and_failed() {
         "{metrics}"
     );
 }
+
+/// Lines of a log that say `what` about job `id`, without terminal colour codes.
+fn log_lines(server: &Server, what: &str, id: &str) -> Vec<String> {
+    std::fs::read_to_string(&server.log)
+        .unwrap_or_default()
+        .lines()
+        .map(strip_ansi)
+        .filter(|l| l.contains(what) && l.contains(id))
+        .collect()
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters final-letter
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn chunked_job_on_two_workers_survives_a_killed_worker_and_matches_a_single_render() {
+    // 60 s at 30 fps = 1800 frames in 6 chunks of 300, over two worker processes.
+    let cluster = Cluster::new(&[("CHUNK_THRESHOLD_SECONDS", "30"), ("CHUNK_SECONDS", "10")]);
+    let api = cluster.api();
+    let mut workers = [Some(cluster.worker()), Some(cluster.worker())];
+    let project = common::video::moving_project("dist-user", 60.0, 30.0, false);
+    let project_id = api.create_project(&project);
+    let id = submit(&api, &project_id, 5);
+
+    // Kill the first worker that starts a chunk, while it renders it.
+    let start = Instant::now();
+    let victim = loop {
+        if let Some(n) = workers.iter().position(|w| {
+            w.as_ref()
+                .is_some_and(|w| !log_lines(w, "chunk render started", &id).is_empty())
+        }) {
+            break n;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no chunk started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let killed = workers[victim].take().unwrap();
+    let in_flight = log_lines(&killed, "chunk render started", &id).len()
+        > log_lines(&killed, "chunk stored", &id).len();
+    let victim_log = std::fs::read_to_string(&killed.log).unwrap_or_default();
+    killed.kill();
+    assert!(
+        in_flight,
+        "the killed worker had finished its chunk already"
+    );
+    println!("SIGKILLed worker {victim} while it rendered a chunk of job {id}");
+
+    let survivor = workers.iter().flatten().next().unwrap();
+    let done = api.wait_finished(&id, Duration::from_secs(300));
+    assert_eq!(
+        done["status"],
+        "completed",
+        "{done}\n{}",
+        survivor.log_tail()
+    );
+    assert_eq!(done["chunksTotal"], 6, "{done}");
+    assert_eq!(done["chunksDone"], 6, "{done}");
+    assert_eq!(done["framesTotal"], 1800, "{done}");
+    // The killed worker's chunk was taken over by the survivor (a second attempt of that chunk).
+    let retaken = log_lines(survivor, "chunk render started", &id)
+        .into_iter()
+        .filter(|l| l.contains("attempt=2"))
+        .count();
+    assert!(
+        retaken >= 1,
+        "no chunk taken over:\n{}",
+        log_lines(survivor, "chunk", &id).join("\n")
+    );
+    assert!(victim_log.contains("chunk render started"));
+
+    // The output: exactly the timeline's frames, equal to a one-piece render at every seam.
+    let out = tempfile::tempdir().unwrap();
+    let joined = out.path().join("joined.mp4");
+    check_output(&api, &done, &joined);
+    let single = out.path().join("single.mp4");
+    common::video::render_single(&project, out.path(), &single);
+    let (w, h) = (common::video::W, common::video::H);
+    let a = common::video::decode(&single, w, h);
+    let b = common::video::decode(&joined, w, h);
+    assert_eq!((a.len(), b.len()), (1800, 1800));
+    let mut worst = f64::INFINITY;
+    for seam in (300..1800).step_by(300) {
+        for n in [seam - 1, seam] {
+            let db = common::video::psnr(&a[n], &b[n]);
+            worst = worst.min(db);
+            assert!(db >= 45.0, "frame {n} at seam {seam}: PSNR {db:.1} dB");
+        }
+        // Neighbouring frames differ, so a shifted frame would fail the check above.
+        assert!(common::video::psnr(&a[seam - 1], &b[seam]) < 45.0);
+    }
+    println!("chunked over 2 worker processes, one killed: seam PSNR ≥ {worst:.1} dB");
+
+    // In S3: the output once, no chunk objects left, no open multipart upload.
+    let s3 = &cluster.s3;
+    assert!(s3
+        .object_path(&s3.bucket, &format!("renders/dist-user/{id}.mp4"))
+        .is_file());
+    let chunks = s3.object_path(&s3.bucket, &format!("chunks/{id}"));
+    let t = Instant::now();
+    while std::fs::read_dir(&chunks).is_ok_and(|mut d| d.next().is_some()) {
+        assert!(t.elapsed() < Duration::from_secs(5), "chunk objects left");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(s3.incomplete_uploads().is_empty());
+}
+
+#[test]
+fn chunked_job_survives_a_redis_restart() {
+    // 12 chunks of 150 frames on two workers: when Redis restarts (empty), most chunks are still
+    // waiting in the queue and are lost with it; the resync re-pushes them from the job's plan.
+    let mut cluster = Cluster::new(&[("CHUNK_THRESHOLD_SECONDS", "30"), ("CHUNK_SECONDS", "5")]);
+    let api = cluster.api();
+    let workers = [cluster.worker(), cluster.worker()];
+    let project = common::video::moving_project("dist-user", 60.0, 30.0, false);
+    let project_id = api.create_project(&project);
+    let id = submit(&api, &project_id, 5);
+    let j = api.wait_for(&id, Duration::from_secs(120), |j| {
+        j["chunksDone"].as_u64().unwrap_or(0) >= 1
+            || matches!(
+                j["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            )
+    });
+    assert_eq!(j["status"], "processing", "{j}");
+    let done_before = j["chunksDone"].as_u64().unwrap();
+    cluster.redis.restart();
+    let restarted = Instant::now();
+    let all: Vec<&Server> = workers.iter().chain([&api]).collect();
+    let done = api.wait_finished(&id, Duration::from_secs(300));
+    assert_eq!(done["status"], "completed", "{done}\n{}", logs(&all));
+    assert_eq!(done["chunksDone"], 12, "{done}");
+    println!(
+        "chunked job: Redis restarted with {done_before}/12 chunks done; completed {:.1} s later",
+        restarted.elapsed().as_secs_f64()
+    );
+    let pushed: usize = workers
+        .iter()
+        .chain([&api])
+        .map(|s| log_lines(s, "pushed again", &format!("{id}/chunk/")).len())
+        .sum();
+    assert!(pushed >= 1, "no chunk was resynced:\n{}", logs(&all));
+    let out = tempfile::tempdir().unwrap();
+    check_output(&api, &done, &out.path().join("joined.mp4"));
+}

@@ -4,6 +4,7 @@
 
 pub mod redis;
 pub mod s3;
+pub mod video;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
