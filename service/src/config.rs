@@ -158,6 +158,8 @@ pub struct S3Settings {
     pub asset_buckets: Vec<String>,
     /// `S3_TIMEOUT_SECS` (default 60): limit of each S3 request attempt (connecting: 10 s at most).
     pub timeout: Duration,
+    /// `S3_ASSET_MAX_MB` (default 2048): largest `s3://` asset a project may use.
+    pub asset_max_bytes: u64,
 }
 
 impl Settings {
@@ -426,7 +428,12 @@ fn s3_settings(get: &impl Fn(&str) -> Option<String>) -> Result<S3Settings, Conf
     if timeout_secs == 0 {
         return Err(bad("S3_TIMEOUT_SECS", "0", "must be at least 1"));
     }
+    let asset_max_mb: u64 = parse(get, "S3_ASSET_MAX_MB", 2048)?;
+    if asset_max_mb == 0 {
+        return Err(bad("S3_ASSET_MAX_MB", "0", "must be at least 1"));
+    }
     Ok(S3Settings {
+        asset_max_bytes: asset_max_mb * 1024 * 1024,
         force_path_style: parse_bool(get, "S3_FORCE_PATH_STYLE", get("S3_ENDPOINT").is_some())?,
         prefix,
         part_size: part_mb * 1024 * 1024,
@@ -623,6 +630,7 @@ mod tests {
             ("S3_FORCE_PATH_STYLE", "maybe"),
             ("S3_TIMEOUT_SECS", "0"),
             ("S3_PROGRESSIVE_UPLOAD", "sometimes"),
+            ("S3_ASSET_MAX_MB", "0"),
         ] {
             let e = settings(&[(k, v)]).unwrap_err();
             assert_eq!(e.name, k);

@@ -253,7 +253,13 @@ fn s3_assets_are_fetched_and_hostile_urls_refused() {
     let s3_env = s3.env();
     let server = Server::start(
         dir.path(),
-        &env_of(&s3_env, &[("S3_ASSET_BUCKETS", "renders-test,media-test")]),
+        &env_of(
+            &s3_env,
+            &[
+                ("S3_ASSET_BUCKETS", "renders-test,media-test"),
+                ("S3_ASSET_MAX_MB", "1"),
+            ],
+        ),
     );
     // "Uploaded": s3s-fs serves the files under its bucket folders.
     let logo = s3.object_path("media-test", "logos/red.png");
@@ -262,6 +268,8 @@ fn s3_assets_are_fetched_and_hostile_urls_refused() {
         .save(&logo)
         .unwrap();
     std::fs::copy(&logo, s3.object_path("private-test", "red.png")).unwrap();
+    // Over S3_ASSET_MAX_MB (1 MiB): refused before it is read.
+    std::fs::write(s3.object_path("media-test", "big.png"), vec![7u8; 2 << 20]).unwrap();
 
     let with_src = |src: &str| {
         let mut p = tiny_project("dave", 0.5, 10.0);
@@ -312,6 +320,10 @@ fn s3_assets_are_fetched_and_hostile_urls_refused() {
         ("S3://media-test/logos/red.png", "lowercase"),
         ("s3://media-test/../private-test/red.png", "segments"),
         ("s3://media-test/logos/missing.png", "does not exist"),
+        (
+            "s3://media-test/big.png",
+            "over the limit S3_ASSET_MAX_MB = 1 MiB",
+        ),
     ] {
         let (s, body) = server.post("/api/v1/render/projects", &with_src(src));
         common::assert_error_body(s, &body, 422, "/api/v1/render/projects");

@@ -38,6 +38,13 @@ pub enum StorageError {
     /// The object does not exist.
     #[error("storage: no object `{0}`")]
     NotFound(String),
+    /// The object is larger than allowed (`size` is at least what was seen).
+    #[error("storage: `{object}` is {size} bytes or more, over the limit of {limit} bytes")]
+    TooLarge {
+        object: String,
+        size: u64,
+        limit: u64,
+    },
     /// The storage cannot do this (e.g. `s3://` assets without S3 storage).
     #[error("storage: {0}")]
     Unsupported(String),

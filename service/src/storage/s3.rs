@@ -106,6 +106,8 @@ pub struct S3Storage {
     progressive: bool,
     /// `S3_TIMEOUT_SECS`: also the longest wait for the next bytes of a download.
     timeout: Duration,
+    /// Largest `s3://` asset fetched (`S3_ASSET_MAX_MB`).
+    asset_max_bytes: u64,
 }
 
 fn s3_error<E, R>(context: impl Into<String>, e: SdkError<E, R>) -> StorageError
@@ -169,6 +171,7 @@ impl S3Storage {
             part_size: s3.part_size,
             progressive: s3.progressive,
             timeout: s3.timeout,
+            asset_max_bytes: s3.asset_max_bytes,
         };
         tracing::info!(
             bucket = %storage.bucket,
@@ -254,8 +257,21 @@ impl S3Storage {
     }
 
     /// Streams an object to `dest`.
-    async fn download(&self, bucket: &str, key: &str, dest: &Path) -> Result<u64, StorageError> {
+    /// Downloads `s3://bucket/key` to `dest`; more than `max` bytes is [`StorageError::TooLarge`]
+    /// (checked on the announced length, and again while reading).
+    async fn download(
+        &self,
+        bucket: &str,
+        key: &str,
+        dest: &Path,
+        max: Option<u64>,
+    ) -> Result<u64, StorageError> {
         let url = format!("s3://{bucket}/{key}");
+        let too_large = |size: u64| StorageError::TooLarge {
+            object: url.clone(),
+            size,
+            limit: max.unwrap_or(u64::MAX),
+        };
         let resp = match self
             .client
             .get_object()
@@ -270,6 +286,11 @@ impl S3Storage {
             }
             Err(e) => return Err(s3_error(format!("get {url}"), e)),
         };
+        if let (Some(max), Some(len)) = (max, resp.content_length) {
+            if len > 0 && len as u64 > max {
+                return Err(too_large(len as u64));
+            }
+        }
         let mut body = resp.body;
         let mut out = tokio::fs::File::create(dest)
             .await
@@ -294,6 +315,11 @@ impl S3Storage {
                 .await
                 .map_err(|e| StorageError::io(format!("write {}", dest.display()), e))?;
             n += chunk.len() as u64;
+            if max.is_some_and(|max| n > max) {
+                drop(out);
+                let _ = tokio::fs::remove_file(dest).await;
+                return Err(too_large(n));
+            }
         }
         out.flush()
             .await
@@ -589,7 +615,7 @@ impl Storage for S3Storage {
 
     async fn get_file(&self, key: &str, dest: &Path) -> Result<u64, StorageError> {
         let full = self.full_key(key)?;
-        self.download(&self.bucket, &full, dest).await
+        self.download(&self.bucket, &full, dest, None).await
     }
 
     fn progressive(&self) -> bool {
@@ -640,7 +666,8 @@ impl Storage for S3Storage {
     }
 
     async fn get_s3_asset(&self, url: &S3Url, dest: &Path) -> Result<u64, StorageError> {
-        self.download(&url.bucket, &url.key, dest).await
+        self.download(&url.bucket, &url.key, dest, Some(self.asset_max_bytes))
+            .await
     }
 }
 

@@ -135,6 +135,15 @@ pub async fn localize(
                     message: format!("{url} does not exist"),
                 })
             }
+            Err(StorageError::TooLarge { size, limit, .. }) => {
+                return Err(FetchError::Invalid {
+                    path,
+                    message: format!(
+                        "{url} is {size} bytes or more, over the limit S3_ASSET_MAX_MB = {} MiB",
+                        limit / (1024 * 1024)
+                    ),
+                })
+            }
             Err(source) => return Err(FetchError::Storage { path, source }),
         }
         let local = dest.to_string_lossy().into_owned();
