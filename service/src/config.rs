@@ -140,6 +140,10 @@ pub struct Settings {
     pub error_webhook_url: Option<String>,
     /// `ERROR_WEBHOOK_TIMEOUT_MS` (default 5000): per-post timeout of the error webhook.
     pub error_webhook_timeout: Duration,
+    /// `CLOUDWATCH_EMF`: where the queue depth goes as CloudWatch EMF lines (off by default).
+    pub cloudwatch_emf: Option<crate::emf::EmfSink>,
+    /// `CLOUDWATCH_EMF_INTERVAL_SECS` (default 60): how often.
+    pub cloudwatch_emf_interval: Duration,
 }
 
 /// How outputs and assets use S3 (only read when `S3_BUCKET` is set).
@@ -279,8 +283,24 @@ impl Settings {
                 _ => return Err(bad("ERROR_WEBHOOK_URL", u, "expected an http(s) URL")),
             }
         }
+        let cloudwatch_emf = match get("CLOUDWATCH_EMF") {
+            None => None,
+            Some(v) => {
+                Some(crate::emf::EmfSink::parse(&v).map_err(|m| bad("CLOUDWATCH_EMF", &v, m))?)
+            }
+        };
+        let emf_secs: u64 = parse(&get, "CLOUDWATCH_EMF_INTERVAL_SECS", 60)?;
+        if emf_secs == 0 {
+            return Err(bad(
+                "CLOUDWATCH_EMF_INTERVAL_SECS",
+                "0",
+                "must be at least 1",
+            ));
+        }
         Ok(Settings {
             s3,
+            cloudwatch_emf,
+            cloudwatch_emf_interval: Duration::from_secs(emf_secs),
             json_max_depth,
             json_max_array_len,
             quotas: crate::quota::QuotaSettings::from_lookup(&get)?,
@@ -597,6 +617,8 @@ mod tests {
             ("ERROR_WEBHOOK_URL", "ftp://x"),
             ("ERROR_WEBHOOK_TIMEOUT_MS", "soon"),
             ("QUOTA_MAX_RESOLUTION", "big"),
+            ("CLOUDWATCH_EMF", "syslog"),
+            ("CLOUDWATCH_EMF_INTERVAL_SECS", "0"),
         ] {
             assert_eq!(settings(&[(k, v)]).unwrap_err().name, k, "{k}={v}");
         }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod emf;
 pub mod error_report;
 pub mod jwt;
 pub mod metrics;

@@ -114,6 +114,14 @@ impl Runtime {
             tracing::info!("storage: S3");
         }
         let (queue, redis) = crate::queue::from_settings(&settings, store.clone()).await?;
+        if let Some(sink) = &settings.cloudwatch_emf {
+            tracing::info!(?sink, "publishing the queue depth as CloudWatch EMF lines");
+            crate::emf::spawn(
+                sink.clone(),
+                settings.cloudwatch_emf_interval,
+                queue.clone(),
+            );
+        }
         if redis.is_some() {
             tracing::info!("queue: Redis (leases, cancel broadcast)");
         }

@@ -819,3 +819,65 @@ fn json_logs_carry_request_and_job_ids_and_metrics_count_encode_and_upload() {
     assert!(doc["paths"]["/api/v1/health"]["get"]["security"].is_null());
     assert!(doc["components"]["schemas"]["QuotaExceeded"].is_object());
 }
+
+/// The queue depth reaches a CloudWatch agent's EMF listener (a real TCP listener here; no agent
+/// can run on this machine) as EMF documents, and follows the queue.
+#[test]
+fn queue_depth_is_published_as_cloudwatch_emf() {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let emf = format!("tcp://{addr}");
+    // No render workers: submitted jobs stay in the queue.
+    let s = Server::start(
+        dir.path(),
+        &[
+            ("MAX_CONCURRENT_RENDERS", "0"),
+            ("CLOUDWATCH_EMF", emf.as_str()),
+            ("CLOUDWATCH_EMF_INTERVAL_SECS", "1"),
+        ],
+    );
+    listener.set_nonblocking(false).unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut lines = BufReader::new(conn).lines();
+    let mut next_depth = || -> (u64, Value) {
+        let line = lines.next().expect("an EMF line").expect("read");
+        let v: Value = serde_json::from_str(&line).expect("a JSON line");
+        (v["QueueDepth"].as_u64().expect("QueueDepth"), v)
+    };
+    let (first, doc) = next_depth();
+    assert_eq!(first, 0, "{doc}");
+    let d = &doc["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(d["Namespace"], "VRender", "{doc}");
+    assert_eq!(d["Dimensions"], json!([["Queue"]]), "{doc}");
+    assert_eq!(d["Metrics"][0]["Name"], "QueueDepth", "{doc}");
+    assert_eq!(doc["Queue"], "render");
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let ts = doc["_aws"]["Timestamp"].as_i64().unwrap();
+    assert!(
+        (now_ms - ts).abs() < 10_000,
+        "timestamp {ts} vs now {now_ms}"
+    );
+
+    let pid = s.create_project(&tiny_project("emf-user", 1.0, 10.0));
+    for _ in 0..3 {
+        s.submit(&json!({"projectId": pid}));
+    }
+    let start = Instant::now();
+    loop {
+        let (depth, doc) = next_depth();
+        if depth == 3 {
+            break;
+        }
+        assert!(depth <= 3, "{doc}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "depth stays {depth}"
+        );
+    }
+}

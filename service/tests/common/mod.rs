@@ -50,6 +50,9 @@ const SETTINGS: &[&str] = &[
     "S3_PROGRESSIVE_UPLOAD",
     "S3_ASSET_BUCKETS",
     "S3_TIMEOUT_SECS",
+    "S3_ASSET_MAX_MB",
+    "CLOUDWATCH_EMF",
+    "CLOUDWATCH_EMF_INTERVAL_SECS",
     "LOG_FORMAT",
     "API_KEYS",
     "API_KEYS_FILE",
@@ -58,7 +61,6 @@ const SETTINGS: &[&str] = &[
     "JWT_AUDIENCE",
     "RATE_LIMIT_PER_SECOND",
     "RATE_LIMIT_BURST",
-    // branch ops
     "JSON_MAX_DEPTH",
     "JSON_MAX_ARRAY_LEN",
     "QUOTA_MAX_CONCURRENT_JOBS",
