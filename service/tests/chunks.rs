@@ -243,3 +243,69 @@ fn a_chunk_that_fails_permanently_fails_the_job_with_its_reason() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_restart_keeps_the_stored_chunks_and_renders_only_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    // One worker: chunks are stored one by one, so the kill leaves some stored and some not.
+    let env: &[(&str, &str)] = &[
+        ("MAX_CONCURRENT_RENDERS", "1"),
+        ("CHUNK_THRESHOLD_SECONDS", "30"),
+        ("CHUNK_SECONDS", "10"),
+    ];
+    let server = Server::start(dir.path(), env);
+    let project = moving_project("u-resume", 100.0, FPS, false);
+    let pid = server.create_project(&project);
+    let id = server.submit(&json!({"projectId": pid}))["jobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let j = server.wait_for(&id, TIMEOUT, |j| {
+        j["chunksDone"].as_u64().unwrap_or(0) >= 3
+            || matches!(
+                j["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            )
+    });
+    assert_eq!(j["status"], "processing", "{j}");
+    server.kill();
+    let server = Server::start(dir.path(), env);
+    let done = server.wait_finished(&id, TIMEOUT);
+    assert_eq!(done["status"], "completed", "{done}\n{}", server.log_tail());
+    assert_eq!(done["chunksDone"], 10, "{done}");
+    assert_eq!(done["framesTotal"], 1000, "{done}");
+    // The restarted process kept the stored chunks (its split says how many) and rendered only
+    // the others.
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    let lines: Vec<String> = log.lines().map(common::strip_ansi).collect();
+    let split = lines
+        .iter()
+        .find(|l| l.contains("job split into chunks") && l.contains(&id))
+        .unwrap_or_else(|| panic!("no split after the restart:\n{log}"));
+    let kept: u64 = split
+        .split_once("kept=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no kept= in {split}"));
+    assert!(kept >= 3, "{split}");
+    let rendered = lines
+        .iter()
+        .filter(|l| l.contains("chunk render started") && l.contains(&id))
+        .count() as u64;
+    assert_eq!(rendered, 10 - kept, "kept {kept}:\n{log}");
+    let joined = dir.path().join("joined.mp4");
+    download(&server, &done, &joined);
+    let probe = ffprobe(&joined);
+    assert_eq!(stream(&probe, "video").unwrap()["nb_read_frames"], "1000");
+    // The joined video equals a one-piece render on both sides of every seam.
+    let single = dir.path().join("single.mp4");
+    render_single(&project, dir.path(), &single);
+    let (a, b) = (decode(&single, W, H), decode(&joined, W, H));
+    for seam in (100..1000).step_by(100) {
+        for n in [seam - 1, seam] {
+            let db = psnr(&a[n], &b[n]);
+            assert!(db >= 45.0, "frame {n} at seam {seam}: PSNR {db:.1} dB");
+        }
+    }
+    eprintln!("restart: {kept} of 10 chunks kept, {rendered} rendered again");
+}

@@ -367,27 +367,9 @@ fn log_lines(server: &Server, what: &str, id: &str) -> Vec<String> {
     std::fs::read_to_string(&server.log)
         .unwrap_or_default()
         .lines()
-        .map(strip_ansi)
+        .map(common::strip_ansi)
         .filter(|l| l.contains(what) && l.contains(id))
         .collect()
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ parameters final-letter
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[test]

@@ -168,6 +168,35 @@ pub fn split(
     (ranges.len() >= 2).then_some(ranges)
 }
 
+/// Whether `plan` has exactly these frame ranges.
+fn same_ranges(plan: &ChunkPlan, ranges: &[std::ops::Range<u64>]) -> bool {
+    plan.chunks.len() == ranges.len()
+        && plan
+            .chunks
+            .iter()
+            .zip(ranges)
+            .all(|(c, r)| c.start == r.start && c.end == r.end)
+}
+
+/// `old` taken up again by parent attempt `attempt`: stored chunks stay done, every other chunk is
+/// queued again (its attempt count kept), the join is queued when every chunk is stored.
+fn resume(old: &ChunkPlan, attempt: u32) -> ChunkPlan {
+    let mut plan = old.clone();
+    plan.attempt = attempt;
+    for c in &mut plan.chunks {
+        if c.state.status != TaskStatus::Done {
+            c.state.status = TaskStatus::Queued;
+            c.state.frames_done = 0;
+        }
+    }
+    plan.concat.status = if plan.done() == plan.chunks.len() {
+        TaskStatus::Queued
+    } else {
+        TaskStatus::Waiting
+    };
+    plan
+}
+
 /// A child task named by a queue item id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Task {
@@ -335,26 +364,35 @@ impl Orchestrator {
         ) else {
             return false;
         };
-        if let Some(old) = &job.chunks {
-            // A plan of an earlier attempt (e.g. interrupted by a restart): its chunks render again.
-            self.delete_chunk_objects(job, old).await;
-        }
-        let plan = ChunkPlan {
-            attempt: job.attempts,
-            frames_total: total,
-            chunks: ranges
-                .iter()
-                .map(|r| Chunk {
-                    start: r.start,
-                    end: r.end,
-                    output_key: None,
-                    state: TaskState {
-                        status: TaskStatus::Queued,
-                        ..TaskState::default()
-                    },
-                })
-                .collect(),
-            concat: TaskState::default(),
+        let plan = match &job.chunks {
+            // A plan of an earlier attempt of this job (interrupted by a restart, or taken over
+            // from a dead worker) with the same ranges: its stored chunks are kept, the rest render
+            // again. Attempt numbers keep counting, so a late holder of an earlier try cannot mark
+            // a chunk of this one done.
+            Some(old) if same_ranges(old, &ranges) => resume(old, job.attempts),
+            old => {
+                if let Some(old) = old {
+                    // Different ranges (changed chunk settings): start over.
+                    self.delete_chunk_objects(job, old).await;
+                }
+                ChunkPlan {
+                    attempt: job.attempts,
+                    frames_total: total,
+                    chunks: ranges
+                        .iter()
+                        .map(|r| Chunk {
+                            start: r.start,
+                            end: r.end,
+                            output_key: None,
+                            state: TaskState {
+                                status: TaskStatus::Queued,
+                                ..TaskState::default()
+                            },
+                        })
+                        .collect(),
+                    concat: TaskState::default(),
+                }
+            }
         };
         let attempt = job.attempts;
         let p = plan.clone();
@@ -365,10 +403,11 @@ impl Orchestrator {
                 &[JobStatus::Processing],
                 Box::new(move |j| {
                     if j.attempts == attempt {
+                        let done = p.frames_done();
                         j.chunks = Some(p.clone());
                         j.frames_total = p.frames_total;
-                        j.frames_done = 0;
-                        j.progress = 0.0;
+                        j.frames_done = done;
+                        j.progress = 90.0 * done as f64 / p.frames_total.max(1) as f64;
                         j.current_phase = Some(JobPhase::Composing.as_str().into());
                     }
                 }),
@@ -389,12 +428,20 @@ impl Orchestrator {
         tracing::info!(
             job_id = %job.job_id,
             chunks = plan.chunks.len(),
+            kept = plan.done(),
             frames = total,
             "job split into chunks"
         );
-        for n in 0..plan.chunks.len() {
+        // The open tasks: the chunks not yet stored, or the join when all are.
+        let items: Vec<String> = plan
+            .open_items(&job.job_id)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        for id in items {
+            let n = id.clone();
             let item = QueueItem {
-                job_id: chunk_item_id(&job.job_id, n),
+                job_id: id,
                 priority: job.priority,
             };
             if let Err(e) = self.queue.push(item, Duration::ZERO).await {
@@ -402,7 +449,7 @@ impl Orchestrator {
                 self.finish_logged(
                     &job,
                     Attempt::Failed {
-                        message: format!("cannot queue chunk {n}: {e}"),
+                        message: format!("cannot queue `{n}`: {e}"),
                         transient: true,
                         reason: "queue",
                     },
@@ -1194,6 +1241,62 @@ mod tests {
         for bad in ["/concat", "x/chunk/", "x/chunk/-1", "x/chunk/a", "x/other"] {
             assert_eq!(Task::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_plan_with_the_same_ranges_resumes_with_its_stored_chunks() {
+        let ranges = split(300, 10.0, 5.0, 10.0).unwrap();
+        let mut old = ChunkPlan {
+            attempt: 1,
+            frames_total: 300,
+            chunks: ranges
+                .iter()
+                .map(|r| Chunk {
+                    start: r.start,
+                    end: r.end,
+                    output_key: None,
+                    state: TaskState::default(),
+                })
+                .collect(),
+            concat: TaskState::default(),
+        };
+        old.chunks[0].state = TaskState {
+            status: TaskStatus::Done,
+            attempts: 1,
+            frames_done: 100,
+            error: None,
+        };
+        old.chunks[1].state = TaskState {
+            status: TaskStatus::Running,
+            attempts: 2,
+            frames_done: 40,
+            error: None,
+        };
+        assert!(same_ranges(&old, &ranges));
+        assert!(!same_ranges(&old, &split(300, 10.0, 5.0, 5.0).unwrap()));
+        let plan = resume(&old, 2);
+        assert_eq!(plan.attempt, 2);
+        assert_eq!(plan.done(), 1);
+        assert_eq!(plan.chunks[1].state.status, TaskStatus::Queued);
+        assert_eq!(
+            plan.chunks[1].state.attempts, 2,
+            "attempt numbers keep counting"
+        );
+        assert_eq!(plan.frames_done(), 100);
+        assert_eq!(plan.concat.status, TaskStatus::Waiting);
+        assert_eq!(
+            plan.open_items("j"),
+            vec![
+                ("j/chunk/1".to_string(), false),
+                ("j/chunk/2".to_string(), false)
+            ]
+        );
+        // Every chunk stored: only the join is left.
+        for c in &mut old.chunks {
+            c.state.status = TaskStatus::Done;
+        }
+        let plan = resume(&old, 3);
+        assert_eq!(plan.open_items("j"), vec![("j/concat".to_string(), false)]);
     }
 
     #[test]
