@@ -505,3 +505,54 @@ fn chunked_job_survives_a_redis_restart() {
     let out = tempfile::tempdir().unwrap();
     check_output(&api, &done, &out.path().join("joined.mp4"));
 }
+
+#[test]
+fn a_worker_stopped_mid_chunk_leaves_the_chunk_for_another_worker() {
+    // SIGTERM (a scale-in, a deploy): the worker stops its chunk render and does not ack the item,
+    // so the item comes back when its lease expires and the other worker takes the chunk over —
+    // without waiting for the resync's stale-job pass.
+    let cluster = Cluster::new(&[("CHUNK_THRESHOLD_SECONDS", "30"), ("CHUNK_SECONDS", "10")]);
+    let api = cluster.api();
+    let workers = [cluster.worker(), cluster.worker()];
+    let project = common::video::moving_project("dist-user", 60.0, 30.0, false);
+    let project_id = api.create_project(&project);
+    let id = submit(&api, &project_id, 5);
+    let start = Instant::now();
+    let stopped = loop {
+        if let Some(n) = workers
+            .iter()
+            .position(|w| !log_lines(w, "chunk render started", &id).is_empty())
+        {
+            break n;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no chunk started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &workers[stopped].pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let done = api.wait_finished(&id, Duration::from_secs(300));
+    let all: Vec<&Server> = workers.iter().chain([&api]).collect();
+    assert_eq!(done["status"], "completed", "{done}\n{}", logs(&all));
+    assert_eq!(done["chunksDone"], 6, "{done}");
+    assert_eq!(done["framesTotal"], 1800, "{done}");
+    let left = log_lines(&workers[stopped], "left for redelivery", &id);
+    assert_eq!(left.len(), 1, "{}", workers[stopped].log_tail());
+    let survivor = &workers[1 - stopped];
+    let retaken = log_lines(survivor, "chunk render started", &id)
+        .into_iter()
+        .filter(|l| l.contains("attempt=2"))
+        .count();
+    assert_eq!(retaken, 1, "{}", survivor.log_tail());
+    // Redelivered by the lease, not re-pushed by the resync.
+    for s in &all {
+        assert!(log_lines(s, "pushed again", &id).is_empty());
+    }
+    let out = tempfile::tempdir().unwrap();
+    check_output(&api, &done, &out.path().join("joined.mp4"));
+}

@@ -328,6 +328,12 @@ impl Orchestrator {
             tracing::warn!(item = %id, "task stopped: queue lease lost");
             return;
         }
+        if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            // Stopped by a shutdown: the item comes back once its lease expires and another
+            // worker takes the chunk over (with Redis; in-process queues end with the process).
+            tracing::info!(item = %id, "task stopped by shutdown; left for redelivery");
+            return;
+        }
         // Another worker of this process may hold the item now (taken over after a missed renew):
         // acking would release its lease.
         if let Some(mine) = claimed {

@@ -120,6 +120,8 @@ pub struct Orchestrator {
     scratch_root: PathBuf,
     /// Where cancellations are broadcast to other processes (Redis pub/sub), when distributed.
     cancel_bus: OnceLock<Arc<dyn CancelBus>>,
+    /// Set by [`Orchestrator::shutdown`]: tasks stopped by it leave their queue items unacked.
+    stopping: AtomicBool,
 }
 
 /// How one render attempt ended.
@@ -212,6 +214,7 @@ impl Orchestrator {
             running: Mutex::new(HashMap::new()),
             scratch_root,
             cancel_bus: OnceLock::new(),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -494,6 +497,7 @@ impl Orchestrator {
 
     /// Stops taking jobs and stops running renders; their jobs go back to `queued` for the next start.
     pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         self.queue.close().await;
         let running: Vec<(String, CancelToken)> = self
             .running
