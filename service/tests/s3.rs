@@ -102,6 +102,11 @@ fn output_lands_under_the_user_and_the_presigned_link_downloads_it() {
     );
     let (s, health) = server.get("/api/v1/health");
     assert_eq!(s, StatusCode::OK, "{health}");
+    assert_eq!(
+        health["components"]["storage"]["detail"], "s3 bucket renders-test",
+        "{health}"
+    );
+    assert_eq!(health["mode"], "distributed", "{health}");
 
     let pid = server.create_project(&tiny_project("bob", 1.0, 10.0));
     let job = server.submit(&json!({"projectId": pid}));

@@ -50,7 +50,7 @@ pub struct HealthReport {
     /// `ok` or `degraded`
     pub status: String,
     pub version: String,
-    /// `distributed` when `REDIS_URL` or `MONGODB_URI` is set, else `embedded`
+    /// `distributed` when `REDIS_URL`, `MONGODB_URI` or `S3_BUCKET` is set, else `embedded`
     pub mode: String,
     pub uptime_seconds: u64,
     pub running_renders: usize,
@@ -147,7 +147,10 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
     });
     let storage = timed(async {
         match state.storage.ping().await {
-            Ok(()) => ComponentHealth::up("local disk"),
+            Ok(()) => ComponentHealth::up(match (&state.local_files, &state.settings.s3_bucket) {
+                (None, Some(bucket)) => format!("s3 bucket {bucket}"),
+                _ => "local disk".to_string(),
+            }),
             Err(e) => ComponentHealth::down(e.to_string()),
         }
     });
@@ -177,7 +180,10 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
     let report = HealthReport {
         status: if all_up { "ok" } else { "degraded" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        mode: if state.settings.redis_url.is_some() || state.settings.mongodb_uri.is_some() {
+        mode: if state.settings.redis_url.is_some()
+            || state.settings.mongodb_uri.is_some()
+            || state.settings.s3_bucket.is_some()
+        {
             "distributed"
         } else {
             "embedded"
