@@ -268,8 +268,20 @@ pub async fn serve(
     } else {
         tracing::warn!("authentication is off: set API_KEYS, API_KEYS_FILE or JWT_SECRET before exposing the service");
     }
-    let app = api::router(state);
     tracing::info!(%local, base_url = %base, workers = rt.workers.len(), "listening");
+    serve_router(listener, local, api::router(state), shutdown).await?;
+    rt.stop().await;
+    Ok(())
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; prints `listening on http://ADDR` first
+/// (tests and scripts read it to learn the port when it is 0).
+async fn serve_router(
+    listener: TcpListener,
+    local: SocketAddr,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     println!("listening on http://{local}");
     axum::serve(
         listener,
@@ -277,9 +289,7 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
-    .map_err(io("serve"))?;
-    rt.stop().await;
-    Ok(())
+    .map_err(io("serve"))
 }
 
 /// `vrender worker`: render workers on the shared queue (`REDIS_URL`) and store, no public API;
@@ -310,15 +320,13 @@ pub async fn work(
     println!("worker ready");
     match listener {
         Some((listener, local)) => {
-            let app = api::health_router(rt.app_state()?);
-            println!("listening on http://{local}");
-            axum::serve(
+            serve_router(
                 listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
+                local,
+                api::health_router(rt.app_state()?),
+                shutdown,
             )
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(io("serve"))?;
+            .await?
         }
         None => shutdown.await,
     }
