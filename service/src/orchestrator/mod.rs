@@ -165,6 +165,46 @@ impl Drop for LeaseKeeper {
     }
 }
 
+/// Scratch folders untouched this long are leftovers of a dead process (a render writes its output
+/// continuously, so its folder's newest file is always recent).
+const STALE_SCRATCH: Duration = Duration::from_secs(24 * 3600);
+
+/// Removes the folders under `root` whose newest entry (the folder or a file directly in it) was
+/// modified more than `older_than` ago; how many.
+fn sweep_stale_scratch(root: &Path, older_than: Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    let newest = |dir: &Path| -> Option<std::time::SystemTime> {
+        let mut t = std::fs::metadata(dir).and_then(|m| m.modified()).ok()?;
+        for e in std::fs::read_dir(dir).ok()?.flatten() {
+            if let Ok(m) = e.metadata().and_then(|m| m.modified()) {
+                t = t.max(m);
+            }
+        }
+        Some(t)
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let stale = newest(&path)
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > older_than);
+        if stale {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove stale scratch folder")
+                }
+            }
+        }
+    }
+    removed
+}
+
 /// The change that starts an attempt: `processing` under a new claim.
 fn start_attempt(j: &mut JobRecord, claim: &str) {
     j.status = JobStatus::Processing;
@@ -405,6 +445,11 @@ impl Orchestrator {
         let mut report = Recovery::default();
         let distributed = self.settings.redis_url.is_some();
         if distributed {
+            // Other processes may be rendering in this folder: only leftovers of dead ones go.
+            let removed = sweep_stale_scratch(&self.scratch_root, STALE_SCRATCH);
+            if removed > 0 {
+                tracing::info!(removed, "removed scratch folders untouched for a day");
+            }
             self.push_unfinished(&mut report).await?;
             return Ok(report);
         }
@@ -1142,5 +1187,39 @@ fn render_failure_reason(e: &RenderError) -> &'static str {
         RenderError::Audio(_) => "audio",
         RenderError::Request(_) => "request",
         RenderError::Cancelled => "cancelled",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_scratch_folders_untouched_for_long_are_swept() {
+        use std::time::{Duration, SystemTime};
+        let root = tempfile::tempdir().unwrap();
+        let old_dir = root.path().join("job-a-1");
+        let busy_dir = root.path().join("job-b-1");
+        for d in [&old_dir, &busy_dir] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("output.mp4"), b"x").unwrap();
+        }
+        let long_ago = SystemTime::now() - Duration::from_secs(3 * 24 * 3600);
+        let set = |p: &std::path::Path| {
+            std::fs::File::open(p)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        };
+        set(&old_dir.join("output.mp4"));
+        set(&old_dir);
+        // The busy folder is old itself, but its output is being written.
+        set(&busy_dir);
+        let removed = super::sweep_stale_scratch(root.path(), super::STALE_SCRATCH);
+        assert_eq!(removed, 1);
+        assert!(!old_dir.exists());
+        assert!(busy_dir.join("output.mp4").exists());
+        assert_eq!(
+            super::sweep_stale_scratch(&root.path().join("none"), super::STALE_SCRATCH),
+            0
+        );
     }
 }
