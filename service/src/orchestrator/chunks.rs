@@ -116,22 +116,19 @@ impl ChunkPlan {
     /// The queue items of tasks that are not done: `(item id, running)`. Tasks waiting to be queued
     /// (the join before the last chunk) are not listed.
     pub fn open_items(&self, job_id: &str) -> Vec<(String, bool)> {
-        let mut items: Vec<(String, bool)> = self
+        let tasks = self
             .chunks
             .iter()
             .enumerate()
-            .filter_map(|(n, c)| match c.state.status {
-                TaskStatus::Queued => Some((chunk_item_id(job_id, n), false)),
-                TaskStatus::Running => Some((chunk_item_id(job_id, n), true)),
-                _ => None,
+            .map(|(n, c)| (chunk_item_id(job_id, n), &c.state))
+            .chain([(concat_item_id(job_id), &self.concat)]);
+        tasks
+            .filter_map(|(id, s)| match s.status {
+                TaskStatus::Queued => Some((id, false)),
+                TaskStatus::Running => Some((id, true)),
+                TaskStatus::Waiting | TaskStatus::Done => None,
             })
-            .collect();
-        match self.concat.status {
-            TaskStatus::Queued => items.push((concat_item_id(job_id), false)),
-            TaskStatus::Running => items.push((concat_item_id(job_id), true)),
-            _ => {}
-        }
-        items
+            .collect()
     }
 
     fn frames_done(&self) -> u64 {
