@@ -1174,50 +1174,6 @@ impl Orchestrator {
         request.faststart = false;
         request
     }
-
-    /// Runs `work` on the blocking pool; every `PROGRESS_INTERVAL_MS` hands the latest progress to
-    /// `store`, and cancels `token` when it answers false.
-    async fn run_blocking_with_progress<T, W, S, F>(
-        &self,
-        token: &CancelToken,
-        work: W,
-        store: S,
-    ) -> Result<T, RenderError>
-    where
-        T: Send + 'static,
-        W: FnOnce(&mut dyn FnMut(Progress)) -> Result<T, RenderError> + Send + 'static,
-        S: Fn(Progress) -> F,
-        F: std::future::Future<Output = bool>,
-    {
-        let (tx, mut rx) = tokio::sync::watch::channel::<Option<Progress>>(None);
-        let mut handle = tokio::task::spawn_blocking(move || {
-            let mut report = |p: Progress| {
-                tx.send_replace(Some(p));
-            };
-            work(&mut report)
-        });
-        let mut tick = tokio::time::interval(self.settings.progress_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                res = &mut handle => {
-                    return match res {
-                        Ok(r) => r,
-                        Err(e) => Err(RenderError::Request(format!("the render crashed: {e}"))),
-                    };
-                }
-                _ = tick.tick() => {
-                    if !rx.has_changed().unwrap_or(false) {
-                        continue;
-                    }
-                    let Some(p) = *rx.borrow_and_update() else { continue };
-                    if !store(p).await {
-                        token.cancel();
-                    }
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

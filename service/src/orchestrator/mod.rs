@@ -900,15 +900,39 @@ impl Orchestrator {
         job: &JobRecord,
         token: &CancelToken,
     ) -> Result<RenderStats, RenderError> {
-        let (tx, mut rx) = tokio::sync::watch::channel::<Option<Progress>>(None);
         let cancel = token.clone();
+        self.run_blocking_with_progress(
+            token,
+            move |report: &mut dyn FnMut(Progress)| {
+                engine.render(&project, &request, report, &cancel)
+            },
+            |p| self.store_progress(job, p),
+        )
+        .await
+    }
+
+    /// Runs `work` on the blocking pool; every `PROGRESS_INTERVAL_MS` hands the latest progress to
+    /// `store`, and cancels `token` when it answers false.
+    pub(super) async fn run_blocking_with_progress<T, W, S, F>(
+        &self,
+        token: &CancelToken,
+        work: W,
+        store: S,
+    ) -> Result<T, RenderError>
+    where
+        T: Send + 'static,
+        W: FnOnce(&mut dyn FnMut(Progress)) -> Result<T, RenderError> + Send + 'static,
+        S: Fn(Progress) -> F,
+        F: std::future::Future<Output = bool>,
+    {
+        let (tx, mut rx) = tokio::sync::watch::channel::<Option<Progress>>(None);
         let span = tracing::Span::current();
         let mut handle = tokio::task::spawn_blocking(move || {
             let _in_job = span.enter(); // the engine's logs carry the job id too
             let mut report = |p: Progress| {
                 tx.send_replace(Some(p));
             };
-            engine.render(&project, &request, &mut report, &cancel)
+            work(&mut report)
         });
         let mut tick = tokio::time::interval(self.settings.progress_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -925,8 +949,7 @@ impl Orchestrator {
                         continue;
                     }
                     let Some(p) = *rx.borrow_and_update() else { continue };
-                    let still_running = self.store_progress(job, p).await;
-                    if !still_running {
+                    if !store(p).await {
                         token.cancel();
                     }
                 }
