@@ -7,12 +7,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::video::{decode, moving_project, psnr, render_single, run, stream, H, W};
-use common::{ffprobe, Server};
+use common::{ffprobe, files_under, Server};
 use serde_json::{json, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(240);
@@ -39,24 +39,6 @@ fn download(server: &Server, job: &Value, to: &Path) {
     let resp = server.client.get(url).send().unwrap();
     assert_eq!(resp.status(), 200);
     std::fs::write(to, resp.bytes().unwrap()).unwrap();
-}
-
-/// Files under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        if let Ok(rd) = std::fs::read_dir(&d) {
-            for e in rd.flatten() {
-                if e.path().is_dir() {
-                    stack.push(e.path());
-                } else {
-                    out.push(e.path());
-                }
-            }
-        }
-    }
-    out
 }
 
 #[test]

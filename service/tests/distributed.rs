@@ -372,6 +372,24 @@ fn log_lines(server: &Server, what: &str, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until one of `workers` (`None`: gone) logs the start of a chunk of job `id`; its index.
+fn first_to_start_a_chunk(workers: &[Option<&Server>], id: &str) -> usize {
+    let start = Instant::now();
+    loop {
+        if let Some(n) = workers
+            .iter()
+            .position(|w| w.is_some_and(|w| !log_lines(w, "chunk render started", id).is_empty()))
+        {
+            return n;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no chunk started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn chunked_job_on_two_workers_survives_a_killed_worker_and_matches_a_single_render() {
     // 60 s at 30 fps = 1800 frames in 6 chunks of 300, over two worker processes.
@@ -383,20 +401,8 @@ fn chunked_job_on_two_workers_survives_a_killed_worker_and_matches_a_single_rend
     let id = submit(&api, &project_id, 5);
 
     // Kill the first worker that starts a chunk, while it renders it.
-    let start = Instant::now();
-    let victim = loop {
-        if let Some(n) = workers.iter().position(|w| {
-            w.as_ref()
-                .is_some_and(|w| !log_lines(w, "chunk render started", &id).is_empty())
-        }) {
-            break n;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no chunk started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let victim =
+        first_to_start_a_chunk(&workers.iter().map(Option::as_ref).collect::<Vec<_>>(), &id);
     let killed = workers[victim].take().unwrap();
     let in_flight = log_lines(&killed, "chunk render started", &id).len()
         > log_lines(&killed, "chunk stored", &id).len();
@@ -517,20 +523,7 @@ fn a_worker_stopped_mid_chunk_leaves_the_chunk_for_another_worker() {
     let project = common::video::moving_project("dist-user", 60.0, 30.0, false);
     let project_id = api.create_project(&project);
     let id = submit(&api, &project_id, 5);
-    let start = Instant::now();
-    let stopped = loop {
-        if let Some(n) = workers
-            .iter()
-            .position(|w| !log_lines(w, "chunk render started", &id).is_empty())
-        {
-            break n;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no chunk started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let stopped = first_to_start_a_chunk(&workers.iter().map(Some).collect::<Vec<_>>(), &id);
     let status = std::process::Command::new("kill")
         .args(["-TERM", &workers[stopped].pid().to_string()])
         .status()

@@ -240,20 +240,7 @@ impl Server {
 
     /// Files left in the scratch folder.
     pub fn scratch_files(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut stack = vec![self.data_dir.join("tmp")];
-        while let Some(d) = stack.pop() {
-            if let Ok(rd) = std::fs::read_dir(&d) {
-                for e in rd.flatten() {
-                    if e.path().is_dir() {
-                        stack.push(e.path());
-                    } else {
-                        out.push(e.path());
-                    }
-                }
-            }
-        }
-        out
+        files_under(&self.data_dir.join("tmp"))
     }
 }
 
@@ -348,6 +335,24 @@ pub fn strip_ansi(line: &str) -> String {
             }
         } else {
             out.push(c);
+        }
+    }
+    out
+}
+
+/// Files under `dir`, recursively (none when it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    out.push(e.path());
+                }
+            }
         }
     }
     out
