@@ -66,6 +66,9 @@ pub struct RenderRequest {
     /// Write the video stream only, ignoring the project's audio (chunks of a chunked render; the
     /// audio is mixed once for the whole length when the chunks are joined).
     pub video_only: bool,
+    /// Compose static bottom layers once and reuse them while they stay the same (default true).
+    /// The pixels are identical either way; off is for measuring and testing.
+    pub frame_cache: bool,
 }
 
 impl RenderRequest {
@@ -81,6 +84,7 @@ impl RenderRequest {
             silent_audio: false,
             faststart: true,
             video_only: false,
+            frame_cache: true,
         }
     }
 }
@@ -332,9 +336,15 @@ impl Engine {
             "render started"
         );
 
-        let result = self.frame_loop(&scene, &target, range, &mut *enc, cancel, &mut |done, t| {
-            report(Phase::Composing, done, Some(t))
-        });
+        let result = self.frame_loop(
+            &scene,
+            &target,
+            range,
+            request.frame_cache,
+            &mut *enc,
+            cancel,
+            &mut |done, t| report(Phase::Composing, done, Some(t)),
+        );
         if let Err(e) = result {
             enc.abort();
             return Err(e);
@@ -376,6 +386,7 @@ impl Engine {
         scene: &Scene<'_>,
         target: &FrameTarget,
         range: Range<u64>,
+        frame_cache: bool,
         enc: &mut dyn encoder::Encoder,
         cancel: &CancelToken,
         report: &mut dyn FnMut(u64, Instant),
@@ -441,7 +452,14 @@ impl Engine {
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame"),
             });
-            scene.encode_frame(&self.gpu, &self.compositor, &mut encoder, target, n);
+            scene.encode_frame(
+                &self.gpu,
+                &self.compositor,
+                &mut encoder,
+                target,
+                n,
+                frame_cache,
+            );
             target.encode_yuv(&self.compositor, &mut encoder);
             encoder.copy_buffer_to_buffer(&target.yuv, 0, &staging[slot], 0, len);
             let submission = self.gpu.queue.submit([encoder.finish()]);
@@ -509,7 +527,14 @@ impl Engine {
             mapped_at_creation: false,
         });
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
-        scene.encode_frame(&self.gpu, &self.compositor, &mut encoder, &target, frame);
+        scene.encode_frame(
+            &self.gpu,
+            &self.compositor,
+            &mut encoder,
+            &target,
+            frame,
+            false,
+        );
         encoder.copy_texture_to_buffer(
             wgpu::TexelCopyTextureInfo {
                 texture: &target.texture,

@@ -1,9 +1,9 @@
-//! CPU twins of the shader structs (`shaders/compose.wgsl`, `shaders/yuv.wgsl`), defined once here
+//! CPU twins of the shader structs (`shaders/layer_common.wgsl`, `shaders/yuv.wgsl`), defined once here
 //! with `bytemuck` so the bytes we upload are exactly what the shaders read.
 
 use bytemuck::{Pod, Zeroable};
 
-/// `FrameUniforms` in compose.wgsl (bind group 0, binding 0).
+/// `FrameUniforms` in layer_common.wgsl (bind group 0, binding 0).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
 pub struct FrameUniforms {
@@ -11,17 +11,27 @@ pub struct FrameUniforms {
     pub _pad: [f32; 2],
 }
 
-/// `GpuLayer` in compose.wgsl (bind group 0, binding 1, an array).
+/// `GpuLayer` in layer_common.wgsl (bind group 0, binding 1, an array; read by the vertex stages, and
+/// by the fragment stage only for gradient stops).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
 pub struct GpuLayer {
-    pub xform0: [f32; 4],
-    pub xform1: [f32; 4],
-    pub quad: [f32; 4],
-    pub params: [f32; 4],
-    pub info: [u32; 4],
-    pub info2: [u32; 4],
+    /// Local → screen linear part (a, b, c, d): screen = (a·x + b·y + tx, c·x + d·y + ty).
+    pub xform: [f32; 4],
+    /// (tx, ty, screen pixels per local unit, opacity).
+    pub offset: [f32; 4],
+    /// Rectangle rasterised, local units (the content rectangle plus anti-aliasing padding).
+    pub draw: [f32; 4],
+    /// Content rectangle, local units (anti-aliased edges; a shape's box).
+    pub edge: [f32; 4],
+    /// Atlas texels of the content rectangle (u0, v0, u1, v1).
     pub uv: [f32; 4],
+    /// kind, blend mode, atlas page, fill kind.
+    pub info: [u32; 4],
+    /// gradient stop count, unused ×3.
+    pub info2: [u32; 4],
+    /// corner radius, stroke width, unused ×2.
+    pub shape: [f32; 4],
     pub fill: [f32; 4],
     pub stroke: [f32; 4],
     pub gradient: [f32; 4],
@@ -39,15 +49,11 @@ pub struct YuvParams {
     pub _pad: u32,
 }
 
-pub const KIND_TEXTURED: u32 = 0;
-pub const KIND_RECT: u32 = 1;
-pub const KIND_ELLIPSE: u32 = 2;
-
 pub const FILL_NONE: u32 = 0;
 pub const FILL_SOLID: u32 = 1;
 pub const FILL_GRADIENT: u32 = 2;
 
-/// Blend mode numbers as compose.wgsl reads them (`blend_fn`).
+/// Blend mode numbers as layer_common.wgsl reads them (`blend_fn`).
 pub fn blend_code(mode: crate::project::BlendMode) -> u32 {
     use crate::project::BlendMode::*;
     match mode {
@@ -62,4 +68,4 @@ pub fn blend_code(mode: crate::project::BlendMode) -> u32 {
 }
 
 const _: () = assert!(std::mem::size_of::<FrameUniforms>() == 16);
-const _: () = assert!(std::mem::size_of::<GpuLayer>() == 20 * 16);
+const _: () = assert!(std::mem::size_of::<GpuLayer>() == 21 * 16);

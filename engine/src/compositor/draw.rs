@@ -1,0 +1,243 @@
+//! The per-frame draw list: the timeline's layer states at one frame turned into GPU layer records
+//! bottom to top, each with its pixel bounds and the cheapest shader that draws it exactly, and the
+//! plan of passes (destinations, scissors of wipe/slide transitions, cross-fade weight).
+
+use bytemuck::Zeroable;
+
+use super::layout::*;
+use super::pipelines::DrawKind;
+use super::scene::{LayerSource, Scene, SourceKind};
+use crate::project::TransitionKind;
+use crate::timeline::SceneTime;
+
+/// Which texture a segment draws into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dest {
+    /// The frame itself.
+    Main = 0,
+    /// The incoming scene of a cross-fade, blended onto the frame at the end.
+    Incoming = 1,
+    /// The static-layer cache (see `cache.rs`).
+    Cache = 2,
+}
+
+/// A run of layers drawn into one destination, optionally clipped (wipe and slide transitions).
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub dest: Dest,
+    pub range: std::ops::Range<u32>,
+    /// x0, y0, x1, y1 in pixels.
+    pub scissor: Option<[u32; 4]>,
+}
+
+/// One frame's layers bottom to top, with each layer's pixel bounds and the pass plan.
+#[derive(Debug, Clone, Default)]
+pub struct DrawList {
+    pub layers: Vec<GpuLayer>,
+    /// x0, y0, x1, y1 (exclusive) in pixels, clamped to the frame.
+    pub bboxes: Vec<[u32; 4]>,
+    /// Which layer of the project each record draws: (composition, layer index + 1; 0 = background).
+    pub ids: Vec<(u32, u32)>,
+    pub segments: Vec<Segment>,
+    /// Cross-fade progress: blend `Incoming` onto `Main` with this weight.
+    pub fade: Option<f32>,
+    /// Clear colour of each destination (an unclipped scene's opaque background).
+    pub clear: [Option<[f32; 4]>; 2],
+}
+
+impl DrawList {
+    fn push(&mut self, layer: GpuLayer, bbox: [u32; 4], id: (u32, u32)) {
+        self.layers.push(layer);
+        self.bboxes.push(bbox);
+        self.ids.push(id);
+    }
+
+    /// Closes a segment holding the layers pushed since the previous one (a scene: its background
+    /// first). An unclipped scene's background becomes the pass's clear colour instead of a draw.
+    fn segment(&mut self, dest: Dest, scissor: Option<[u32; 4]>) {
+        let mut start = self.segments.last().map_or(0, |s| s.range.end);
+        if scissor.is_none() && self.clear[dest as usize].is_none() {
+            self.clear[dest as usize] = Some(self.layers[start as usize].fill);
+            start += 1;
+        }
+        self.segments.push(Segment {
+            dest,
+            range: start..self.layers.len() as u32,
+            scissor,
+        });
+    }
+
+    /// The draw kind of record `i`.
+    pub fn kind(&self, i: u32) -> DrawKind {
+        DrawKind::from_code(self.layers[i as usize].info[0])
+    }
+}
+
+/// Whether `v` is an integer, up to float noise.
+fn on_pixel_edge(v: f64) -> bool {
+    (v - v.round()).abs() < 1e-3
+}
+
+/// The record of one placed layer: `(a, b, c, d, tx, ty)` maps local units to screen pixels.
+/// Returns the record and its pixel bounds, or `None` when it is entirely off screen.
+fn place(
+    src: &LayerSource,
+    xf: [f64; 6],
+    scale: f64,
+    opacity: f64,
+    frame: (f64, f64),
+) -> Option<(GpuLayer, [u32; 4])> {
+    let [a, b, c, d, tx, ty] = xf;
+    let fwd = |lx: f64, ly: f64| (a * lx + b * ly + tx, c * lx + d * ly + ty);
+    let q = src.content;
+    // Axis-aligned (no rotation, positive scale) with every edge on a pixel boundary: no
+    // anti-aliasing is needed, so the layer takes a cheaper shader and its exact rectangle.
+    let (sx0, sy0) = fwd(q[0], q[1]);
+    let (sx1, sy1) = fwd(q[2], q[3]);
+    let aligned = b.abs() < 1e-9
+        && c.abs() < 1e-9
+        && a > 0.0
+        && d > 0.0
+        && [sx0, sy0, sx1, sy1].into_iter().all(on_pixel_edge);
+    let kind = match src.kind {
+        SourceKind::Textured { raster } if aligned => {
+            let (w, h) = ((sx1 - sx0).round(), (sy1 - sy0).round());
+            if (w, h) == (raster.0 as f64, raster.1 as f64) {
+                DrawKind::TexturedNearest
+            } else {
+                DrawKind::TexturedPlain
+            }
+        }
+        SourceKind::Textured { .. } => DrawKind::Textured,
+        SourceKind::Rect { plain: true } if aligned => DrawKind::Solid,
+        SourceKind::Rect { .. } => DrawKind::Rect,
+        SourceKind::Ellipse => DrawKind::Ellipse,
+    };
+    // One screen pixel of padding around anti-aliased edges.
+    let pad = if aligned { 0.0 } else { 1.0 / scale.max(1e-6) };
+    let draw = [q[0] - pad, q[1] - pad, q[2] + pad, q[3] + pad];
+    let corners = [
+        fwd(draw[0], draw[1]),
+        fwd(draw[2], draw[1]),
+        fwd(draw[0], draw[3]),
+        fwd(draw[2], draw[3]),
+    ];
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for (x, y) in corners {
+        x0 = x0.min(x);
+        y0 = y0.min(y);
+        x1 = x1.max(x);
+        y1 = y1.max(y);
+    }
+    let (x0, y0) = (x0.floor().max(0.0), y0.floor().max(0.0));
+    let (x1, y1) = (x1.ceil().min(frame.0), y1.ceil().min(frame.1));
+    if x1 <= x0 || y1 <= y0 {
+        return None;
+    }
+    let mut g = src.template;
+    g.info[0] = kind as u32;
+    g.xform = [a as f32, b as f32, c as f32, d as f32];
+    g.offset = [tx as f32, ty as f32, scale as f32, opacity as f32];
+    g.draw = draw.map(|v| v as f32);
+    g.edge = q.map(|v| v as f32);
+    Some((g, [x0 as u32, y0 as u32, x1 as u32, y1 as u32]))
+}
+
+impl Scene<'_> {
+    /// Appends one scene's background (as a full-frame rectangle) and visible layers, shifted `dx`
+    /// pixels (slide transitions).
+    fn push_scene(&self, list: &mut DrawList, st: SceneTime, dx: f64) {
+        let comp = &self.project.frames[st.composition];
+        let ci = st.composition as u32;
+        let duration = comp.duration_at(self.project.frame_rate);
+        let frame = (self.project.width as f64, self.project.height as f64);
+        let bg = LayerSource {
+            box_size: frame,
+            content: [0.0, 0.0, frame.0, frame.1],
+            kind: SourceKind::Rect { plain: true },
+            template: GpuLayer {
+                info: [0, 0, 0, FILL_SOLID],
+                fill: comp
+                    .background
+                    .unwrap_or(crate::project::Color::BLACK)
+                    .premultiplied(),
+                ..GpuLayer::zeroed()
+            },
+        };
+        let (g, bbox) =
+            place(&bg, [1.0, 0.0, 0.0, 1.0, dx, 0.0], 1.0, 1.0, frame).unwrap_or_else(|| {
+                // Slid entirely out: keep an empty record so the segment has its background.
+                let mut g = bg.template;
+                g.info[0] = DrawKind::Solid as u32;
+                (g, [0, 0, 0, 0])
+            });
+        list.push(g, bbox, (ci, 0));
+        for (li, (layer, src)) in comp
+            .layers
+            .iter()
+            .zip(&self.sources[st.composition])
+            .enumerate()
+        {
+            if !layer.visible_at(st.local, duration) {
+                continue;
+            }
+            let s = layer.state_at(st.local);
+            if s.opacity <= 0.0 || s.scale <= 1e-6 {
+                continue;
+            }
+            let (ax, ay) = layer.anchor.fraction();
+            let anchor = (ax * src.box_size.0, ay * src.box_size.1);
+            let (sin, cos) = s.rotation.to_radians().sin_cos();
+            // screen = pos + scale · R(θ) · (local − anchor), θ clockwise on a y-down screen.
+            let (a, b, c, d) = (s.scale * cos, -s.scale * sin, s.scale * sin, s.scale * cos);
+            let pos = (s.x + dx, s.y);
+            let tx = pos.0 - (a * anchor.0 + b * anchor.1);
+            let ty = pos.1 - (c * anchor.0 + d * anchor.1);
+            if let Some((g, bbox)) = place(src, [a, b, c, d, tx, ty], s.scale, s.opacity, frame) {
+                list.push(g, bbox, (ci, li as u32 + 1));
+            }
+        }
+    }
+
+    /// What to draw for frame `n`: the layers bottom to top and how to split them into passes.
+    pub fn frame_data(&self, frame: u64) -> DrawList {
+        let fs = self.timeline.scene_at(self.project, frame);
+        let (w, h) = (self.project.width, self.project.height);
+        let mut list = DrawList::default();
+        match fs.transition {
+            None => {
+                self.push_scene(&mut list, fs.scene, 0.0);
+                list.segment(Dest::Main, None);
+            }
+            Some(tr) => {
+                let p = tr.progress;
+                match tr.kind {
+                    TransitionKind::Fade => {
+                        self.push_scene(&mut list, tr.from, 0.0);
+                        list.segment(Dest::Main, None);
+                        self.push_scene(&mut list, fs.scene, 0.0);
+                        list.segment(Dest::Incoming, None);
+                        list.fade = Some(p as f32);
+                    }
+                    TransitionKind::Wipe => {
+                        // The incoming scene is revealed from the left: it owns x < split.
+                        let split = ((p * w as f64).round() as u32).min(w);
+                        self.push_scene(&mut list, tr.from, 0.0);
+                        list.segment(Dest::Main, Some([split, 0, w, h]));
+                        self.push_scene(&mut list, fs.scene, 0.0);
+                        list.segment(Dest::Main, Some([0, 0, split, h]));
+                    }
+                    TransitionKind::Slide => {
+                        // The incoming scene enters from the right and pushes the outgoing one out.
+                        let split = (((1.0 - p) * w as f64).round() as u32).min(w);
+                        self.push_scene(&mut list, tr.from, -p * w as f64);
+                        list.segment(Dest::Main, Some([0, 0, split, h]));
+                        self.push_scene(&mut list, fs.scene, (1.0 - p) * w as f64);
+                        list.segment(Dest::Main, Some([split, 0, w, h]));
+                    }
+                }
+            }
+        }
+        list
+    }
+}

@@ -1,0 +1,367 @@
+//! Scene preparation: everything one render draws, made once before the first frame. Images are
+//! decoded (downscaled to the largest size they are drawn at) and text is rasterised, all packed
+//! into one atlas uploaded once; each layer gets a [`LayerSource`]: its box, what it samples and its
+//! colours. Per frame only transforms and opacity change (see `draw.rs`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bytemuck::Zeroable;
+use wgpu::util::DeviceExt;
+
+use super::atlas::{Atlas, AtlasItem};
+use super::gpu::Gpu;
+use super::layout::*;
+use super::text::{self, TextSystem};
+use super::Compositor;
+use crate::assets::AssetResolver;
+use crate::project::{Fill, Layer, LayerKind, Project, ShapeKind};
+use crate::timeline::Timeline;
+use crate::RenderError;
+
+/// What kind of pixels a layer has, as far as choosing its shader goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum SourceKind {
+    /// Sampled from the atlas; `raster` is the size of its pixels there.
+    Textured {
+        raster: (u32, u32),
+    },
+    /// A rectangle; `plain` when one solid colour fills it with no stroke or rounded corners.
+    Rect {
+        plain: bool,
+    },
+    Ellipse,
+}
+
+/// A layer's static part: its box, what it samples, its colours.
+pub(super) struct LayerSource {
+    /// The box anchors refer to, local units.
+    pub box_size: (f64, f64),
+    /// The content rectangle in local units (a text raster's margin lies outside the box).
+    pub content: [f64; 4],
+    pub kind: SourceKind,
+    /// Everything but the per-frame transform, opacity, draw rectangle and draw kind.
+    pub template: GpuLayer,
+}
+
+/// One render's GPU resources and prepared layers.
+pub struct Scene<'p> {
+    pub(super) project: &'p Project,
+    pub timeline: Timeline,
+    pub(super) sources: Vec<Vec<LayerSource>>,
+    pub(super) frame_buf: wgpu::Buffer,
+    pub(super) layer_buf: wgpu::Buffer,
+    pub(super) bind_group: wgpu::BindGroup,
+    _atlas: Atlas,
+}
+
+/// Image size at which to keep a decoded image: the largest it is ever drawn, never upscaled.
+fn image_raster_size(
+    natural: (u32, u32),
+    box_size: (f64, f64),
+    max_scale: f64,
+    max_side: u32,
+) -> (u32, u32) {
+    let want_w = (box_size.0 * max_scale).ceil().max(1.0);
+    let want_h = (box_size.1 * max_scale).ceil().max(1.0);
+    let (nw, nh) = (natural.0 as f64, natural.1 as f64);
+    // Downscale only when the image is much larger than needed: saves atlas space and avoids aliasing.
+    let (mut w, mut h) = if nw > want_w * 1.25 || nh > want_h * 1.25 {
+        (want_w.min(nw), want_h.min(nh))
+    } else {
+        (nw, nh)
+    };
+    let fit = (max_side as f64 / w.max(h)).min(1.0);
+    w = (w * fit).round().max(1.0);
+    h = (h * fit).round().max(1.0);
+    (w as u32, h as u32)
+}
+
+fn premultiply(img: &mut image::RgbaImage) {
+    for px in img.pixels_mut() {
+        let a = px[3] as u32;
+        if a < 255 {
+            for c in 0..3 {
+                px[c] = ((px[c] as u32 * a + 127) / 255) as u8;
+            }
+        }
+    }
+}
+
+/// A layer's box from its width/height and its media's natural size (one given keeps the aspect).
+fn media_box(layer: &Layer, natural: (u32, u32)) -> (f64, f64) {
+    match (layer.width, layer.height) {
+        (Some(w), Some(h)) => (w, h),
+        (Some(w), None) => (w, w * natural.1 as f64 / natural.0 as f64),
+        (None, Some(h)) => (h * natural.0 as f64 / natural.1 as f64, h),
+        (None, None) => (natural.0 as f64, natural.1 as f64),
+    }
+}
+
+/// Where a layer's pixels come from, before the atlas is packed.
+enum Pending {
+    Item {
+        index: usize,
+        box_size: (f64, f64),
+        content: [f64; 4],
+    },
+    Shape,
+}
+
+impl<'p> Scene<'p> {
+    /// Decodes media, rasterises text and uploads everything into the atlas.
+    pub fn prepare(
+        gpu: &Gpu,
+        compositor: &Compositor,
+        text: &Mutex<TextSystem>,
+        project: &'p Project,
+        assets: &AssetResolver,
+    ) -> Result<Scene<'p>, RenderError> {
+        let _ = compositor;
+        let timeline = Timeline::new(project);
+        let mut items: Vec<AtlasItem> = Vec::new();
+        let mut image_cache: HashMap<(String, u32, u32), usize> = HashMap::new();
+        let mut pending: Vec<Vec<Pending>> = Vec::new();
+        for (ci, comp) in project.frames.iter().enumerate() {
+            let mut comp_pending = Vec::new();
+            for (li, layer) in comp.layers.iter().enumerate() {
+                let path = format!("frames[{ci}].layers[{li}]");
+                let p = match layer.kind {
+                    LayerKind::Image => {
+                        let src = layer.src.as_deref().unwrap_or_default();
+                        let asset_err = |source| RenderError::Asset {
+                            path: format!("{path}.src"),
+                            source,
+                        };
+                        let natural = assets.check_image(src).map_err(asset_err)?;
+                        let box_size = media_box(layer, natural);
+                        let (rw, rh) = image_raster_size(
+                            natural,
+                            box_size,
+                            layer.max_scale(),
+                            gpu.max_texture_side - 8,
+                        );
+                        let key = (src.to_string(), rw, rh);
+                        let index = match image_cache.get(&key) {
+                            Some(&i) => i,
+                            None => {
+                                let mut img = assets.load_image(src).map_err(asset_err)?;
+                                if (rw, rh) != img.dimensions() {
+                                    img = image::imageops::resize(
+                                        &img,
+                                        rw,
+                                        rh,
+                                        image::imageops::FilterType::Triangle,
+                                    );
+                                }
+                                premultiply(&mut img);
+                                items.push(AtlasItem::Pixels {
+                                    width: rw,
+                                    height: rh,
+                                    data: img.into_raw(),
+                                });
+                                image_cache.insert(key, items.len() - 1);
+                                items.len() - 1
+                            }
+                        };
+                        Pending::Item {
+                            index,
+                            box_size,
+                            content: [0.0, 0.0, box_size.0, box_size.1],
+                        }
+                    }
+                    LayerKind::Text => {
+                        let mut ts = text.lock().unwrap_or_else(|e| e.into_inner());
+                        let family = layer.font.as_deref().unwrap_or(text::DEFAULT_FONT);
+                        if !ts.has_family(family) {
+                            return Err(RenderError::Request(format!(
+                                "{path}.font: font family `{family}` is not installed (available: {})",
+                                ts.families().join(", ")
+                            )));
+                        }
+                        let raster_scale = layer.max_scale().clamp(1.0, 4.0);
+                        let r = ts.rasterize(
+                            &gpu.device,
+                            &gpu.queue,
+                            layer,
+                            raster_scale,
+                            gpu.max_texture_side - 8,
+                        )?;
+                        let m = r.margin;
+                        let (bw, bh) = r.box_size;
+                        items.push(AtlasItem::Texture {
+                            texture: r.texture,
+                            width: r.width,
+                            height: r.height,
+                        });
+                        Pending::Item {
+                            index: items.len() - 1,
+                            box_size: r.box_size,
+                            content: [-m, -m, bw + m, bh + m],
+                        }
+                    }
+                    LayerKind::Shape => Pending::Shape,
+                };
+                comp_pending.push(p);
+            }
+            pending.push(comp_pending);
+        }
+        let max_pages = gpu.device.limits().max_texture_array_layers;
+        let atlas = Atlas::build(
+            &gpu.device,
+            &gpu.queue,
+            items,
+            gpu.max_texture_side,
+            max_pages,
+        )?;
+
+        let mut sources = Vec::with_capacity(project.frames.len());
+        for (ci, comp) in project.frames.iter().enumerate() {
+            let mut v = Vec::with_capacity(comp.layers.len());
+            for (li, layer) in comp.layers.iter().enumerate() {
+                v.push(match pending[ci][li] {
+                    Pending::Item {
+                        index,
+                        box_size,
+                        content,
+                    } => {
+                        let slot = atlas.slots[index];
+                        let mut g = GpuLayer::zeroed();
+                        g.info[1] = blend_code(layer.blend);
+                        g.info[2] = slot.page;
+                        g.uv = atlas.uv(&slot);
+                        LayerSource {
+                            box_size,
+                            content,
+                            kind: SourceKind::Textured {
+                                raster: (slot.width, slot.height),
+                            },
+                            template: g,
+                        }
+                    }
+                    Pending::Shape => shape_source(layer),
+                });
+            }
+            sources.push(v);
+        }
+
+        let max_layers = project
+            .frames
+            .iter()
+            .map(|c| c.layers.len())
+            .max()
+            .unwrap_or(0);
+        let capacity = 2 * (max_layers + 1); // two scenes during a transition, each with its background
+        let layer_buf = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("layers"),
+            size: (capacity * std::mem::size_of::<GpuLayer>()) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let frame_buf = gpu
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("frame uniforms"),
+                contents: bytemuck::bytes_of(&FrameUniforms {
+                    size: [project.width as f32, project.height as f32],
+                    _pad: [0.0; 2],
+                }),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+        let p = &compositor.pipelines;
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("layers"),
+            layout: &p.compose_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: frame_buf.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: layer_buf.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::TextureView(&atlas.view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: wgpu::BindingResource::Sampler(&p.linear_sampler),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: wgpu::BindingResource::Sampler(&p.nearest_sampler),
+                },
+            ],
+        });
+        Ok(Scene {
+            project,
+            timeline,
+            sources,
+            frame_buf,
+            layer_buf,
+            bind_group,
+            _atlas: atlas,
+        })
+    }
+}
+
+/// A shape layer's static part: geometry, fill, stroke.
+fn shape_source(layer: &Layer) -> LayerSource {
+    let box_size = (layer.width.unwrap_or(0.0), layer.height.unwrap_or(0.0));
+    let mut g = GpuLayer::zeroed();
+    g.info[1] = blend_code(layer.blend);
+    g.shape[0] = match layer.shape {
+        Some(ShapeKind::RoundedRect) => layer.corner_radius.unwrap_or(16.0) as f32,
+        Some(ShapeKind::Rect) => layer.corner_radius.unwrap_or(0.0) as f32,
+        _ => 0.0,
+    };
+    let mut stroked = false;
+    if let Some(s) = &layer.stroke {
+        g.shape[1] = s.width as f32;
+        g.stroke = s.color.premultiplied();
+        stroked = s.width > 0.0;
+    }
+    match &layer.fill {
+        None => g.info[3] = FILL_NONE,
+        Some(Fill::Solid(c)) => {
+            g.info[3] = FILL_SOLID;
+            g.fill = c.premultiplied();
+        }
+        Some(Fill::Gradient(gr)) => {
+            g.info[3] = FILL_GRADIENT;
+            g.info2[0] = gr.stops.len().min(8) as u32;
+            for (k, stop) in gr.stops.iter().take(8).enumerate() {
+                g.stop_offsets[k / 4][k % 4] = stop.offset as f32;
+                g.stop_colors[k] = stop.color.premultiplied();
+            }
+            // The gradient line passes through the box centre at `angle` and spans the box's
+            // projection onto it (CSS linear-gradient geometry).
+            let (w, h) = box_size;
+            let a = gr.angle.to_radians();
+            let (dx, dy) = (a.cos(), a.sin());
+            let half_len = 0.5 * (w * dx.abs() + h * dy.abs());
+            let (cx, cy) = (w / 2.0, h / 2.0);
+            g.gradient = [
+                (cx - dx * half_len) as f32,
+                (cy - dy * half_len) as f32,
+                (cx + dx * half_len) as f32,
+                (cy + dy * half_len) as f32,
+            ];
+        }
+    }
+    let kind = if layer.shape == Some(ShapeKind::Ellipse) {
+        SourceKind::Ellipse
+    } else {
+        SourceKind::Rect {
+            plain: g.shape[0] <= 0.0 && !stroked && g.info[3] == FILL_SOLID,
+        }
+    };
+    LayerSource {
+        box_size,
+        content: [0.0, 0.0, box_size.0, box_size.1],
+        kind,
+        template: g,
+    }
+}
