@@ -27,6 +27,7 @@ struct GpuLayer {
     draw: vec4<f32>,          // rectangle rasterised, local units (content rect + AA padding, if any)
     edge: vec4<f32>,          // content rectangle, local units: its edges are anti-aliased
     uv: vec4<f32>,            // atlas texels of the content rectangle (u0, v0, u1, v1), outer edges
+    inner: vec4<f32>,         // where coverage is 1, local units (layers drawn as inside + ring)
     info: vec4<u32>,          // kind, blend mode, atlas page, fill kind (0 none, 1 solid, 2 gradient)
     info2: vec4<u32>,         // gradient stop count, unused x3
     shape: vec4<f32>,         // corner radius, stroke width, unused x2
@@ -51,7 +52,38 @@ fn corner_local(l: GpuLayer, v: u32) -> vec2<f32> {
         vec2<f32>(0.0, 0.0), vec2<f32>(1.0, 0.0), vec2<f32>(0.0, 1.0),
         vec2<f32>(0.0, 1.0), vec2<f32>(1.0, 0.0), vec2<f32>(1.0, 1.0),
     )[v];
-    return mix(l.draw.xy, l.draw.zw, corner);
+    // select, not mix: corners are exactly the rectangle's values, so shapes drawn in pieces share
+    // their vertices bit for bit.
+    return select(l.draw.xy, l.draw.zw, corner > vec2<f32>(0.5));
+}
+
+// Corner v (0..6) of layer l's inside rectangle.
+fn inner_local(l: GpuLayer, v: u32) -> vec2<f32> {
+    let corner = array<vec2<f32>, 6>(
+        vec2<f32>(0.0, 0.0), vec2<f32>(1.0, 0.0), vec2<f32>(0.0, 1.0),
+        vec2<f32>(0.0, 1.0), vec2<f32>(1.0, 0.0), vec2<f32>(1.0, 1.0),
+    )[v];
+    return select(l.inner.xy, l.inner.zw, corner > vec2<f32>(0.5));
+}
+
+// Vertex v (0..24) of the ring between layer l's inside rectangle and its drawn rectangle: the
+// strips above, below, left and right of the inside. The ring and the inside share their vertices
+// exactly, so the rasteriser's fill rule gives every pixel to exactly one of them.
+fn ring_local(l: GpuLayer, v: u32) -> vec2<f32> {
+    let o = l.draw;
+    let n = l.inner;
+    var r: vec4<f32>;
+    switch v / 6u {
+        case 0u: { r = vec4<f32>(o.x, o.y, o.z, n.y); }   // top, full width
+        case 1u: { r = vec4<f32>(o.x, n.w, o.z, o.w); }   // bottom, full width
+        case 2u: { r = vec4<f32>(o.x, n.y, n.x, n.w); }   // left
+        default: { r = vec4<f32>(n.z, n.y, o.z, n.w); }   // right
+    }
+    let corner = array<vec2<f32>, 6>(
+        vec2<f32>(0.0, 0.0), vec2<f32>(1.0, 0.0), vec2<f32>(0.0, 1.0),
+        vec2<f32>(0.0, 1.0), vec2<f32>(1.0, 0.0), vec2<f32>(1.0, 1.0),
+    )[v % 6u];
+    return select(r.xy, r.zw, corner > vec2<f32>(0.5));
 }
 
 // Local point → clip space.

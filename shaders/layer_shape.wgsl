@@ -1,14 +1,17 @@
 // Shapes: rectangles, rounded rectangles and ellipses with a solid or gradient fill and an inner
 // stroke, anti-aliased with analytic signed distances (appended to layer_common.wgsl).
 //
-//   fs_solid    axis-aligned, pixel-aligned rectangle, solid fill, no stroke or corners: one colour
-//   fs_rect     rectangle or rounded rectangle, any transform
-//   fs_ellipse  ellipse, any transform
-//   *_backdrop  the same colour blended by the shader (overlay, darken, lighten)
+//   vs_shape + fs_solid        axis-aligned, pixel-aligned rectangle with a solid fill: one colour
+//   vs_shape + fs_rect         rectangle or rounded rectangle, any transform
+//   vs_shape + fs_ellipse      ellipse, any transform
+//   vs_shape_inner + fs_solid  the inside of a large solid-filled shape, where coverage is 1: one
+//                              colour (the record's `inner` rectangle, fully inside the outline)
+//   vs_shape_ring + fs_rect / fs_ellipse   the rest of that shape: four strips around the inside
+//   *_backdrop                 the same colour blended by the shader (overlay, darken, lighten)
 
 struct ShapeVarying {
     @builtin(position) position: vec4<f32>,
-    @location(0) local: vec2<f32>,
+    @location(0) @interpolate(linear) local: vec2<f32>,
     @location(1) @interpolate(flat) half_size: vec2<f32>,
     // corner radius, stroke width, screen pixels per local unit, opacity
     @location(2) @interpolate(flat) params: vec4<f32>,
@@ -18,10 +21,7 @@ struct ShapeVarying {
     @location(5) @interpolate(flat) info: vec3<u32>,
 };
 
-@vertex
-fn vs_shape(@builtin(vertex_index) v: u32, @builtin(instance_index) i: u32) -> ShapeVarying {
-    let l = layers[i];
-    let local = corner_local(l, v);
+fn shape_varying(l: GpuLayer, i: u32, local: vec2<f32>) -> ShapeVarying {
     let half = 0.5 * (l.edge.zw - l.edge.xy);
     var out: ShapeVarying;
     out.position = to_clip(l, local);
@@ -32,6 +32,24 @@ fn vs_shape(@builtin(vertex_index) v: u32, @builtin(instance_index) i: u32) -> S
     out.stroke = l.stroke * l.offset.w;
     out.info = vec3<u32>(l.info.w, l.info.y, i);
     return out;
+}
+
+@vertex
+fn vs_shape(@builtin(vertex_index) v: u32, @builtin(instance_index) i: u32) -> ShapeVarying {
+    let l = layers[i];
+    return shape_varying(l, i, corner_local(l, v));
+}
+
+@vertex
+fn vs_shape_inner(@builtin(vertex_index) v: u32, @builtin(instance_index) i: u32) -> ShapeVarying {
+    let l = layers[i];
+    return shape_varying(l, i, inner_local(l, v));
+}
+
+@vertex
+fn vs_shape_ring(@builtin(vertex_index) v: u32, @builtin(instance_index) i: u32) -> ShapeVarying {
+    let l = layers[i];
+    return shape_varying(l, i, ring_local(l, v));
 }
 
 // ---- signed distances in local units, negative inside ----

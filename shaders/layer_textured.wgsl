@@ -1,23 +1,23 @@
 // Textured layers: images and rasterised text, sampled from the atlas (appended to layer_common.wgsl).
 //
-//   fs_textured          rotated / scaled / sub-pixel placed: bilinear sample × edge coverage × opacity
-//   fs_textured_plain    axis-aligned with pixel-aligned edges: bilinear sample × opacity
-//   fs_textured_nearest  axis-aligned, pixel-aligned, drawn at its raster size: one texel × opacity
-//   *_backdrop           the same colour blended by the shader (overlay, darken, lighten)
+//   vs_textured + fs_textured          rotated / scaled / sub-pixel placed: bilinear sample × edge
+//                                      coverage × opacity
+//   vs_textured + fs_textured_plain    axis-aligned with pixel-aligned edges: bilinear sample × opacity
+//   vs_textured + fs_textured_nearest  axis-aligned, pixel-aligned, at its raster size: one texel
+//   vs_textured_inner + fs_textured_plain   the inside of a large transformed layer (coverage 1)
+//   vs_textured_ring + fs_textured          the anti-aliased ring around that inside
+//   *_backdrop                         the same colour blended by the shader (overlay, darken, lighten)
 
 struct TexVarying {
     @builtin(position) position: vec4<f32>,
-    @location(0) uv: vec2<f32>,
-    @location(1) edges: vec4<f32>,
+    @location(0) @interpolate(linear) uv: vec2<f32>,
+    @location(1) @interpolate(linear) edges: vec4<f32>,
     @location(2) @interpolate(flat) uv_min_max: vec4<f32>,
     @location(3) @interpolate(flat) page_mode: vec2<u32>,
     @location(4) @interpolate(flat) opacity: f32,
 };
 
-@vertex
-fn vs_textured(@builtin(vertex_index) v: u32, @builtin(instance_index) i: u32) -> TexVarying {
-    let l = layers[i];
-    let local = corner_local(l, v);
+fn textured_varying(l: GpuLayer, local: vec2<f32>) -> TexVarying {
     let f = (local - l.edge.xy) / max(l.edge.zw - l.edge.xy, vec2<f32>(1e-6));
     // Texel centres map 1:1 at natural size; clamping half a texel inside keeps filtering from
     // reading the neighbouring atlas item.
@@ -30,6 +30,24 @@ fn vs_textured(@builtin(vertex_index) v: u32, @builtin(instance_index) i: u32) -
     out.page_mode = vec2<u32>(l.info.z, l.info.y);
     out.opacity = l.offset.w;
     return out;
+}
+
+@vertex
+fn vs_textured(@builtin(vertex_index) v: u32, @builtin(instance_index) i: u32) -> TexVarying {
+    let l = layers[i];
+    return textured_varying(l, corner_local(l, v));
+}
+
+@vertex
+fn vs_textured_inner(@builtin(vertex_index) v: u32, @builtin(instance_index) i: u32) -> TexVarying {
+    let l = layers[i];
+    return textured_varying(l, inner_local(l, v));
+}
+
+@vertex
+fn vs_textured_ring(@builtin(vertex_index) v: u32, @builtin(instance_index) i: u32) -> TexVarying {
+    let l = layers[i];
+    return textured_varying(l, ring_local(l, v));
 }
 
 fn sample_linear(in: TexVarying) -> vec4<f32> {

@@ -132,6 +132,7 @@ impl Engine {
             encoder: "copy (concat)".into(),
             adapter: self.adapter().name.clone(),
             output_bytes,
+            cached_frames: 0,
         })
     }
 }

@@ -162,6 +162,8 @@ pub struct RenderStats {
     pub encoder: String,
     pub adapter: String,
     pub output_bytes: u64,
+    /// Frames that started from the static-layer cache instead of drawing every layer.
+    pub cached_frames: u64,
 }
 
 impl RenderStats {
@@ -186,6 +188,12 @@ pub struct Engine {
     gpu: Gpu,
     compositor: Compositor,
     text: Mutex<TextSystem>,
+}
+
+/// Which frames [`Engine::frame_loop`] composes, and whether it may use the static-layer cache.
+struct FramePlan {
+    range: Range<u64>,
+    cache: bool,
 }
 
 /// Staging buffers in flight: composing frame N+1 overlaps reading back and encoding frame N.
@@ -339,16 +347,21 @@ impl Engine {
         let result = self.frame_loop(
             &scene,
             &target,
-            range,
-            request.frame_cache,
+            FramePlan {
+                range,
+                cache: request.frame_cache,
+            },
             &mut *enc,
             cancel,
             &mut |done, t| report(Phase::Composing, done, Some(t)),
         );
-        if let Err(e) = result {
-            enc.abort();
-            return Err(e);
-        }
+        let cached_frames = match result {
+            Ok(n) => n,
+            Err(e) => {
+                enc.abort();
+                return Err(e);
+            }
+        };
         // Every frame is composed and handed over; x264 is flushing its look-ahead.
         report(Phase::Encoding, frames.saturating_sub(1), Some(started));
         if let Err(e) = enc.send_frame(None) {
@@ -369,6 +382,7 @@ impl Engine {
             encoder: encoder_name,
             adapter: self.gpu.summary.name.clone(),
             output_bytes,
+            cached_frames,
         };
         tracing::info!(
             frames,
@@ -385,12 +399,15 @@ impl Engine {
         &self,
         scene: &Scene<'_>,
         target: &FrameTarget,
-        range: Range<u64>,
-        frame_cache: bool,
+        plan: FramePlan,
         enc: &mut dyn encoder::Encoder,
         cancel: &CancelToken,
         report: &mut dyn FnMut(u64, Instant),
-    ) -> Result<(), RenderError> {
+    ) -> Result<u64, RenderError> {
+        let FramePlan {
+            range,
+            cache: frame_cache,
+        } = plan;
         let device = &self.gpu.device;
         let len = target.yuv_len();
         let staging: Vec<wgpu::Buffer> = (0..READBACK_SLOTS)
@@ -413,6 +430,7 @@ impl Engine {
         let started = Instant::now();
         let mut last_report = Instant::now();
         let mut encoded = 0u64;
+        let mut cached_frames = 0u64;
         let drain = |f: InFlight, enc: &mut dyn encoder::Encoder| -> Result<(), RenderError> {
             device
                 .poll(wgpu::PollType::Wait {
@@ -452,14 +470,16 @@ impl Engine {
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame"),
             });
-            scene.encode_frame(
+            if scene.encode_frame(
                 &self.gpu,
                 &self.compositor,
                 &mut encoder,
                 target,
                 n,
                 frame_cache,
-            );
+            ) {
+                cached_frames += 1;
+            }
             target.encode_yuv(&self.compositor, &mut encoder);
             encoder.copy_buffer_to_buffer(&target.yuv, 0, &staging[slot], 0, len);
             let submission = self.gpu.queue.submit([encoder.finish()]);
@@ -489,7 +509,7 @@ impl Engine {
             }
             drain(f, enc)?;
         }
-        Ok(())
+        Ok(cached_frames)
     }
 
     /// Renders one frame of the timeline to an RGBA image (sRGB-encoded, opaque).

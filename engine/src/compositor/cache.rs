@@ -99,10 +99,4 @@ impl FrameCache {
         self.cached = same;
         CachePlan::Rebuild { len: same }
     }
-
-    /// Forgets the cached pixels (the next frame bypasses or rebuilds).
-    pub fn invalidate(&mut self) {
-        self.previous = None;
-        self.cached = 0;
-    }
 }

@@ -46,10 +46,12 @@ pub struct DrawList {
 }
 
 impl DrawList {
-    fn push(&mut self, layer: GpuLayer, bbox: [u32; 4], id: (u32, u32)) {
-        self.layers.push(layer);
-        self.bboxes.push(bbox);
-        self.ids.push(id);
+    fn push_placed(&mut self, p: Placed, id: (u32, u32)) {
+        for g in std::iter::once(p.first).chain(p.second) {
+            self.layers.push(g);
+            self.bboxes.push(p.bbox);
+            self.ids.push(id);
+        }
     }
 
     /// Closes a segment holding the layers pushed since the previous one (a scene: its background
@@ -78,15 +80,63 @@ fn on_pixel_edge(v: f64) -> bool {
     (v - v.round()).abs() < 1e-3
 }
 
-/// The record of one placed layer: `(a, b, c, d, tx, ty)` maps local units to screen pixels.
-/// Returns the record and its pixel bounds, or `None` when it is entirely off screen.
+/// A placed layer: its pixel bounds and one record, or two for a large solid-filled shape (its
+/// inside, drawn with the one-colour shader, then the ring around it).
+struct Placed {
+    bbox: [u32; 4],
+    first: GpuLayer,
+    second: Option<GpuLayer>,
+}
+
+/// The inside of a shape where its coverage is exactly 1 (clear of the anti-aliased outline and the
+/// stroke), as a rectangle in box units, if it is big enough to be worth drawing apart.
+fn inner_rect(src: &LayerSource, aa: f64) -> Option<[f64; 4]> {
+    let g = &src.template;
+    if g.info[3] == FILL_GRADIENT {
+        return None;
+    }
+    let (w, h) = src.box_size;
+    let (hw, hh) = (w / 2.0, h / 2.0);
+    let stroke = g.shape[1] as f64;
+    // Coverage is 1 where the signed distance is below −(stroke + aa/2); keep a whole pixel.
+    let m = stroke.max(0.0) + aa;
+    let (dx, dy) = match src.kind {
+        SourceKind::Ellipse => {
+            // Corners on a smaller ellipse, with margin to spare for the approximate distance.
+            let k = 2.0 * (m + aa);
+            let (a, b) = (hw - k, hh - k);
+            if a <= 0.0 || b <= 0.0 {
+                return None;
+            }
+            let s = std::f64::consts::FRAC_1_SQRT_2;
+            (hw - a * s, hh - b * s)
+        }
+        _ => {
+            // A rounded corner's arc passes inside the inner rectangle's corner (convexity: the
+            // corners are the inner rectangle's farthest points from the inside).
+            let r = (g.shape[0] as f64).min(hw).min(hh).max(0.0);
+            let d = if r > m {
+                r - (r - m) * std::f64::consts::FRAC_1_SQRT_2
+            } else {
+                m
+            };
+            (d, d)
+        }
+    };
+    let inner = [dx, dy, w - dx, h - dy];
+    // Not worth a second draw below a few pixels across.
+    ((inner[2] - inner[0]) > 8.0 * aa && (inner[3] - inner[1]) > 8.0 * aa).then_some(inner)
+}
+
+/// Places one layer: `(a, b, c, d, tx, ty)` maps local units to screen pixels. `None` when it is
+/// entirely off screen.
 fn place(
     src: &LayerSource,
     xf: [f64; 6],
     scale: f64,
     opacity: f64,
     frame: (f64, f64),
-) -> Option<(GpuLayer, [u32; 4])> {
+) -> Option<Placed> {
     let [a, b, c, d, tx, ty] = xf;
     let fwd = |lx: f64, ly: f64| (a * lx + b * ly + tx, c * lx + d * ly + ty);
     let q = src.content;
@@ -99,6 +149,16 @@ fn place(
         && a > 0.0
         && d > 0.0
         && [sx0, sy0, sx1, sy1].into_iter().all(on_pixel_edge);
+    let aa = 1.0 / scale.max(1e-6);
+    let inner = match src.kind {
+        _ if aligned => None,
+        SourceKind::Rect { .. } | SourceKind::Ellipse => inner_rect(src, aa),
+        SourceKind::Textured { .. } => {
+            // Edge coverage is 1 from half a pixel inside the edges; keep a whole one.
+            let r = [q[0] + aa, q[1] + aa, q[2] - aa, q[3] - aa];
+            (r[2] - r[0] > 8.0 * aa && r[3] - r[1] > 8.0 * aa).then_some(r)
+        }
+    };
     let kind = match src.kind {
         SourceKind::Textured { raster } if aligned => {
             let (w, h) = ((sx1 - sx0).round(), (sy1 - sy0).round());
@@ -108,13 +168,16 @@ fn place(
                 DrawKind::TexturedPlain
             }
         }
+        SourceKind::Textured { .. } if inner.is_some() => DrawKind::TexturedRing,
         SourceKind::Textured { .. } => DrawKind::Textured,
         SourceKind::Rect { plain: true } if aligned => DrawKind::Solid,
+        SourceKind::Rect { .. } if inner.is_some() => DrawKind::RectRing,
         SourceKind::Rect { .. } => DrawKind::Rect,
+        SourceKind::Ellipse if inner.is_some() => DrawKind::EllipseRing,
         SourceKind::Ellipse => DrawKind::Ellipse,
     };
     // One screen pixel of padding around anti-aliased edges.
-    let pad = if aligned { 0.0 } else { 1.0 / scale.max(1e-6) };
+    let pad = if aligned { 0.0 } else { aa };
     let draw = [q[0] - pad, q[1] - pad, q[2] + pad, q[3] + pad];
     let corners = [
         fwd(draw[0], draw[1]),
@@ -140,7 +203,37 @@ fn place(
     g.offset = [tx as f32, ty as f32, scale as f32, opacity as f32];
     g.draw = draw.map(|v| v as f32);
     g.edge = q.map(|v| v as f32);
-    Some((g, [x0 as u32, y0 as u32, x1 as u32, y1 as u32]))
+    let bbox = [x0 as u32, y0 as u32, x1 as u32, y1 as u32];
+    Some(match inner {
+        // The inside first (skipped when a shape has no fill), then the ring.
+        Some(r) => {
+            g.inner = r.map(|v| v as f32);
+            let mut inside = g;
+            inside.info[0] = if kind == DrawKind::TexturedRing {
+                DrawKind::TexturedInner as u32
+            } else {
+                DrawKind::SolidInner as u32
+            };
+            if kind != DrawKind::TexturedRing && g.info[3] == FILL_NONE {
+                Placed {
+                    bbox,
+                    first: g,
+                    second: None,
+                }
+            } else {
+                Placed {
+                    bbox,
+                    first: inside,
+                    second: Some(g),
+                }
+            }
+        }
+        None => Placed {
+            bbox,
+            first: g,
+            second: None,
+        },
+    })
 }
 
 impl Scene<'_> {
@@ -164,14 +257,18 @@ impl Scene<'_> {
                 ..GpuLayer::zeroed()
             },
         };
-        let (g, bbox) =
-            place(&bg, [1.0, 0.0, 0.0, 1.0, dx, 0.0], 1.0, 1.0, frame).unwrap_or_else(|| {
-                // Slid entirely out: keep an empty record so the segment has its background.
-                let mut g = bg.template;
-                g.info[0] = DrawKind::Solid as u32;
-                (g, [0, 0, 0, 0])
-            });
-        list.push(g, bbox, (ci, 0));
+        let placed = place(&bg, [1.0, 0.0, 0.0, 1.0, dx, 0.0], 1.0, 1.0, frame);
+        let placed = placed.unwrap_or_else(|| {
+            // Slid entirely out: keep an empty record so the segment has its background.
+            let mut g = bg.template;
+            g.info[0] = DrawKind::Solid as u32;
+            Placed {
+                bbox: [0, 0, 0, 0],
+                first: g,
+                second: None,
+            }
+        });
+        list.push_placed(placed, (ci, 0));
         for (li, (layer, src)) in comp
             .layers
             .iter()
@@ -193,8 +290,8 @@ impl Scene<'_> {
             let pos = (s.x + dx, s.y);
             let tx = pos.0 - (a * anchor.0 + b * anchor.1);
             let ty = pos.1 - (c * anchor.0 + d * anchor.1);
-            if let Some((g, bbox)) = place(src, [a, b, c, d, tx, ty], s.scale, s.opacity, frame) {
-                list.push(g, bbox, (ci, li as u32 + 1));
+            if let Some(placed) = place(src, [a, b, c, d, tx, ty], s.scale, s.opacity, frame) {
+                list.push_placed(placed, (ci, li as u32 + 1));
             }
         }
     }

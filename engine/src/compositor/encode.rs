@@ -127,7 +127,7 @@ impl Recorder<'_> {
                     scissor[2] - scissor[0],
                     scissor[3] - scissor[1],
                 );
-                p.draw(0..6, i..j);
+                p.draw(0..kind.vertices(), i..j);
                 i = j;
                 continue;
             }
@@ -150,7 +150,7 @@ impl Recorder<'_> {
                 p.set_bind_group(0, bind_group, &[]);
                 p.set_bind_group(1, &target.backdrop_group, &[]);
                 p.set_scissor_rect(r[0], r[1], r[2] - r[0], r[3] - r[1]);
-                p.draw(0..6, i..i + 1);
+                p.draw(0..kind.vertices(), i..i + 1);
             }
             i += 1;
         }
@@ -161,7 +161,7 @@ impl Scene<'_> {
     /// Uploads frame `n`'s layers and records its passes into `target`: one render pass, plus one per
     /// layer in a backdrop blend mode (overlay, darken, lighten) and two more during a cross-fade.
     /// With `cache`, static bottom layers are composed once and reused (see `cache.rs`); the pixels
-    /// are the same either way.
+    /// are the same either way. Returns whether this frame started from the cache.
     pub fn encode_frame(
         &self,
         gpu: &Gpu,
@@ -170,7 +170,7 @@ impl Scene<'_> {
         target: &FrameTarget,
         frame: u64,
         cache: bool,
-    ) {
+    ) -> bool {
         let list = self.frame_data(frame);
         gpu.queue
             .write_buffer(&self.layer_buf, 0, bytemuck::cast_slice(&list.layers));
@@ -218,5 +218,6 @@ impl Scene<'_> {
             p.draw(0..3, 0..1);
         }
         rec.pass = None;
+        plan != CachePlan::Bypass
     }
 }

@@ -20,6 +20,7 @@ impl Gpu {
     /// Picks an adapter: `preferred` (a name substring) if given and found; otherwise discrete GPU >
     /// integrated > virtual > software (CPU) > anything.
     pub fn open(preferred: Option<&str>) -> Result<Gpu, RenderError> {
+        quiet_runtime_dir();
         // Vulkan/Metal/DX12 only unless WGPU_BACKEND says otherwise: probing GL on a headless server
         // only prints EGL errors.
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
@@ -103,5 +104,29 @@ impl Gpu {
     /// Takes the last GPU error reported since the previous call, if any.
     pub fn take_error(&self) -> Option<String> {
         self.errors.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// Mesa's Vulkan window-system code prints "XDG_RUNTIME_DIR is invalid or not set" on every start
+/// when the variable is missing (servers, containers, CI). We never present to a window, so point
+/// it at a private folder of our own (mode 0700, as the XDG spec asks) before loading the driver.
+fn quiet_runtime_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    let valid =
+        std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+    if valid {
+        return;
+    }
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::env::temp_dir().join(format!("vrender-runtime-{uid}"));
+    let made = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)));
+    match made {
+        // Set once, before any other thread of ours reads the environment.
+        Ok(()) => std::env::set_var("XDG_RUNTIME_DIR", &dir),
+        Err(e) => {
+            tracing::debug!(error = %e, "could not make a runtime folder for the Vulkan driver")
+        }
     }
 }

@@ -26,6 +26,8 @@ pub struct GpuLayer {
     pub edge: [f32; 4],
     /// Atlas texels of the content rectangle (u0, v0, u1, v1).
     pub uv: [f32; 4],
+    /// Where coverage is 1, local units (layers drawn as an inside and a ring around it).
+    pub inner: [f32; 4],
     /// kind, blend mode, atlas page, fill kind.
     pub info: [u32; 4],
     /// gradient stop count, unused ×3.
@@ -68,4 +70,4 @@ pub fn blend_code(mode: crate::project::BlendMode) -> u32 {
 }
 
 const _: () = assert!(std::mem::size_of::<FrameUniforms>() == 16);
-const _: () = assert!(std::mem::size_of::<GpuLayer>() == 21 * 16);
+const _: () = assert!(std::mem::size_of::<GpuLayer>() == 22 * 16);

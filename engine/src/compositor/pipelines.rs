@@ -28,17 +28,40 @@ pub enum DrawKind {
     Rect = 4,
     /// Ellipse, any transform, fill and stroke.
     Ellipse = 5,
+    /// The inside of a large solid-filled shape, where coverage is 1: one colour.
+    SolidInner = 6,
+    /// The rest of that rectangle: four strips around the inside.
+    RectRing = 7,
+    /// The rest of that ellipse.
+    EllipseRing = 8,
+    /// The inside of a large transformed image or text, where coverage is 1: bilinear sample only.
+    TexturedInner = 9,
+    /// The anti-aliased ring around that inside.
+    TexturedRing = 10,
 }
 
 impl DrawKind {
-    pub const ALL: [DrawKind; 6] = [
+    pub const ALL: [DrawKind; 11] = [
         DrawKind::Textured,
         DrawKind::TexturedPlain,
         DrawKind::TexturedNearest,
         DrawKind::Solid,
         DrawKind::Rect,
         DrawKind::Ellipse,
+        DrawKind::SolidInner,
+        DrawKind::RectRing,
+        DrawKind::EllipseRing,
+        DrawKind::TexturedInner,
+        DrawKind::TexturedRing,
     ];
+
+    /// Vertices per instance.
+    pub fn vertices(self) -> u32 {
+        match self {
+            DrawKind::RectRing | DrawKind::EllipseRing | DrawKind::TexturedRing => 24,
+            _ => 6,
+        }
+    }
 
     pub fn from_code(code: u32) -> DrawKind {
         DrawKind::ALL[code as usize]
@@ -52,13 +75,22 @@ impl DrawKind {
             DrawKind::Solid => ("vs_shape", "fs_solid"),
             DrawKind::Rect => ("vs_shape", "fs_rect"),
             DrawKind::Ellipse => ("vs_shape", "fs_ellipse"),
+            DrawKind::SolidInner => ("vs_shape_inner", "fs_solid"),
+            DrawKind::RectRing => ("vs_shape_ring", "fs_rect"),
+            DrawKind::EllipseRing => ("vs_shape_ring", "fs_ellipse"),
+            DrawKind::TexturedInner => ("vs_textured_inner", "fs_textured_plain"),
+            DrawKind::TexturedRing => ("vs_textured_ring", "fs_textured"),
         }
     }
 
     fn textured(self) -> bool {
         matches!(
             self,
-            DrawKind::Textured | DrawKind::TexturedPlain | DrawKind::TexturedNearest
+            DrawKind::Textured
+                | DrawKind::TexturedPlain
+                | DrawKind::TexturedNearest
+                | DrawKind::TexturedInner
+                | DrawKind::TexturedRing
         )
     }
 }

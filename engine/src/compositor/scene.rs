@@ -49,7 +49,8 @@ pub struct Scene<'p> {
     pub(super) project: &'p Project,
     pub timeline: Timeline,
     pub(super) sources: Vec<Vec<LayerSource>>,
-    pub(super) frame_buf: wgpu::Buffer,
+    /// Frame size, bound in `bind_group`.
+    _frame_buf: wgpu::Buffer,
     pub(super) layer_buf: wgpu::Buffer,
     pub(super) bind_group: wgpu::BindGroup,
     _atlas: Atlas,
@@ -251,7 +252,8 @@ impl<'p> Scene<'p> {
             .map(|c| c.layers.len())
             .max()
             .unwrap_or(0);
-        let capacity = 2 * (max_layers + 1); // two scenes during a transition, each with its background
+        // Two scenes during a transition, each with its background; a large shape takes two records.
+        let capacity = 2 * (2 * max_layers + 1);
         let layer_buf = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("layers"),
             size: (capacity * std::mem::size_of::<GpuLayer>()) as u64,
@@ -299,7 +301,7 @@ impl<'p> Scene<'p> {
             project,
             timeline,
             sources,
-            frame_buf,
+            _frame_buf: frame_buf,
             layer_buf,
             bind_group,
             _atlas: atlas,
