@@ -709,4 +709,29 @@ mod tests {
         let frames = &args[args.iter().position(|a| a == "-frames:v").unwrap() + 1];
         assert_eq!(frames, "300");
     }
+
+    /// Runs the whole S1 peer through ffmpeg (x264 `ultrafast` to save time) and counts the frames:
+    /// `cargo test -p vrender-bench -- --ignored` (about 20 s on two cores).
+    #[test]
+    #[ignore = "runs ffmpeg over all 300 frames of S1"]
+    fn s1_peer_writes_every_frame() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let project = Project::from_file(root.join("s1.json")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("peer.mp4");
+        let mut args =
+            project_args(&project, &AssetResolver::relative_to(&root), &out, None).unwrap();
+        let preset = args.iter().position(|a| a == "-preset").unwrap() + 1;
+        args[preset] = "ultrafast".into();
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error"])
+            .args(&args)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(
+            crate::count_frames(&out).unwrap(),
+            chunk::total_frames(&project)
+        );
+    }
 }
