@@ -82,6 +82,9 @@ enum Cmd {
         /// Only the first N frames.
         #[arg(long, value_name = "N")]
         frames: Option<u64>,
+        /// Instead: generate the video scene V1's clips into DIR and print V1's peer command.
+        #[arg(long, value_name = "DIR")]
+        v1_clips: Option<PathBuf>,
     },
 }
 
@@ -161,6 +164,17 @@ impl Row {
             ..Row::new(name, None, unit, 0)
         }
     }
+    /// The same row with a detail shown after its name (or instead of a missing value).
+    pub fn noted(mut self, note: impl Into<String>) -> Row {
+        self.note = Some(note.into());
+        self
+    }
+    fn label(&self) -> String {
+        match (&self.note, self.value) {
+            (Some(n), Some(_)) => format!("{} ({n})", self.name),
+            _ => self.name.clone(),
+        }
+    }
     fn cell(&self) -> String {
         match (self.value, self.unit) {
             (None, _) => self.note.clone().unwrap_or_else(|| "n/a".into()),
@@ -188,7 +202,21 @@ fn main() {
 fn run(cli: Cli) -> Res<()> {
     match &cli.command {
         Some(Cmd::Chunks(args)) => return chunks::run(args),
-        Some(Cmd::PeerCommand { project, frames }) => {
+        Some(Cmd::PeerCommand {
+            project,
+            frames,
+            v1_clips: Some(dir),
+        }) => {
+            std::fs::create_dir_all(dir)?;
+            let clips = video_scene::generate_clips(dir)?;
+            let args = video_scene::peer_args(&clips, *frames, &dir.join("v1-peer.mp4"))?;
+            let _ = project;
+            println!("{}", peer::shell_line("ffmpeg", &args));
+            return Ok(());
+        }
+        Some(Cmd::PeerCommand {
+            project, frames, ..
+        }) => {
             let args = peer::project_args(
                 &Project::from_file(project)?,
                 &assets_for(project),
@@ -433,17 +461,16 @@ fn bench(cli: &Cli) -> Res<()> {
         for scale in [1.0, 6.0] {
             let limit = cli.frames.map(|f| (f as f64 * scale) as u64);
             let r = child_rss(path, scale, limit)?;
-            rows.push(Row::new(
-                &format!(
-                    "peak RSS, {:.1} s render ({} frames, {:.1} fps)",
-                    r.frames as f64 / project.frame_rate,
-                    r.frames,
-                    r.fps
-                ),
-                Some(r.kib as f64 / 1024.0),
-                "MiB",
-                0,
-            ));
+            let secs = chunk::total_frames(&scaled(&project, scale)) as f64 / project.frame_rate;
+            rows.push(
+                Row::new(
+                    &format!("peak RSS, {secs:.1} s render"),
+                    Some(r.kib as f64 / 1024.0),
+                    "MiB",
+                    0,
+                )
+                .noted(format!("{} frames, {:.1} fps", r.frames, r.fps)),
+            );
             rss.push(r.kib as f64);
         }
         rows.push(Row::ratio("RSS 60 s ÷ 10 s", rss[1] / rss[0], 3));
@@ -470,7 +497,8 @@ fn bench(cli: &Cli) -> Res<()> {
         RowKind::V1Peer,
         RowKind::V1Rss,
     ];
-    if v1.iter().any(|k| want(*k)) {
+    let with_v1 = v1.iter().any(|k| want(*k));
+    if with_v1 {
         video_scene::run_rows(&cli.rows, &engine, cli.frames, &mut rows)?;
     }
 
@@ -490,6 +518,14 @@ fn bench(cli: &Cli) -> Res<()> {
             "commit": git_commit(),
             "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
         });
+        let mut report = report;
+        if with_v1 {
+            report["v1"] = json!({
+                "scene": video_scene::DESCRIPTION,
+                "frames": video_scene::frames_of(cli.frames),
+                "videoLayers": video_scene::engine_knows_video_layers(),
+            });
+        }
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(());
     }
@@ -504,9 +540,17 @@ fn bench(cli: &Cli) -> Res<()> {
         adapter.name,
         adapter.backend
     )?;
+    if with_v1 {
+        writeln!(
+            out,
+            "V1 rows: {}, {} frames\n",
+            video_scene::DESCRIPTION,
+            video_scene::frames_of(cli.frames)
+        )?;
+    }
     writeln!(out, "| measurement | result |\n|---|---|")?;
     for r in rows {
-        writeln!(out, "| {} | {} |", r.name, r.cell())?;
+        writeln!(out, "| {} | {} |", r.label(), r.cell())?;
     }
     Ok(())
 }
