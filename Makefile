@@ -29,7 +29,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 bench: deps
-	$(CARGO) run --release -p vrender-bench -- --project examples/s1.json
+	$(CARGO) run --release -p vrender-bench -- --project examples/s1.json $(BENCH_ARGS)
 
 serve: build
 	$${CARGO_TARGET_DIR:-target}/release/vrender serve

@@ -1,22 +1,22 @@
-//! `vrender-bench --chunks`: wall time of one long job rendered in one piece vs in chunks, with 1 and
+//! `vrender-bench chunks`: wall time of one long job rendered in one piece vs in chunks, with 1 and
 //! N workers (threads sharing one [`Engine`], as `MAX_CONCURRENT_RENDERS` workers of one
 //! `vrender serve` do), including the final join. Prints a Markdown table with speedup and
 //! efficiency (speedup / workers) against the single-piece render on one worker.
 //!
 //! ```text
-//! cargo run --release -p vrender-bench -- --chunks [--project P.json] [--seconds 60]
+//! cargo run --release -p vrender-bench -- chunks [--project P.json] [--seconds 60]
 //!     [--chunk-seconds 10] [--workers 2]
 //! ```
 //! Without `--project` a built-in 640x360 @ 30 fps moving-shapes project of `--seconds` is used.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use vrender_engine::*;
 
-use super::{arg_value, assets_for, Res};
+use super::{assets_for, ChunksArgs, Res};
 
 fn builtin_project(secs: f64) -> Project {
     use AnimatedProperty::*;
@@ -126,21 +126,14 @@ fn load_avg() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-pub fn run() -> Res<()> {
-    let secs: f64 = arg_value("--seconds")
-        .unwrap_or_else(|| "60".into())
-        .parse()?;
-    let chunk_secs: f64 = arg_value("--chunk-seconds")
-        .unwrap_or_else(|| "10".into())
-        .parse()?;
-    let workers: usize = arg_value("--workers")
-        .unwrap_or_else(|| "2".into())
-        .parse()?;
-    let (project, assets, name) = match arg_value("--project") {
-        Some(p) => {
-            let path = PathBuf::from(&p);
-            (Project::from_file(&path)?, assets_for(&path), p)
-        }
+pub fn run(args: &ChunksArgs) -> Res<()> {
+    let (secs, chunk_secs, workers) = (args.seconds, args.chunk_seconds, args.workers.max(1));
+    let (project, assets, name) = match &args.project {
+        Some(path) => (
+            Project::from_file(path)?,
+            assets_for(path),
+            path.display().to_string(),
+        ),
         None => (
             builtin_project(secs),
             AssetResolver::relative_to("."),
