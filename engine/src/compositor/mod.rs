@@ -478,6 +478,11 @@ impl<'p> Scene<'p> {
                         comp_boxes.push((size, [0.0, 0.0, size.0 as f32, size.1 as f32]));
                         comp_items.push(None);
                     }
+                    LayerKind::Video => {
+                        return Err(RenderError::Request(format!(
+                            "{path}: video layers are not drawn yet"
+                        )));
+                    }
                 }
             }
             item_of.push(comp_items);
