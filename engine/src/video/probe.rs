@@ -117,9 +117,16 @@ pub fn probe(ffprobe: &Path, file: &Path) -> Result<ClipInfo, VideoError> {
     let index = video["index"].as_u64().unwrap_or(0);
     let format_start = number(&root["format"]["start_time"]).unwrap_or(0.0);
 
-    let (frame_times, first, last_duration) = packet_times(ffprobe, file, index, &name)?;
+    let (frame_times, first, last_duration, packets) = packet_times(ffprobe, file, index, &name)?;
     if frame_times.is_empty() {
         return Err(corrupt("the video stream holds no frames".into()));
+    }
+    if let Some(declared) = number(&video["nb_frames"]).map(|n| n as usize) {
+        if packets < declared {
+            return Err(corrupt(format!(
+                "truncated: the header lists {declared} frames but only {packets} are in the file"
+            )));
+        }
     }
     let nominal = ratio(video["avg_frame_rate"].as_str())
         .or_else(|| ratio(video["r_frame_rate"].as_str()))
@@ -210,14 +217,14 @@ pub fn check_decodes(ffmpeg: &Path, file: &Path, info: &ClipInfo) -> Result<(), 
 }
 
 /// Sorted presentation times of the stream's packets relative to the first, the first absolute
-/// time, and the last packet's duration. Packets the demuxer marks as discarded (before an edit
+/// time, the last packet's duration, and the number of packets read. Packets the demuxer marks as discarded (before an edit
 /// list's start) are left out: the decoder drops their frames too.
 fn packet_times(
     ffprobe: &Path,
     file: &Path,
     index: u64,
     name: &str,
-) -> Result<(Vec<f64>, f64, Option<f64>), VideoError> {
+) -> Result<(Vec<f64>, f64, Option<f64>, usize), VideoError> {
     let select = index.to_string();
     let csv = run(
         ffprobe,
@@ -241,9 +248,14 @@ fn packet_times(
         },
     })?;
     let mut times: Vec<(f64, Option<f64>)> = Vec::new();
+    let mut packets = 0;
     for line in csv.lines() {
         let f: Vec<&str> = line.split(',').collect();
-        if f.len() < 4 || f[3].contains('D') {
+        if f.len() < 4 {
+            continue;
+        }
+        packets += 1;
+        if f[3].contains('D') {
             continue;
         }
         let t = f[0].parse::<f64>().ok().or_else(|| f[1].parse().ok());
@@ -254,13 +266,14 @@ fn packet_times(
     times.sort_by(|a, b| a.0.total_cmp(&b.0));
     times.dedup_by(|a, b| (a.0 - b.0).abs() < 1e-9);
     let Some(&(first, _)) = times.first() else {
-        return Ok((Vec::new(), 0.0, None));
+        return Ok((Vec::new(), 0.0, None, packets));
     };
     let last_duration = times.last().and_then(|t| t.1);
     Ok((
         times.iter().map(|(t, _)| t - first).collect(),
         first,
         last_duration,
+        packets,
     ))
 }
 

@@ -5,13 +5,15 @@
 //! `s = trimStart + τ·speed`. With `loop`, `s` wraps inside `[trimStart, trimEnd)`; without, past
 //! `trimEnd` the picture freezes on the last frame before `trimEnd`. The frame shown is the one
 //! with the largest timestamp ≤ `s` (within [`EPSILON`], so that frame *n* of a 30 fps project
-//! shows frame *n* of a 30 fps clip despite rounding).
+//! shows frame *n* of a 30 fps clip despite rounding, even from containers such as WebM/Matroska
+//! whose timestamps are rounded to whole milliseconds).
 
 use super::ClipInfo;
 use crate::project::Layer;
 
-/// Tolerance of time comparisons, in seconds.
-pub const EPSILON: f64 = 1e-6;
+/// Tolerance of time comparisons, in seconds: half a millisecond, the rounding error of
+/// millisecond timestamps (WebM, Matroska, FLV). A frame may thus show up to 0.5 ms early.
+pub const EPSILON: f64 = 5e-4;
 
 /// How a layer plays its clip (the layer's video fields with their defaults applied).
 #[derive(Debug, Clone, Copy, PartialEq)]
