@@ -4,7 +4,8 @@
 //! [`project`] (format and validation) → [`timeline`] (what is on screen at frame *n*) →
 //! [`compositor`] (wgpu + WGSL: layers, blend modes, RGBA → YUV on the GPU) → [`encoder`]
 //! (x264 through an `ffmpeg` child process, NVENC behind the `nvenc` feature) → the output file.
-//! [`audio`] mixes the project's audio tracks into the same file.
+//! [`audio`] mixes the project's audio tracks (and the sound of video layers) into the same file;
+//! [`video`] probes and decodes the clips of video layers.
 
 pub mod assets;
 pub mod audio;
@@ -14,6 +15,7 @@ pub mod encoder;
 pub mod error;
 pub mod project;
 pub mod timeline;
+pub mod video;
 
 pub use assets::AssetResolver;
 pub use chunk::{chunk_ranges, ConcatRequest};

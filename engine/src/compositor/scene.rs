@@ -202,6 +202,11 @@ impl<'p> Scene<'p> {
                         }
                     }
                     LayerKind::Shape => Pending::Shape,
+                    LayerKind::Video => {
+                        return Err(RenderError::Request(format!(
+                            "{path}: video layers are not drawn yet"
+                        )))
+                    }
                 };
                 comp_pending.push(p);
             }

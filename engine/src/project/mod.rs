@@ -7,9 +7,12 @@
 
 mod color;
 mod validate;
+mod video;
+mod video_check;
 
 pub use color::{Color, ColorParseError};
 pub use validate::{Limits, ValidationError};
+pub use video::{Fit, FitPlacement, MAX_SPEED, MIN_SPEED};
 
 use serde::{Deserialize, Serialize};
 
@@ -187,6 +190,8 @@ pub enum LayerKind {
     Image,
     Text,
     Shape,
+    /// A video clip (see [`crate::video`]): `src` plus the video fields of [`Layer`].
+    Video,
 }
 
 /// One layer. Common fields (placement, transform, timing, animation) apply to every kind; the rest are
@@ -226,10 +231,39 @@ pub struct Layer {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub animations: Vec<Animation>,
 
-    // --- image ---
-    /// Image file (PNG, JPEG, WebP), relative to the project file's folder or an asset root.
+    // --- image and video ---
+    /// Image file (PNG, JPEG, WebP) or, on a video layer, a video file, relative to the project file's
+    /// folder or an asset root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src: Option<String>,
+    /// How the picture fills the layer's box; default [`Fit::Fill`] (stretched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit: Option<Fit>,
+
+    // --- video (accessors with the defaults: [`Layer::trim_start`], [`Layer::speed`], ...) ---
+    /// Source seconds skipped at the start of the clip; default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trim_start: Option<f64>,
+    /// Source second where the clip stops; default its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trim_end: Option<f64>,
+    /// Playback rate, [`MIN_SPEED`] to [`MAX_SPEED`]; default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+    /// Repeat the trimmed span until the layer ends; default false.
+    #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
+    pub looped: Option<bool>,
+    /// Gain of the clip's sound, 0 to 4; default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<f64>,
+    /// Leave the clip's sound out; default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted: Option<bool>,
+    /// Seconds of linear fade at the start / end of the clip's sound; default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fade_in: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fade_out: Option<f64>,
 
     // --- text ---
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -287,6 +321,15 @@ impl Layer {
             end: None,
             animations: Vec::new(),
             src: None,
+            fit: None,
+            trim_start: None,
+            trim_end: None,
+            speed: None,
+            looped: None,
+            volume: None,
+            muted: None,
+            fade_in: None,
+            fade_out: None,
             text: None,
             font: None,
             size: None,
@@ -307,6 +350,14 @@ impl Layer {
         Layer {
             src: Some(src.into()),
             ..Layer::new(LayerKind::Image)
+        }
+    }
+
+    /// A video layer playing `src` from its start at its natural display size.
+    pub fn video(src: impl Into<String>) -> Self {
+        Layer {
+            src: Some(src.into()),
+            ..Layer::new(LayerKind::Video)
         }
     }
 

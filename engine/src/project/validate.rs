@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::*;
 use crate::assets::AssetResolver;
+use crate::video::MediaTools;
 
 /// One broken rule, at a JSON path such as `frames[2].layers[0].opacity`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,6 +34,10 @@ pub struct Limits {
     pub max_text_chars: usize,
     pub max_audio_tracks: usize,
     pub max_animations_per_layer: usize,
+    /// Video layers in the whole project (each one runs its own decoder during a render).
+    pub max_video_layers: usize,
+    /// Largest side of a video layer's clip, in display pixels.
+    pub max_video_side: u32,
 }
 
 impl Default for Limits {
@@ -47,16 +52,19 @@ impl Default for Limits {
             max_text_chars: 10_000,
             max_audio_tracks: 32,
             max_animations_per_layer: 64,
+            max_video_layers: 16,
+            max_video_side: crate::video::MAX_VIDEO_SIDE,
         }
     }
 }
 
-struct Checker {
+pub(super) struct Checker {
     errors: Vec<ValidationError>,
+    pub(super) media: super::video_check::MediaCheck,
 }
 
 impl Checker {
-    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(ValidationError {
             path: path.into(),
             message: message.into(),
@@ -64,7 +72,7 @@ impl Checker {
     }
 
     /// A finite number within `lo..=hi`.
-    fn range(&mut self, path: &str, v: f64, lo: f64, hi: f64) -> bool {
+    pub(super) fn range(&mut self, path: &str, v: f64, lo: f64, hi: f64) -> bool {
         if !v.is_finite() {
             self.err(path, "must be a finite number");
             false
@@ -76,7 +84,7 @@ impl Checker {
         }
     }
 
-    fn forbid<T>(&mut self, path: &str, field: &str, value: &Option<T>, kind: &str) {
+    pub(super) fn forbid<T>(&mut self, path: &str, field: &str, value: &Option<T>, kind: &str) {
         if value.is_some() {
             self.err(
                 format!("{path}.{field}"),
@@ -91,13 +99,27 @@ const COORD_LIMIT: f64 = 100_000.0;
 
 impl Project {
     /// Checks the whole project against `limits` and resolves every media file with `assets`,
-    /// returning every broken rule at once.
+    /// returning every broken rule at once. Video clips are probed with `ffprobe`/`ffmpeg` from
+    /// `PATH` (or `$FFMPEG`/`$FFPROBE`); see [`Project::validate_with_tools`].
     pub fn validate(
         &self,
         limits: &Limits,
         assets: &AssetResolver,
     ) -> Result<(), Vec<ValidationError>> {
-        let mut c = Checker { errors: Vec::new() };
+        self.validate_with_tools(limits, assets, &MediaTools::default())
+    }
+
+    /// [`Project::validate`] probing video clips with the given `ffmpeg`/`ffprobe` (each file once).
+    pub fn validate_with_tools(
+        &self,
+        limits: &Limits,
+        assets: &AssetResolver,
+        tools: &MediaTools,
+    ) -> Result<(), Vec<ValidationError>> {
+        let mut c = Checker {
+            errors: Vec::new(),
+            media: super::video_check::MediaCheck::new(tools.clone()),
+        };
         if self.width < 16 || self.width > limits.max_width {
             c.err(
                 "width",
@@ -394,6 +416,7 @@ fn check_layer(
             c.forbid(p, "fill", &l.fill, "image");
             c.forbid(p, "cornerRadius", &l.corner_radius, "image");
             c.forbid(p, "stroke", &l.stroke, "image");
+            super::video_check::forbid_video_fields(c, p, l, "image");
             match &l.src {
                 None => c.err(format!("{p}.src"), "is required on an image layer"),
                 Some(src) => {
@@ -405,6 +428,8 @@ fn check_layer(
         }
         LayerKind::Text => {
             c.forbid(p, "src", &l.src, "text");
+            c.forbid(p, "fit", &l.fit, "text");
+            super::video_check::forbid_video_fields(c, p, l, "text");
             c.forbid(p, "shape", &l.shape, "text");
             c.forbid(p, "fill", &l.fill, "text");
             c.forbid(p, "cornerRadius", &l.corner_radius, "text");
@@ -440,6 +465,8 @@ fn check_layer(
         }
         LayerKind::Shape => {
             c.forbid(p, "src", &l.src, "shape");
+            c.forbid(p, "fit", &l.fit, "shape");
+            super::video_check::forbid_video_fields(c, p, l, "shape");
             c.forbid(p, "text", &l.text, "shape");
             c.forbid(p, "font", &l.font, "shape");
             c.forbid(p, "size", &l.size, "shape");
@@ -497,6 +524,9 @@ fn check_layer(
             if let Some(s) = &l.stroke {
                 c.range(&format!("{p}.stroke.width"), s.width, 0.0, 1000.0);
             }
+        }
+        LayerKind::Video => {
+            super::video_check::check_video_layer(c, p, l, comp_duration, limits, assets);
         }
     }
 }
