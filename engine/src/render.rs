@@ -222,6 +222,11 @@ impl Engine {
         &self.gpu.summary
     }
 
+    /// The `ffmpeg` and `ffprobe` this engine decodes video layers with.
+    pub fn media_tools(&self) -> crate::video::MediaTools {
+        crate::video::MediaTools::for_ffmpeg(self.config.ffmpeg.as_deref())
+    }
+
     /// The `ffmpeg` binary this engine encodes with.
     pub fn ffmpeg(&self) -> PathBuf {
         encoder::ffmpeg_path(self.config.ffmpeg.as_deref())
@@ -300,6 +305,7 @@ impl Engine {
             &self.text,
             project,
             &request.assets,
+            &self.media_tools(),
         )?;
         if cancel.is_cancelled() {
             return Err(RenderError::Cancelled);
@@ -477,7 +483,7 @@ impl Engine {
                 target,
                 n,
                 frame_cache,
-            ) {
+            )? {
                 cached_frames += 1;
             }
             target.encode_yuv(&self.compositor, &mut encoder);
@@ -530,7 +536,14 @@ impl Engine {
         limits: &Limits,
     ) -> Result<image::RgbaImage, RenderError> {
         self.check(project, limits, assets)?;
-        let scene = Scene::prepare(&self.gpu, &self.compositor, &self.text, project, assets)?;
+        let scene = Scene::prepare(
+            &self.gpu,
+            &self.compositor,
+            &self.text,
+            project,
+            assets,
+            &self.media_tools(),
+        )?;
         let total = scene.timeline.total_frames();
         if frame >= total {
             return Err(RenderError::Request(format!(
@@ -554,7 +567,7 @@ impl Engine {
             &target,
             frame,
             false,
-        );
+        )?;
         encoder.copy_texture_to_buffer(
             wgpu::TexelCopyTextureInfo {
                 texture: &target.texture,

@@ -43,6 +43,9 @@ pub struct DrawList {
     pub fade: Option<f32>,
     /// Clear colour of each destination (an unclipped scene's opaque background).
     pub clear: [Option<[f32; 4]>; 2],
+    /// Video layers on screen: (video slot, seconds into the layer). Their records get the shown
+    /// source frame before upload (see `encode.rs`).
+    pub videos: Vec<(usize, f64)>,
 }
 
 impl DrawList {
@@ -153,7 +156,7 @@ fn place(
     let inner = match src.kind {
         _ if aligned => None,
         SourceKind::Rect { .. } | SourceKind::Ellipse => inner_rect(src, aa),
-        SourceKind::Textured { .. } => {
+        SourceKind::Textured { .. } | SourceKind::Video { .. } => {
             // Edge coverage is 1 from half a pixel inside the edges; keep a whole one.
             let r = [q[0] + aa, q[1] + aa, q[2] - aa, q[3] - aa];
             (r[2] - r[0] > 8.0 * aa && r[3] - r[1] > 8.0 * aa).then_some(r)
@@ -170,6 +173,9 @@ fn place(
         }
         SourceKind::Textured { .. } if inner.is_some() => DrawKind::TexturedRing,
         SourceKind::Textured { .. } => DrawKind::Textured,
+        SourceKind::Video { .. } if aligned => DrawKind::VideoPlain,
+        SourceKind::Video { .. } if inner.is_some() => DrawKind::VideoRing,
+        SourceKind::Video { .. } => DrawKind::Video,
         SourceKind::Rect { plain: true } if aligned => DrawKind::Solid,
         SourceKind::Rect { .. } if inner.is_some() => DrawKind::RectRing,
         SourceKind::Rect { .. } => DrawKind::Rect,
@@ -209,12 +215,13 @@ fn place(
         Some(r) => {
             g.inner = r.map(|v| v as f32);
             let mut inside = g;
-            inside.info[0] = if kind == DrawKind::TexturedRing {
-                DrawKind::TexturedInner as u32
-            } else {
-                DrawKind::SolidInner as u32
-            };
-            if kind != DrawKind::TexturedRing && g.info[3] == FILL_NONE {
+            inside.info[0] = match kind {
+                DrawKind::TexturedRing => DrawKind::TexturedInner,
+                DrawKind::VideoRing => DrawKind::VideoInner,
+                _ => DrawKind::SolidInner,
+            } as u32;
+            let shape = matches!(kind, DrawKind::RectRing | DrawKind::EllipseRing);
+            if shape && g.info[3] == FILL_NONE {
                 Placed {
                     bbox,
                     first: g,
@@ -256,6 +263,7 @@ impl Scene<'_> {
                     .premultiplied(),
                 ..GpuLayer::zeroed()
             },
+            end: None,
         };
         let placed = place(&bg, [1.0, 0.0, 0.0, 1.0, dx, 0.0], 1.0, 1.0, frame);
         let placed = placed.unwrap_or_else(|| {
@@ -275,7 +283,13 @@ impl Scene<'_> {
             .zip(&self.sources[st.composition])
             .enumerate()
         {
-            if !layer.visible_at(st.local, duration) {
+            let visible = match src.end {
+                Some(end) => {
+                    st.local + 1e-9 >= layer.start.unwrap_or(0.0) && st.local < end - 1e-9
+                }
+                None => layer.visible_at(st.local, duration),
+            };
+            if !visible {
                 continue;
             }
             let s = layer.state_at(st.local);
@@ -291,6 +305,10 @@ impl Scene<'_> {
             let tx = pos.0 - (a * anchor.0 + b * anchor.1);
             let ty = pos.1 - (c * anchor.0 + d * anchor.1);
             if let Some(placed) = place(src, [a, b, c, d, tx, ty], s.scale, s.opacity, frame) {
+                if let SourceKind::Video { slot } = src.kind {
+                    list.videos
+                        .push((slot, st.local - layer.start.unwrap_or(0.0)));
+                }
                 list.push_placed(placed, (ci, li as u32 + 1));
             }
         }

@@ -8,10 +8,12 @@ use std::ops::Range;
 use super::cache::{CachePlan, FrameCache};
 use super::draw::{Dest, DrawList};
 use super::gpu::Gpu;
-use super::pipelines::BlendClass;
+use super::pipelines::{BlendClass, DrawKind};
 use super::scene::Scene;
 use super::target::FrameTarget;
+use super::video::VideoSlot;
 use super::Compositor;
+use crate::RenderError;
 
 /// Records passes into one command encoder, opening and ending render passes as destinations
 /// change. The first pass into a destination clears it; later ones load.
@@ -20,6 +22,7 @@ struct Recorder<'a> {
     compositor: &'a Compositor,
     target: &'a FrameTarget,
     cache: &'a FrameCache,
+    videos: &'a [VideoSlot],
     list: &'a DrawList,
     encoder: &'a mut wgpu::CommandEncoder,
     pass: Option<(Dest, wgpu::RenderPass<'static>)>,
@@ -109,11 +112,22 @@ impl Recorder<'_> {
         while i < range.end {
             let class = class_of(i);
             let kind = list.kind(i);
+            // A video layer's planes are its own bind group (1; the backdrop moves to 2).
+            let (video_group, backdrop_index) = if kind.video() {
+                let slot = list.layers[i as usize].info[2] as usize;
+                (Some(&self.videos[slot].bind_group), 2)
+            } else {
+                (None, 1)
+            };
             if class != BlendClass::Backdrop {
                 // Consecutive layers with the same shader and blend state go in one instanced
                 // draw; instances rasterise in order, so stacking is preserved.
                 let mut j = i + 1;
-                while j < range.end && class_of(j) == class && list.kind(j) == kind {
+                while j < range.end
+                    && class_of(j) == class
+                    && list.kind(j) == kind
+                    && video_group.is_none()
+                {
                     j += 1;
                 }
                 let pipeline = self.compositor.pipelines.layer(kind, class);
@@ -121,6 +135,9 @@ impl Recorder<'_> {
                 let p = self.open(dest);
                 p.set_pipeline(pipeline);
                 p.set_bind_group(0, bind_group, &[]);
+                if let Some(g) = video_group {
+                    p.set_bind_group(1, g, &[]);
+                }
                 p.set_scissor_rect(
                     scissor[0],
                     scissor[1],
@@ -148,7 +165,10 @@ impl Recorder<'_> {
                 let p = self.open(dest);
                 p.set_pipeline(pipeline);
                 p.set_bind_group(0, bind_group, &[]);
-                p.set_bind_group(1, &target.backdrop_group, &[]);
+                if let Some(g) = video_group {
+                    p.set_bind_group(1, g, &[]);
+                }
+                p.set_bind_group(backdrop_index, &target.backdrop_group, &[]);
                 p.set_scissor_rect(r[0], r[1], r[2] - r[0], r[3] - r[1]);
                 p.draw(0..kind.vertices(), i..i + 1);
             }
@@ -161,7 +181,9 @@ impl Scene<'_> {
     /// Uploads frame `n`'s layers and records its passes into `target`: one render pass, plus one per
     /// layer in a backdrop blend mode (overlay, darken, lighten) and two more during a cross-fade.
     /// With `cache`, static bottom layers are composed once and reused (see `cache.rs`); the pixels
-    /// are the same either way. Returns whether this frame started from the cache.
+    /// are the same either way. Video layers get their frame for this time first (decoded ahead by
+    /// their players; uploaded only when it changed). Returns whether this frame started from the
+    /// cache.
     pub fn encode_frame(
         &self,
         gpu: &Gpu,
@@ -170,8 +192,25 @@ impl Scene<'_> {
         target: &FrameTarget,
         frame: u64,
         cache: bool,
-    ) -> bool {
-        let list = self.frame_data(frame);
+    ) -> Result<bool, RenderError> {
+        let mut list = self.frame_data(frame);
+        let mut videos = self.videos.lock().unwrap_or_else(|e| e.into_inner());
+        if !list.videos.is_empty() {
+            let mut shown = vec![None; videos.len()];
+            for &(slot, tau) in &list.videos {
+                shown[slot] = Some(videos[slot].show(gpu, tau)?);
+            }
+            // The shown frame is part of what a record draws: the cache sees a changed picture.
+            for g in &mut list.layers {
+                if DrawKind::from_code(g.info[0]).video() {
+                    let slot = g.info[2] as usize;
+                    let index = shown[slot].unwrap_or(0);
+                    g.info2[1] = index as u32;
+                    g.info2[2] = (index >> 32) as u32;
+                    (g.fill, g.shape) = videos[slot].colour;
+                }
+            }
+        }
         gpu.queue
             .write_buffer(&self.layer_buf, 0, bytemuck::cast_slice(&list.layers));
         let mut frame_cache = target.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -181,6 +220,7 @@ impl Scene<'_> {
             compositor,
             target,
             cache: &frame_cache,
+            videos: &videos,
             list: &list,
             encoder,
             pass: None,
@@ -218,6 +258,6 @@ impl Scene<'_> {
             p.draw(0..3, 0..1);
         }
         rec.pass = None;
-        plan != CachePlan::Bypass
+        Ok(plan != CachePlan::Bypass)
     }
 }

@@ -10,6 +10,7 @@
 //! * `cache.rs` — frame caching for repeated layers: static bottom layers composed once.
 //! * `encode.rs` — recording a frame's passes ([`Scene::encode_frame`]).
 //! * `target.rs` — [`FrameTarget`]: the frame texture and the YUV 4:2:0 buffer read back.
+//! * `video.rs` — video layers: each one's decoder, plane textures and uploads.
 //! * `layout.rs` — the CPU twins of the shader structs; `gpu.rs` opens the device; `text.rs`
 //!   rasterises text with glyphon.
 
@@ -23,6 +24,7 @@ mod pipelines;
 mod scene;
 mod target;
 pub mod text;
+mod video;
 
 pub use draw::{Dest, DrawList, Segment};
 pub use pipelines::{BlendClass, DrawKind};

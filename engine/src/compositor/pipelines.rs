@@ -10,6 +10,7 @@ use super::FRAME_FORMAT;
 const COMMON_WGSL: &str = include_str!("../../../shaders/layer_common.wgsl");
 const TEXTURED_WGSL: &str = include_str!("../../../shaders/layer_textured.wgsl");
 const SHAPE_WGSL: &str = include_str!("../../../shaders/layer_shape.wgsl");
+const VIDEO_WGSL: &str = include_str!("../../../shaders/layer_video.wgsl");
 const FADE_WGSL: &str = include_str!("../../../shaders/fade.wgsl");
 const YUV_WGSL: &str = include_str!("../../../shaders/yuv.wgsl");
 
@@ -38,10 +39,18 @@ pub enum DrawKind {
     TexturedInner = 9,
     /// The anti-aliased ring around that inside.
     TexturedRing = 10,
+    /// A video frame (YUV planes converted on the GPU), any transform.
+    Video = 11,
+    /// A video frame, axis-aligned with pixel-aligned edges.
+    VideoPlain = 12,
+    /// The inside of a large transformed video layer.
+    VideoInner = 13,
+    /// The anti-aliased ring around that inside.
+    VideoRing = 14,
 }
 
 impl DrawKind {
-    pub const ALL: [DrawKind; 11] = [
+    pub const ALL: [DrawKind; 15] = [
         DrawKind::Textured,
         DrawKind::TexturedPlain,
         DrawKind::TexturedNearest,
@@ -53,12 +62,19 @@ impl DrawKind {
         DrawKind::EllipseRing,
         DrawKind::TexturedInner,
         DrawKind::TexturedRing,
+        DrawKind::Video,
+        DrawKind::VideoPlain,
+        DrawKind::VideoInner,
+        DrawKind::VideoRing,
     ];
 
     /// Vertices per instance.
     pub fn vertices(self) -> u32 {
         match self {
-            DrawKind::RectRing | DrawKind::EllipseRing | DrawKind::TexturedRing => 24,
+            DrawKind::RectRing
+            | DrawKind::EllipseRing
+            | DrawKind::TexturedRing
+            | DrawKind::VideoRing => 24,
             _ => 6,
         }
     }
@@ -80,7 +96,19 @@ impl DrawKind {
             DrawKind::EllipseRing => ("vs_shape_ring", "fs_ellipse"),
             DrawKind::TexturedInner => ("vs_textured_inner", "fs_textured_plain"),
             DrawKind::TexturedRing => ("vs_textured_ring", "fs_textured"),
+            DrawKind::Video => ("vs_video", "fs_video"),
+            DrawKind::VideoPlain => ("vs_video", "fs_video_plain"),
+            DrawKind::VideoInner => ("vs_video_inner", "fs_video_plain"),
+            DrawKind::VideoRing => ("vs_video_ring", "fs_video"),
         }
+    }
+
+    /// Whether the kind draws a video frame (bind group 1 holds its planes).
+    pub fn video(self) -> bool {
+        matches!(
+            self,
+            DrawKind::Video | DrawKind::VideoPlain | DrawKind::VideoInner | DrawKind::VideoRing
+        )
     }
 
     fn textured(self) -> bool {
@@ -157,6 +185,8 @@ pub struct Pipelines {
     pub compose_layout: wgpu::BindGroupLayout,
     /// Group 1 of the backdrop shaders, group 0 of the fade: one texture read with `textureLoad`.
     pub texture_layout: wgpu::BindGroupLayout,
+    /// Group 1 of the video shaders: the Y, Cb, Cr and alpha planes of one layer's frame.
+    pub video_layout: wgpu::BindGroupLayout,
     /// Indexed by `[DrawKind as usize][BlendClass as usize]`.
     layer: Vec<[wgpu::RenderPipeline; 5]>,
     pub fade: wgpu::RenderPipeline,
@@ -312,6 +342,33 @@ impl Pipelines {
             format!("{COMMON_WGSL}\n{TEXTURED_WGSL}"),
         );
         let shape = module("layer_shape.wgsl", format!("{COMMON_WGSL}\n{SHAPE_WGSL}"));
+        // Video shaders use group 1 for their planes, so their backdrop copy moves to group 2.
+        let video_common = COMMON_WGSL.replace(
+            "@group(1) @binding(0) var backdrop",
+            "@group(2) @binding(0) var backdrop",
+        );
+        assert_ne!(video_common, COMMON_WGSL, "layer_common.wgsl declares the backdrop");
+        let video = module("layer_video.wgsl", format!("{video_common}\n{VIDEO_WGSL}"));
+        let video_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("video planes"),
+            entries: &[0, 1, 2, 3].map(|b| {
+                texture_entry(b, frag | wgpu::ShaderStages::VERTEX, true, wgpu::TextureViewDimension::D2)
+            }),
+        });
+        let video_layers_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("video layers"),
+            bind_group_layouts: &[Some(&compose_layout), Some(&video_layout)],
+            immediate_size: 0,
+        });
+        let video_backdrop_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("video layers with backdrop"),
+            bind_group_layouts: &[
+                Some(&compose_layout),
+                Some(&video_layout),
+                Some(&texture_layout),
+            ],
+            immediate_size: 0,
+        });
         let layers_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("layers"),
             bind_group_layouts: &[Some(&compose_layout)],
@@ -325,13 +382,19 @@ impl Pipelines {
         let layer = DrawKind::ALL
             .iter()
             .map(|&kind| {
-                let module = if kind.textured() { &textured } else { &shape };
+                let (module, normal, with_backdrop) = if kind.video() {
+                    (&video, &video_layers_layout, &video_backdrop_layout)
+                } else if kind.textured() {
+                    (&textured, &layers_layout, &backdrop_layout)
+                } else {
+                    (&shape, &layers_layout, &backdrop_layout)
+                };
                 let (vs, fs) = kind.entry_points();
                 BlendClass::ALL.map(|class| {
                     let (fs_name, layout) = if class == BlendClass::Backdrop {
-                        (format!("{fs}_backdrop"), &backdrop_layout)
+                        (format!("{fs}_backdrop"), with_backdrop)
                     } else {
-                        (fs.to_string(), &layers_layout)
+                        (fs.to_string(), normal)
                     };
                     render_pipeline(
                         device,
@@ -394,6 +457,7 @@ impl Pipelines {
         Pipelines {
             compose_layout,
             texture_layout,
+            video_layout,
             layer,
             fade,
             yuv_layout,

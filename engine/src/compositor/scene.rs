@@ -13,9 +13,11 @@ use super::atlas::{Atlas, AtlasItem};
 use super::gpu::Gpu;
 use super::layout::*;
 use super::text::{self, TextSystem};
+use super::video::VideoSlot;
 use super::Compositor;
 use crate::assets::AssetResolver;
 use crate::project::{Fill, Layer, LayerKind, Project, ShapeKind};
+use crate::video::{ClipPlayer, ClipTiming, MediaTools};
 use crate::timeline::Timeline;
 use crate::RenderError;
 
@@ -25,6 +27,10 @@ pub(super) enum SourceKind {
     /// Sampled from the atlas; `raster` is the size of its pixels there.
     Textured {
         raster: (u32, u32),
+    },
+    /// A video layer's current frame: `slot` indexes [`Scene::videos`].
+    Video {
+        slot: usize,
     },
     /// A rectangle; `plain` when one solid colour fills it with no stroke or rounded corners.
     Rect {
@@ -42,6 +48,9 @@ pub(super) struct LayerSource {
     pub kind: SourceKind,
     /// Everything but the per-frame transform, opacity, draw rectangle and draw kind.
     pub template: GpuLayer,
+    /// Composition-local time the layer disappears when it is not the layer's own `end` (a video
+    /// layer lasts as long as its clip plays); `None`: the layer's `end` or the composition's.
+    pub end: Option<f64>,
 }
 
 /// One render's GPU resources and prepared layers.
@@ -53,6 +62,8 @@ pub struct Scene<'p> {
     _frame_buf: wgpu::Buffer,
     pub(super) layer_buf: wgpu::Buffer,
     pub(super) bind_group: wgpu::BindGroup,
+    /// The decoders and textures of video layers, used by one frame at a time.
+    pub(super) videos: Mutex<Vec<VideoSlot>>,
     _atlas: Atlas,
 }
 
@@ -105,8 +116,36 @@ enum Pending {
         index: usize,
         box_size: (f64, f64),
         content: [f64; 4],
+        /// The shown part of the item (0..1; `fit`).
+        uv: [f64; 4],
     },
     Shape,
+    Video {
+        slot: usize,
+        box_size: (f64, f64),
+        content: [f64; 4],
+        uv: [f64; 4],
+        end: Option<f64>,
+    },
+}
+
+/// The rectangle (x0, y0, x1, y1) of a `fit` placement in box units, and its texture part.
+fn fitted(layer: &Layer, box_size: (f64, f64), natural: (u32, u32)) -> ([f64; 4], [f64; 4]) {
+    let p = layer.fit.unwrap_or_default().place(
+        box_size.0,
+        box_size.1,
+        natural.0 as f64,
+        natural.1 as f64,
+    );
+    let [x, y, w, h] = p.dst;
+    ([x, y, x + w, y + h], p.uv)
+}
+
+/// The size the whole picture is drawn at (before the layer's scale) under a `fit` placement.
+fn drawn_size(content: [f64; 4], uv: [f64; 4]) -> (f64, f64) {
+    let w = (content[2] - content[0]) / (uv[2] - uv[0]).max(1e-9);
+    let h = (content[3] - content[1]) / (uv[3] - uv[1]).max(1e-9);
+    (w.max(1.0), h.max(1.0))
 }
 
 impl<'p> Scene<'p> {
@@ -117,8 +156,9 @@ impl<'p> Scene<'p> {
         text: &Mutex<TextSystem>,
         project: &'p Project,
         assets: &AssetResolver,
+        tools: &MediaTools,
     ) -> Result<Scene<'p>, RenderError> {
-        let _ = compositor;
+        let mut videos: Vec<VideoSlot> = Vec::new();
         let timeline = Timeline::new(project);
         let mut items: Vec<AtlasItem> = Vec::new();
         let mut image_cache: HashMap<(String, u32, u32), usize> = HashMap::new();
@@ -136,9 +176,10 @@ impl<'p> Scene<'p> {
                         };
                         let natural = assets.check_image(src).map_err(asset_err)?;
                         let box_size = media_box(layer, natural);
+                        let (content, uv) = fitted(layer, box_size, natural);
                         let (rw, rh) = image_raster_size(
                             natural,
-                            box_size,
+                            drawn_size(content, uv),
                             layer.max_scale(),
                             gpu.max_texture_side - 8,
                         );
@@ -168,7 +209,8 @@ impl<'p> Scene<'p> {
                         Pending::Item {
                             index,
                             box_size,
-                            content: [0.0, 0.0, box_size.0, box_size.1],
+                            content,
+                            uv,
                         }
                     }
                     LayerKind::Text => {
@@ -199,13 +241,53 @@ impl<'p> Scene<'p> {
                             index: items.len() - 1,
                             box_size: r.box_size,
                             content: [-m, -m, bw + m, bh + m],
+                            uv: [0.0, 0.0, 1.0, 1.0],
                         }
                     }
                     LayerKind::Shape => Pending::Shape,
                     LayerKind::Video => {
-                        return Err(RenderError::Request(format!(
-                            "{path}: video layers are not drawn yet"
-                        )))
+                        let src = layer.src.as_deref().unwrap_or_default();
+                        let src_path = format!("{path}.src");
+                        let file = assets.resolve(src).map_err(|source| RenderError::Asset {
+                            path: src_path.clone(),
+                            source,
+                        })?;
+                        let video_err = |e: crate::video::VideoError| {
+                            e.into_render_error(&src_path, src)
+                        };
+                        let info = crate::video::probe(&tools.ffprobe, &file).map_err(video_err)?;
+                        let natural = (info.width, info.height);
+                        let box_size = media_box(layer, natural);
+                        let (content, uv) = fitted(layer, box_size, natural);
+                        // Let the decoder downscale a clip shown much smaller than its size.
+                        let out = image_raster_size(
+                            natural,
+                            drawn_size(content, uv),
+                            layer.max_scale(),
+                            gpu.max_texture_side - 8,
+                        );
+                        let player = ClipPlayer::open(
+                            &tools.ffmpeg,
+                            &file,
+                            &info,
+                            ClipTiming::of_layer(layer),
+                            (out != natural).then_some(out),
+                        )
+                        .map_err(video_err)?;
+                        videos.push(VideoSlot::new(
+                            gpu,
+                            compositor,
+                            src_path.clone(),
+                            src.to_string(),
+                            player,
+                        ));
+                        Pending::Video {
+                            slot: videos.len() - 1,
+                            box_size,
+                            content,
+                            uv,
+                            end: crate::video::clip_end(layer, &info),
+                        }
                     }
                 };
                 comp_pending.push(p);
@@ -230,12 +312,20 @@ impl<'p> Scene<'p> {
                         index,
                         box_size,
                         content,
+                        uv,
                     } => {
                         let slot = atlas.slots[index];
                         let mut g = GpuLayer::zeroed();
                         g.info[1] = blend_code(layer.blend);
                         g.info[2] = slot.page;
-                        g.uv = atlas.uv(&slot);
+                        let a = atlas.uv(&slot);
+                        let (du, dv) = (a[2] - a[0], a[3] - a[1]);
+                        g.uv = [
+                            a[0] + uv[0] as f32 * du,
+                            a[1] + uv[1] as f32 * dv,
+                            a[0] + uv[2] as f32 * du,
+                            a[1] + uv[3] as f32 * dv,
+                        ];
                         LayerSource {
                             box_size,
                             content,
@@ -243,6 +333,26 @@ impl<'p> Scene<'p> {
                                 raster: (slot.width, slot.height),
                             },
                             template: g,
+                            end: None,
+                        }
+                    }
+                    Pending::Video {
+                        slot,
+                        box_size,
+                        content,
+                        uv,
+                        end,
+                    } => {
+                        let mut g = GpuLayer::zeroed();
+                        g.info[1] = blend_code(layer.blend);
+                        g.info[2] = slot as u32;
+                        g.uv = uv.map(|v| v as f32);
+                        LayerSource {
+                            box_size,
+                            content,
+                            kind: SourceKind::Video { slot },
+                            template: g,
+                            end,
                         }
                     }
                     Pending::Shape => shape_source(layer),
@@ -309,6 +419,7 @@ impl<'p> Scene<'p> {
             _frame_buf: frame_buf,
             layer_buf,
             bind_group,
+            videos: Mutex::new(videos),
             _atlas: atlas,
         })
     }
@@ -370,5 +481,6 @@ fn shape_source(layer: &Layer) -> LayerSource {
         content: [0.0, 0.0, box_size.0, box_size.1],
         kind,
         template: g,
+        end: None,
     }
 }
