@@ -37,16 +37,25 @@ fn one_error(m: &Media, layer: Layer, path: &str, words: &[&str]) {
 fn good_video_layers_pass() {
     let m = Media::new();
     m.h264("ok.mp4", 30, "30", &[]);
-    let layers = vec![
+    m.ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=32x16",
+        "-frames:v",
+        "1",
+        "pic.png",
+    ]);
+    let layers = [
         Layer::video("ok.mp4"),
         Layer::video("ok.mp4")
             .trimmed(0.5, Some(0.9))
             .at_speed(4.0)
             .looping(),
         Layer::video("ok.mp4").at_speed(0.25),
-        Layer::image("ok.mp4").fitted(vrender_engine::project::Fit::Cover),
+        Layer::image("pic.png").fitted(vrender_engine::project::Fit::Cover),
     ];
-    let e = errors(&m, &project_with(layers[..3].to_vec()), &Limits::default());
+    let e = errors(&m, &project_with(layers.to_vec()), &Limits::default());
     assert!(e.is_empty(), "{e:?}");
     let json = r#"{"width":64,"height":48,"frameRate":30,"frames":[{"duration":1,"layers":[
         {"type":"video","src":"ok.mp4","trimStart":0.1,"trimEnd":0.8,"speed":1.5,"loop":true,

@@ -230,7 +230,7 @@ pub fn soft_limit(x: f32) -> f32 {
 /// Where a track's samples come from.
 enum Stream {
     /// An audio file of `audioTracks`.
-    File(TrackStream),
+    File(Box<TrackStream>),
     /// The sound of a video layer's clip.
     Clip(Box<clip::ClipAudio>),
 }
@@ -463,7 +463,7 @@ fn prepare_track(
     let mut stream = TrackStream::new(decoder, ctx, src_start, len, t.r#loop)?;
     stream.prime()?;
     Ok(Some(Track {
-        stream: Stream::File(stream),
+        stream: Stream::File(Box::new(stream)),
         start,
         end,
         volume: t.volume as f32,

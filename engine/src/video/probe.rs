@@ -299,8 +299,7 @@ fn run(ffprobe: &Path, args: &[&str], file: &Path) -> Result<String, RunError> {
         let err = String::from_utf8_lossy(&out.stderr);
         let msg = err
             .lines()
-            .filter(|l| !l.trim().is_empty())
-            .last()
+            .rfind(|l| !l.trim().is_empty())
             .unwrap_or("no details")
             .replace(&format!("{}: ", file.display()), "")
             .replace(&file.display().to_string(), "the file");
