@@ -336,8 +336,19 @@ mod tests {
     #[test]
     fn atempo_stages_stay_in_range() {
         assert!(atempo_chain(1.0).is_empty());
-        assert_eq!(atempo_chain(0.25), ["atempo=0.5", "atempo=0.5"]);
-        assert_eq!(atempo_chain(4.0), ["atempo=4.000000000"]);
-        assert_eq!(atempo_chain(0.3).len(), 2);
+        for speed in [0.25, 0.3, 0.5, 0.75, 1.5, 2.0, 4.0] {
+            let stages: Vec<f64> = atempo_chain(speed)
+                .iter()
+                .map(|s| s.trim_start_matches("atempo=").parse().unwrap())
+                .collect();
+            assert!(
+                stages.iter().all(|s| (0.5..=100.0).contains(s)),
+                "{stages:?}"
+            );
+            let product: f64 = stages.iter().product();
+            assert!((product - speed).abs() < 1e-6, "{speed}: {stages:?}");
+        }
+        assert_eq!(atempo_chain(0.25).len(), 2);
+        assert_eq!(atempo_chain(4.0).len(), 1);
     }
 }
