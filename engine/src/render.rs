@@ -313,18 +313,22 @@ impl Engine {
         let target = FrameTarget::new(&self.gpu, &self.compositor, project.width, project.height);
         let format = request.format.unwrap_or(project.output_format);
         let quality = request.quality.unwrap_or(project.quality);
-        let audio: Option<Box<dyn encoder::AudioSource>> = if project.audio_tracks.is_empty()
-            || request.video_only
-        {
-            None
-        } else {
-            report(Phase::Audio, 0, None);
-            let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
-            let skip = (range.start as f64 * rate).round() as u64;
-            let end = (range.end as f64 * rate).round() as u64;
-            let mixer = crate::audio::AudioMixer::new(&project.audio_tracks, &request.assets, end)?;
-            Some(Box::new(crate::audio::MixerSource::new(mixer, skip)))
-        };
+        let audio: Option<Box<dyn encoder::AudioSource>> =
+            if request.video_only || !crate::audio::AudioMixer::may_sound(project) {
+                None
+            } else {
+                report(Phase::Audio, 0, None);
+                let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
+                let skip = (range.start as f64 * rate).round() as u64;
+                let end = (range.end as f64 * rate).round() as u64;
+                let tools = crate::video::MediaTools::for_ffmpeg(self.config.ffmpeg.as_deref());
+                crate::audio::AudioMixer::for_project(project, &request.assets, &tools, end)?.map(
+                    |mixer| {
+                        Box::new(crate::audio::MixerSource::new(mixer, skip))
+                            as Box<dyn encoder::AudioSource>
+                    },
+                )
+            };
         let config = EncoderConfig {
             width: project.width,
             height: project.height,

@@ -1,5 +1,8 @@
 //! Audio tracks: decode, trim, resample to 48 kHz stereo, mix with envelopes, feed the encoder.
 //!
+//! The sound of video layers joins the same mix through [`AudioMixer::for_project`] (see `clip.rs`
+//! for how it is decoded and timed).
+//!
 //! [`AudioMixer`] streams the mix of a project's [`AudioTrack`]s as interleaved stereo `f32` at
 //! [`SAMPLE_RATE`], exactly as many sample frames as the video lasts (silence pads, longer audio
 //! is cut).
@@ -66,6 +69,7 @@
 //! `cargo test --release -p vrender-engine --test audio_mix -- --ignored --nocapture bench_five_tracks`
 //! (it generates the sources with ffmpeg, then times `new` and a full [`mix_all`]).
 
+mod clip;
 mod decode;
 #[cfg(feature = "preview")]
 mod preview;
@@ -75,7 +79,8 @@ use std::path::Path;
 
 use crate::assets::AssetResolver;
 use crate::error::AssetError;
-use crate::project::AudioTrack;
+use crate::project::{AudioTrack, LayerKind, Project};
+use crate::video::MediaTools;
 
 pub use decode::{MAX_SOURCE_CHANNELS, MAX_SOURCE_RATE, MIN_SOURCE_RATE};
 #[cfg(feature = "preview")]
@@ -222,8 +227,25 @@ pub fn soft_limit(x: f32) -> f32 {
     y.min(1.0).copysign(x)
 }
 
+/// Where a track's samples come from.
+enum Stream {
+    /// An audio file of `audioTracks`.
+    File(Box<TrackStream>),
+    /// The sound of a video layer's clip.
+    Clip(Box<clip::ClipAudio>),
+}
+
+impl Stream {
+    fn pull(&mut self, l: &mut [f32], r: &mut [f32]) -> Result<(), AudioError> {
+        match self {
+            Stream::File(s) => s.pull(l, r),
+            Stream::Clip(c) => c.pull(l, r),
+        }
+    }
+}
+
 struct Track {
-    stream: TrackStream,
+    stream: Stream,
     /// Timeline frames `[start, end)` where the track sounds.
     start: u64,
     end: u64,
@@ -292,6 +314,37 @@ impl AudioMixer {
             l: vec![0.0; BLOCK],
             r: vec![0.0; BLOCK],
         })
+    }
+
+    /// Whether `project` has audio tracks or unmuted video layers (whose clips may have sound).
+    pub fn may_sound(project: &Project) -> bool {
+        !project.audio_tracks.is_empty()
+            || project
+                .frames
+                .iter()
+                .flat_map(|c| &c.layers)
+                .any(|l| l.kind == LayerKind::Video && !l.muted())
+    }
+
+    /// The mixer of a whole project: its `audioTracks` plus the sound of every unmuted video layer
+    /// whose clip has audio (clips probed and decoded with `tools`). None when the project has no
+    /// audio tracks and no video layer that could sound, so that the output gets no audio stream.
+    pub fn for_project(
+        project: &Project,
+        assets: &AssetResolver,
+        tools: &MediaTools,
+        total_frames: u64,
+    ) -> Result<Option<AudioMixer>, AudioError> {
+        if !AudioMixer::may_sound(project) {
+            return Ok(None);
+        }
+        let clips = clip::clip_tracks(project, assets, tools, total_frames)?;
+        if project.audio_tracks.is_empty() && clips.is_empty() {
+            return Ok(None);
+        }
+        let mut mixer = AudioMixer::new(&project.audio_tracks, assets, total_frames)?;
+        mixer.tracks.extend(clips);
+        Ok(Some(mixer))
     }
 
     /// Fills `out` (interleaved L, R) with the next samples; returns the number of `f32` values
@@ -410,7 +463,7 @@ fn prepare_track(
     let mut stream = TrackStream::new(decoder, ctx, src_start, len, t.r#loop)?;
     stream.prime()?;
     Ok(Some(Track {
-        stream,
+        stream: Stream::File(Box::new(stream)),
         start,
         end,
         volume: t.volume as f32,

@@ -207,7 +207,8 @@ pub struct Layer {
     pub x: f64,
     #[serde(default)]
     pub y: f64,
-    /// Width in pixels. Images default to their natural size, text to its measured size; shapes need it.
+    /// Width in pixels. Images and videos default to their natural (display) size, text to its measured
+    /// size; shapes need it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -99,6 +99,11 @@ impl Timeline {
         self.duration
     }
 
+    /// Timeline seconds at which composition `k` begins (None past the last one).
+    pub fn composition_start(&self, k: usize) -> Option<f64> {
+        self.spans.get(k).map(|s| s.start)
+    }
+
     /// Timeline seconds at which frame `n` is sampled.
     pub fn time_of(&self, frame: u64) -> f64 {
         frame as f64 / self.frame_rate

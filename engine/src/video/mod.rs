@@ -54,7 +54,7 @@ impl VideoError {
     pub fn reason(&self) -> String {
         match self {
             VideoError::Spawn { program, reason } => format!("cannot run {program}: {reason}"),
-            VideoError::Unsupported { reason, .. } => format!("not a usable video: {reason}"),
+            VideoError::Unsupported { reason, .. } => reason.clone(),
             VideoError::Corrupt { reason, .. } => reason.clone(),
             VideoError::Io { reason, .. } => reason.clone(),
         }

@@ -193,10 +193,10 @@ pub fn check_decodes(ffmpeg: &Path, file: &Path, info: &ClipInfo) -> Result<(), 
             reason: e.to_string(),
         })?;
     let err = String::from_utf8_lossy(&out.stderr);
-    let last = err
-        .lines()
-        .rfind(|l| !l.trim().is_empty())
-        .map(|l| l.replace(&file.display().to_string(), "file"));
+    let last = err.lines().rfind(|l| !l.trim().is_empty()).map(|l| {
+        l.replace(&format!("{}: ", file.display()), "")
+            .replace(&file.display().to_string(), "the file")
+    });
     if !out.status.success() {
         let reason = last.unwrap_or_else(|| format!("ffmpeg exited with {}", out.status));
         let unsupported = reason.contains("Decoder") || reason.contains("decoder");
@@ -299,10 +299,10 @@ fn run(ffprobe: &Path, args: &[&str], file: &Path) -> Result<String, RunError> {
         let err = String::from_utf8_lossy(&out.stderr);
         let msg = err
             .lines()
-            .filter(|l| !l.trim().is_empty())
-            .last()
+            .rfind(|l| !l.trim().is_empty())
             .unwrap_or("no details")
-            .replace(&file.display().to_string(), "file");
+            .replace(&format!("{}: ", file.display()), "")
+            .replace(&file.display().to_string(), "the file");
         return Err(RunError::Failed(msg.trim().to_string()));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())

@@ -83,9 +83,11 @@ pub async fn create_project(
     let mut roots = state.settings.asset_roots.clone();
     roots.extend(fetched.iter().map(|d| d.0.clone()));
     let resolver = AssetResolver::confined_to(roots);
-    // Validation reads media file headers: keep it off the async threads.
+    // Video layers are probed with the ffmpeg/ffprobe the renders use.
+    let tools = vrender_engine::video::MediaTools::for_ffmpeg(state.settings.ffmpeg.as_deref());
+    // Validation reads media file headers (and probes clips): keep it off the async threads.
     tokio::task::spawn_blocking(move || {
-        let r = checked.validate(&limits, &resolver);
+        let r = checked.validate_with_tools(&limits, &resolver, &tools);
         drop(fetched);
         r
     })
