@@ -239,7 +239,7 @@ impl Engine {
         assets: &AssetResolver,
     ) -> Result<(), RenderError> {
         project
-            .validate(limits, assets)
+            .validate_with_tools(limits, assets, &self.media_tools())
             .map_err(|e| RenderError::Project(ProjectError::Invalid(e)))
     }
 

@@ -7,9 +7,9 @@ mod video_common;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
+use video_common::*;
 use vrender_engine::encoder::{DiscardEncoder, Frame};
 use vrender_engine::*;
-use video_common::*;
 
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
@@ -18,33 +18,48 @@ fn engine() -> &'static Engine {
     })
 }
 
-/// The output luma (BT.709 limited, as our encoder feeds x264) of a flat source frame `n` of the
-/// test clips (BT.601 limited: an untagged clip under 720 lines), following the same arithmetic as
-/// the shaders: Y'CbCr → R'G'B' → Y'.
-fn expected_luma(n: usize) -> f64 {
-    let y = (luma_of(n) as f64 - 16.0) / 219.0;
-    let cb = (cb_of(n) as f64 - 128.0) / 224.0;
-    let cr = 0.0;
-    let (kr, kb) = (0.299, 0.114);
-    let r = (y + 2.0 * (1.0 - kr) * cr).clamp(0.0, 1.0);
-    let b = (y + 2.0 * (1.0 - kb) * cb).clamp(0.0, 1.0);
-    let g = ((y - kr * r - kb * b) / (1.0 - kr - kb)).clamp(0.0, 1.0);
-    // 8-bit frame texture in between.
-    let q = |v: f64| (v * 255.0).round() / 255.0;
-    16.0 + 219.0 * (0.2126 * q(r) + 0.7152 * q(g) + 0.0722 * q(b))
+/// A lossless H.264 clip of `frames` flat grey frames at `fps`: frame n has luma `20 + 2n`
+/// (n < 100), so any colour path that keeps greys grey keeps n readable.
+fn grey_clip(media: &Media, name: &str, frames: usize, fps: &str) {
+    use std::io::Write;
+    let out = media.path(name);
+    let size = format!("{W}x{H}");
+    let mut child = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo"])
+        .args([
+            "-pix_fmt", "yuv420p", "-s", &size, "-r", fps, "-i", "pipe:0",
+        ])
+        .args(["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p"])
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("ffmpeg must be installed");
+    let mut stdin = child.stdin.take().unwrap();
+    let (luma, chroma) = ((W * H) as usize, (W * H / 4) as usize);
+    for n in 0..frames {
+        let mut buf = vec![(20 + 2 * n) as u8; luma];
+        buf.extend(std::iter::repeat_n(128u8, 2 * chroma));
+        stdin.write_all(&buf).unwrap();
+    }
+    drop(stdin);
+    assert!(
+        child.wait().unwrap().success(),
+        "ffmpeg failed making {name}"
+    );
 }
 
-/// The source frame (0..100) a composed frame shows: the nearest expected luma at the centre.
+/// The source frame a composed frame shows, from its centre luma (greys survive BT.601 → RGB →
+/// BT.709 within a code).
 fn shown(frame: &[u8]) -> usize {
     let stride = W.next_multiple_of(8) as usize;
     let y = frame[(H as usize / 2) * stride + W as usize / 2] as f64;
-    (0..100)
-        .min_by(|&a, &b| {
-            (expected_luma(a) - y)
-                .abs()
-                .total_cmp(&(expected_luma(b) - y).abs())
-        })
-        .unwrap()
+    ((y - 20.0) / 2.0).round().max(0.0) as usize
+}
+
+/// Tests in this file count the process's ffmpeg children, so they run one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn background_luma(frame: &[u8]) -> u8 {
@@ -90,7 +105,10 @@ fn compose(p: &Project, media: &Media, range: Option<std::ops::Range<u64>>) -> V
         })
         .expect("render");
     let frames = std::mem::take(&mut *kept.lock().unwrap());
-    assert!(ffmpeg_children().is_empty(), "a decoder outlived the render");
+    assert!(
+        ffmpeg_children().is_empty(),
+        "a decoder outlived the render"
+    );
     frames
 }
 
@@ -98,22 +116,38 @@ fn compose(p: &Project, media: &Media, range: Option<std::ops::Range<u64>>) -> V
 fn assert_shows(frames: &[Vec<u8>], want: impl Fn(usize) -> usize, what: &str) {
     let got: Vec<usize> = frames.iter().map(|f| shown(f)).collect();
     let expected: Vec<usize> = (0..frames.len()).map(want).collect();
-    assert_eq!(got, expected, "{what}: source frame shown at each output frame");
+    assert_eq!(
+        got, expected,
+        "{what}: source frame shown at each output frame"
+    );
 }
 
 #[test]
 fn every_output_frame_shows_the_predicted_source_frame() {
+    let _serial = serial();
     let media = Media::new();
-    media.h264("c30.mp4", 90, "30", &[]);
-    media.h264("c25.mp4", 75, "25", &[]);
+    grey_clip(&media, "c30.mp4", 90, "30");
+    grey_clip(&media, "c25.mp4", 75, "25");
 
-    let p = project(30.0, 1.0, with(video("c30.mp4"), serde_json::json!({"trimStart": 1.0})));
+    let p = project(
+        30.0,
+        1.0,
+        with(video("c30.mp4"), serde_json::json!({"trimStart": 1.0})),
+    );
     assert_shows(&compose(&p, &media, None), |k| 30 + k, "trimStart 1 s");
 
-    let p = project(30.0, 1.0, with(video("c30.mp4"), serde_json::json!({"speed": 2.0})));
+    let p = project(
+        30.0,
+        1.0,
+        with(video("c30.mp4"), serde_json::json!({"speed": 2.0})),
+    );
     assert_shows(&compose(&p, &media, None), |k| 2 * k, "speed 2");
 
-    let p = project(30.0, 1.0, with(video("c30.mp4"), serde_json::json!({"speed": 0.5})));
+    let p = project(
+        30.0,
+        1.0,
+        with(video("c30.mp4"), serde_json::json!({"speed": 0.5})),
+    );
     assert_shows(&compose(&p, &media, None), |k| k / 2, "speed 0.5");
 
     let p = project(
@@ -131,7 +165,11 @@ fn every_output_frame_shows_the_predicted_source_frame() {
     assert_shows(&compose(&p, &media, None), |k| k * 25 / 30, "25 → 30 fps");
 
     // Layer start: the clip starts at 0.5 s; before it the background shows.
-    let p = project(30.0, 1.0, with(video("c30.mp4"), serde_json::json!({"start": 0.5})));
+    let p = project(
+        30.0,
+        1.0,
+        with(video("c30.mp4"), serde_json::json!({"start": 0.5})),
+    );
     let frames = compose(&p, &media, None);
     assert!(frames[..15].iter().all(|f| background_luma(f) == 235));
     assert_shows(&frames[15..], |k| k, "start 0.5 s");
@@ -139,8 +177,9 @@ fn every_output_frame_shows_the_predicted_source_frame() {
 
 #[test]
 fn a_clip_ends_or_freezes_as_documented() {
+    let _serial = serial();
     let media = Media::new();
-    media.h264("c10.mp4", 10, "30", &[]);
+    grey_clip(&media, "c10.mp4", 10, "30");
     // No end: the layer lasts as long as the clip plays (10 frames), then the background.
     let p = project(30.0, 1.0, video("c10.mp4"));
     let frames = compose(&p, &media, None);
@@ -150,18 +189,30 @@ fn a_clip_ends_or_freezes_as_documented() {
         "background after the clip"
     );
     // An `end` later than the clip without loop: the last frame holds.
-    let p = project(30.0, 1.0, with(video("c10.mp4"), serde_json::json!({"end": 1.0})));
-    assert_shows(&compose(&p, &media, None), |k| k.min(9), "freeze on the last frame");
+    let p = project(
+        30.0,
+        1.0,
+        with(video("c10.mp4"), serde_json::json!({"end": 1.0})),
+    );
+    assert_shows(
+        &compose(&p, &media, None),
+        |k| k.min(9),
+        "freeze on the last frame",
+    );
 }
 
 #[test]
 fn a_partial_render_equals_the_same_frames_of_a_whole_one() {
+    let _serial = serial();
     let media = Media::new();
-    media.h264("c30.mp4", 90, "30", &[]);
+    grey_clip(&media, "c30.mp4", 90, "30");
     let p = project(
         30.0,
         3.0,
-        with(video("c30.mp4"), serde_json::json!({"speed": 1.5, "loop": true})),
+        with(
+            video("c30.mp4"),
+            serde_json::json!({"speed": 1.5, "loop": true}),
+        ),
     );
     let whole = compose(&p, &media, None);
     for range in [37..52, 80..90] {
@@ -179,9 +230,10 @@ fn a_partial_render_equals_the_same_frames_of_a_whole_one() {
 
 #[test]
 fn fit_places_the_picture_where_predicted() {
+    let _serial = serial();
     // A 64x48 (4:3) clip in a 64x24 box at the top of the frame.
     let media = Media::new();
-    media.h264("c.mp4", 10, "30", &[]);
+    grey_clip(&media, "c.mp4", 10, "30");
     let still = |fit: &str| {
         let l = with(
             video("c.mp4"),
@@ -198,12 +250,21 @@ fn fit_places_the_picture_where_predicted() {
     let is_bg = |img: &image::RgbaImage, x: u32, y: u32| img.get_pixel(x, y)[0] == 255;
     // contain: 32x24 centred → columns 16..48 of rows 0..24.
     let img = still("contain");
-    assert!(is_bg(&img, 8, 12) && is_bg(&img, 56, 12), "contain leaves the sides");
-    assert!(!is_bg(&img, 17, 12) && !is_bg(&img, 46, 12), "contain draws the middle");
+    assert!(
+        is_bg(&img, 8, 12) && is_bg(&img, 56, 12),
+        "contain leaves the sides"
+    );
+    assert!(
+        !is_bg(&img, 17, 12) && !is_bg(&img, 46, 12),
+        "contain draws the middle"
+    );
     // cover and fill: the whole box.
     for fit in ["cover", "fill"] {
         let img = still(fit);
-        assert!(!is_bg(&img, 1, 12) && !is_bg(&img, 62, 12), "{fit} fills the box");
+        assert!(
+            !is_bg(&img, 1, 12) && !is_bg(&img, 62, 12),
+            "{fit} fills the box"
+        );
         assert!(is_bg(&img, 32, 30), "{fit} stays inside the box");
     }
     // none: natural size centred, cropped to the box: the box is covered.
@@ -214,28 +275,23 @@ fn fit_places_the_picture_where_predicted() {
 
 #[test]
 fn no_decoder_outlives_a_cancel_or_a_failure() {
+    let _serial = serial();
     let media = Media::new();
-    media.h264("c30.mp4", 90, "30", &[]);
+    grey_clip(&media, "c30.mp4", 90, "30");
     let p = project(30.0, 3.0, video("c30.mp4"));
     let cancel = CancelToken::new();
     let mut req = RenderRequest::new("/dev/null", AssetResolver::relative_to(media.dir.path()));
     req.frames = None;
     let c2 = cancel.clone();
     let mut seen = 0;
-    let r = engine().render_with(
-        &p,
-        &req,
-        &mut |_| {},
-        &cancel,
-        &mut |_| {
-            let c2 = c2.clone();
-            Ok(Box::new(DiscardEncoder::new(move |f: &Frame| {
-                if f.index == 10 {
-                    c2.cancel();
-                }
-            })))
-        },
-    );
+    let r = engine().render_with(&p, &req, &mut |_| {}, &cancel, &mut |_| {
+        let c2 = c2.clone();
+        Ok(Box::new(DiscardEncoder::new(move |f: &Frame| {
+            if f.index == 10 {
+                c2.cancel();
+            }
+        })))
+    });
     seen += 1;
     assert!(matches!(r, Err(RenderError::Cancelled)), "{r:?}");
     assert!(ffmpeg_children().is_empty(), "decoder left after a cancel");

@@ -284,9 +284,7 @@ impl Scene<'_> {
             .enumerate()
         {
             let visible = match src.end {
-                Some(end) => {
-                    st.local + 1e-9 >= layer.start.unwrap_or(0.0) && st.local < end - 1e-9
-                }
+                Some(end) => st.local + 1e-9 >= layer.start.unwrap_or(0.0) && st.local < end - 1e-9,
                 None => layer.visible_at(st.local, duration),
             };
             if !visible {

@@ -347,12 +347,20 @@ impl Pipelines {
             "@group(1) @binding(0) var backdrop",
             "@group(2) @binding(0) var backdrop",
         );
-        assert_ne!(video_common, COMMON_WGSL, "layer_common.wgsl declares the backdrop");
+        assert_ne!(
+            video_common, COMMON_WGSL,
+            "layer_common.wgsl declares the backdrop"
+        );
         let video = module("layer_video.wgsl", format!("{video_common}\n{VIDEO_WGSL}"));
         let video_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("video planes"),
             entries: &[0, 1, 2, 3].map(|b| {
-                texture_entry(b, frag | wgpu::ShaderStages::VERTEX, true, wgpu::TextureViewDimension::D2)
+                texture_entry(
+                    b,
+                    frag | wgpu::ShaderStages::VERTEX,
+                    true,
+                    wgpu::TextureViewDimension::D2,
+                )
             }),
         });
         let video_layers_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -360,15 +368,16 @@ impl Pipelines {
             bind_group_layouts: &[Some(&compose_layout), Some(&video_layout)],
             immediate_size: 0,
         });
-        let video_backdrop_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("video layers with backdrop"),
-            bind_group_layouts: &[
-                Some(&compose_layout),
-                Some(&video_layout),
-                Some(&texture_layout),
-            ],
-            immediate_size: 0,
-        });
+        let video_backdrop_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("video layers with backdrop"),
+                bind_group_layouts: &[
+                    Some(&compose_layout),
+                    Some(&video_layout),
+                    Some(&texture_layout),
+                ],
+                immediate_size: 0,
+            });
         let layers_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("layers"),
             bind_group_layouts: &[Some(&compose_layout)],

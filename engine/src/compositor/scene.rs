@@ -17,8 +17,8 @@ use super::video::VideoSlot;
 use super::Compositor;
 use crate::assets::AssetResolver;
 use crate::project::{Fill, Layer, LayerKind, Project, ShapeKind};
-use crate::video::{ClipPlayer, ClipTiming, MediaTools};
 use crate::timeline::Timeline;
+use crate::video::{ClipPlayer, ClipTiming, MediaTools};
 use crate::RenderError;
 
 /// What kind of pixels a layer has, as far as choosing its shader goes.
@@ -252,9 +252,8 @@ impl<'p> Scene<'p> {
                             path: src_path.clone(),
                             source,
                         })?;
-                        let video_err = |e: crate::video::VideoError| {
-                            e.into_render_error(&src_path, src)
-                        };
+                        let video_err =
+                            |e: crate::video::VideoError| e.into_render_error(&src_path, src);
                         let info = crate::video::probe(&tools.ffprobe, &file).map_err(video_err)?;
                         let natural = (info.width, info.height);
                         let box_size = media_box(layer, natural);

@@ -73,12 +73,18 @@ impl VideoSlot {
             plane(gpu, "video Y", (w, h)),
             plane(gpu, "video Cb", chroma),
             plane(gpu, "video Cr", chroma),
-            plane(gpu, "video alpha", if player.has_alpha() { (w, h) } else { (1, 1) }),
+            plane(
+                gpu,
+                "video alpha",
+                if player.has_alpha() { (w, h) } else { (1, 1) },
+            ),
         ];
         if !player.has_alpha() {
             write_plane(gpu, &planes[3], &[255]);
         }
-        let views = planes.each_ref().map(|t| t.create_view(&Default::default()));
+        let views = planes
+            .each_ref()
+            .map(|t| t.create_view(&Default::default()));
         let entries: Vec<wgpu::BindGroupEntry> = views
             .iter()
             .enumerate()
