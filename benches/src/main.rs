@@ -382,6 +382,27 @@ fn bench(cli: &Cli) -> Res<()> {
                 "composition only (GPU + YUV readback)",
                 compose.fps(),
             ));
+            rows.push(Row::new(
+                "frames started from the static-layer cache",
+                Some(compose.cached_frames as f64),
+                "frames",
+                0,
+            ));
+            // The same without frame caching, to show what the cache is worth.
+            let mut req = RenderRequest::new(dir.path().join("discard.mp4"), assets.clone());
+            req.frames = range.clone();
+            req.frame_cache = false;
+            let uncached = engine.render_with(
+                &project,
+                &req,
+                &mut |_| {},
+                &CancelToken::new(),
+                &mut |_| Ok(Box::new(DiscardEncoder::new(|_: &Frame| {}))),
+            )?;
+            rows.push(Row::fps(
+                "composition only, frame cache off",
+                uncached.fps(),
+            ));
         }
     }
 
