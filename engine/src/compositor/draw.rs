@@ -173,7 +173,19 @@ fn place(
         }
         SourceKind::Textured { .. } if inner.is_some() => DrawKind::TexturedRing,
         SourceKind::Textured { .. } => DrawKind::Textured,
-        SourceKind::Video { .. } if aligned => DrawKind::VideoPlain,
+        SourceKind::Video { size, .. } if aligned => {
+            // One frame pixel per output pixel (the shown part of the frame at its decoded size)?
+            let uv = src.template.uv;
+            let shown = (
+                (size.0 as f64 * (uv[2] - uv[0]) as f64).round(),
+                (size.1 as f64 * (uv[3] - uv[1]) as f64).round(),
+            );
+            if ((sx1 - sx0).round(), (sy1 - sy0).round()) == shown {
+                DrawKind::VideoExact
+            } else {
+                DrawKind::VideoPlain
+            }
+        }
         SourceKind::Video { .. } if inner.is_some() => DrawKind::VideoRing,
         SourceKind::Video { .. } => DrawKind::Video,
         SourceKind::Rect { plain: true } if aligned => DrawKind::Solid,
@@ -303,7 +315,7 @@ impl Scene<'_> {
             let tx = pos.0 - (a * anchor.0 + b * anchor.1);
             let ty = pos.1 - (c * anchor.0 + d * anchor.1);
             if let Some(placed) = place(src, [a, b, c, d, tx, ty], s.scale, s.opacity, frame) {
-                if let SourceKind::Video { slot } = src.kind {
+                if let SourceKind::Video { slot, .. } = src.kind {
                     list.videos
                         .push((slot, st.local - layer.start.unwrap_or(0.0)));
                 }

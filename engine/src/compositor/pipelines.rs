@@ -47,10 +47,12 @@ pub enum DrawKind {
     VideoInner = 13,
     /// The anti-aliased ring around that inside.
     VideoRing = 14,
+    /// A video frame drawn one frame pixel per output pixel, axis-aligned: plain loads.
+    VideoExact = 15,
 }
 
 impl DrawKind {
-    pub const ALL: [DrawKind; 15] = [
+    pub const ALL: [DrawKind; 16] = [
         DrawKind::Textured,
         DrawKind::TexturedPlain,
         DrawKind::TexturedNearest,
@@ -66,6 +68,7 @@ impl DrawKind {
         DrawKind::VideoPlain,
         DrawKind::VideoInner,
         DrawKind::VideoRing,
+        DrawKind::VideoExact,
     ];
 
     /// Vertices per instance.
@@ -100,6 +103,7 @@ impl DrawKind {
             DrawKind::VideoPlain => ("vs_video", "fs_video_plain"),
             DrawKind::VideoInner => ("vs_video_inner", "fs_video_plain"),
             DrawKind::VideoRing => ("vs_video_ring", "fs_video"),
+            DrawKind::VideoExact => ("vs_video", "fs_video_exact"),
         }
     }
 
@@ -107,7 +111,11 @@ impl DrawKind {
     pub fn video(self) -> bool {
         matches!(
             self,
-            DrawKind::Video | DrawKind::VideoPlain | DrawKind::VideoInner | DrawKind::VideoRing
+            DrawKind::Video
+                | DrawKind::VideoPlain
+                | DrawKind::VideoInner
+                | DrawKind::VideoRing
+                | DrawKind::VideoExact
         )
     }
 
@@ -354,7 +362,7 @@ impl Pipelines {
         let video = module("layer_video.wgsl", format!("{video_common}\n{VIDEO_WGSL}"));
         let video_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("video planes"),
-            entries: &[0, 1, 2, 3].map(|b| {
+            entries: &[0, 1, 2].map(|b| {
                 texture_entry(
                     b,
                     frag | wgpu::ShaderStages::VERTEX,

@@ -31,6 +31,8 @@ pub(super) enum SourceKind {
     /// A video layer's current frame: `slot` indexes [`Scene::videos`].
     Video {
         slot: usize,
+        /// The decoded frame's size.
+        size: (u32, u32),
     },
     /// A rectangle; `plain` when one solid colour fills it with no stroke or rounded corners.
     Rect {
@@ -122,6 +124,7 @@ enum Pending {
     Shape,
     Video {
         slot: usize,
+        size: (u32, u32),
         box_size: (f64, f64),
         content: [f64; 4],
         uv: [f64; 4],
@@ -273,6 +276,7 @@ impl<'p> Scene<'p> {
                             (out != natural).then_some(out),
                         )
                         .map_err(video_err)?;
+                        let size = player.size();
                         videos.push(VideoSlot::new(
                             gpu,
                             compositor,
@@ -282,6 +286,7 @@ impl<'p> Scene<'p> {
                         ));
                         Pending::Video {
                             slot: videos.len() - 1,
+                            size,
                             box_size,
                             content,
                             uv,
@@ -337,6 +342,7 @@ impl<'p> Scene<'p> {
                     }
                     Pending::Video {
                         slot,
+                        size,
                         box_size,
                         content,
                         uv,
@@ -349,7 +355,7 @@ impl<'p> Scene<'p> {
                         LayerSource {
                             box_size,
                             content,
-                            kind: SourceKind::Video { slot },
+                            kind: SourceKind::Video { slot, size },
                             template: g,
                             end,
                         }

@@ -1,6 +1,6 @@
 //! Video layers on the GPU: one [`VideoSlot`] per video layer of the project — its clip player (the
 //! `ffmpeg` decoder child, see [`crate::video`]), the plane textures its frames are uploaded to
-//! (Y, Cb, Cr at half size, alpha), and the bind group the video shaders read. A frame is uploaded
+//! (Y, CbCr interleaved at half size, alpha), and the bind group the video shaders read. A frame is uploaded
 //! only when the shown source frame changes (slow motion and freeze frames upload nothing); the
 //! YUV → RGB conversion happens in `shaders/layer_video.wgsl`.
 
@@ -15,7 +15,8 @@ pub(super) struct VideoSlot {
     path: String,
     src: String,
     player: ClipPlayer,
-    planes: [wgpu::Texture; 4],
+    planes: [wgpu::Texture; 3],
+    has_alpha: bool,
     pub bind_group: wgpu::BindGroup,
     /// Source index of the frame in the textures.
     uploaded: Option<u64>,
@@ -23,7 +24,12 @@ pub(super) struct VideoSlot {
     pub colour: ([f32; 4], [f32; 4]),
 }
 
-fn plane(gpu: &Gpu, label: &str, (width, height): (u32, u32)) -> wgpu::Texture {
+fn plane(
+    gpu: &Gpu,
+    label: &str,
+    (width, height): (u32, u32),
+    format: wgpu::TextureFormat,
+) -> wgpu::Texture {
     gpu.device.create_texture(&wgpu::TextureDescriptor {
         label: Some(label),
         size: wgpu::Extent3d {
@@ -34,7 +40,7 @@ fn plane(gpu: &Gpu, label: &str, (width, height): (u32, u32)) -> wgpu::Texture {
         mip_level_count: 1,
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::R8Unorm,
+        format,
         usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
         view_formats: &[],
     })
@@ -52,7 +58,7 @@ fn write_plane(gpu: &Gpu, texture: &wgpu::Texture, data: &[u8]) {
         data,
         wgpu::TexelCopyBufferLayout {
             offset: 0,
-            bytes_per_row: Some(size.width),
+            bytes_per_row: Some(size.width * texture.format().block_copy_size(None).unwrap_or(1)),
             rows_per_image: None,
         },
         size,
@@ -69,18 +75,16 @@ impl VideoSlot {
     ) -> VideoSlot {
         let (w, h) = player.size();
         let chroma = (w.div_ceil(2), h.div_ceil(2));
+        use wgpu::TextureFormat::{R8Unorm, Rg8Unorm};
+        let has_alpha = player.has_alpha();
+        let alpha_size = if has_alpha { (w, h) } else { (1, 1) };
         let planes = [
-            plane(gpu, "video Y", (w, h)),
-            plane(gpu, "video Cb", chroma),
-            plane(gpu, "video Cr", chroma),
-            plane(
-                gpu,
-                "video alpha",
-                if player.has_alpha() { (w, h) } else { (1, 1) },
-            ),
+            plane(gpu, "video Y", (w, h), R8Unorm),
+            plane(gpu, "video CbCr", chroma, Rg8Unorm),
+            plane(gpu, "video alpha", alpha_size, R8Unorm),
         ];
-        if !player.has_alpha() {
-            write_plane(gpu, &planes[3], &[255]);
+        if !has_alpha {
+            write_plane(gpu, &planes[2], &[255]);
         }
         let views = planes
             .each_ref()
@@ -103,9 +107,10 @@ impl VideoSlot {
             src,
             player,
             planes,
+            has_alpha,
             bind_group,
             uploaded: None,
-            colour: colour_params(YuvMatrix::Bt709, false),
+            colour: colour_params(YuvMatrix::Bt709, false, has_alpha),
         }
     }
 
@@ -119,32 +124,36 @@ impl VideoSlot {
         if self.uploaded != Some(frame.source_index) {
             self.upload(gpu, &frame);
             self.uploaded = Some(frame.source_index);
-            self.colour = colour_params(frame.matrix, frame.full_range);
+            self.colour = colour_params(frame.matrix, frame.full_range, self.has_alpha);
         }
         Ok(frame.source_index)
     }
 
     fn upload(&self, gpu: &Gpu, frame: &VideoFrame) {
         write_plane(gpu, &self.planes[0], &frame.y);
-        write_plane(gpu, &self.planes[1], &frame.u);
-        write_plane(gpu, &self.planes[2], &frame.v);
+        write_plane(gpu, &self.planes[1], &frame.uv);
         if let Some(a) = &frame.a {
-            write_plane(gpu, &self.planes[3], a);
+            write_plane(gpu, &self.planes[2], a);
         }
     }
 }
 
 /// The record fields the video shader reads for a clip's colours: `fill` = (Kr, Kb) of its matrix,
-/// `shape` = (luma offset, luma scale, chroma scale) of its range.
-pub(super) fn colour_params(matrix: YuvMatrix, full_range: bool) -> ([f32; 4], [f32; 4]) {
+/// `shape` = (luma offset, luma scale, chroma scale) of its range and 1 when it has alpha.
+pub(super) fn colour_params(
+    matrix: YuvMatrix,
+    full_range: bool,
+    alpha: bool,
+) -> ([f32; 4], [f32; 4]) {
     let (kr, kb) = match matrix {
         YuvMatrix::Bt601 => (0.299, 0.114),
         YuvMatrix::Bt709 => (0.2126, 0.0722),
     };
+    let a = if alpha { 1.0 } else { 0.0 };
     let range = if full_range {
-        [0.0, 1.0, 1.0, 0.0]
+        [0.0, 1.0, 1.0, a]
     } else {
-        [16.0 / 255.0, 255.0 / 219.0, 255.0 / 224.0, 0.0]
+        [16.0 / 255.0, 255.0 / 219.0, 255.0 / 224.0, a]
     };
     ([kr, kb, 0.0, 0.0], range)
 }

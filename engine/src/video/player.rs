@@ -34,6 +34,9 @@ pub struct VideoFrame {
     pub y: Vec<u8>,
     pub u: Vec<u8>,
     pub v: Vec<u8>,
+    /// Cb and Cr interleaved (NV12 order, `2 × ((w+1)/2) × ((h+1)/2)` bytes): one texture fetch
+    /// gives both, which is what the compositor uploads. Made on the decoder's reader thread.
+    pub uv: Vec<u8>,
     pub a: Option<Vec<u8>>,
     pub matrix: YuvMatrix,
     /// Full range (0–255) luma and chroma; otherwise limited (16–235 / 16–240).
@@ -394,6 +397,11 @@ fn read_frames(
         let a = out.alpha.then(|| buf[luma + 2 * chroma..].to_vec());
         let v = buf[luma + chroma..luma + 2 * chroma].to_vec();
         let u = buf[luma..luma + chroma].to_vec();
+        let mut uv = Vec::with_capacity(2 * chroma);
+        for (cb, cr) in u.iter().zip(&v) {
+            uv.push(*cb);
+            uv.push(*cr);
+        }
         buf.truncate(luma);
         let frame = VideoFrame {
             source_index: index,
@@ -402,6 +410,7 @@ fn read_frames(
             y: buf,
             u,
             v,
+            uv,
             a,
             matrix: out.matrix,
             full_range: out.full_range,
