@@ -89,15 +89,24 @@ impl Engine {
                 "the chunks hold {covered} frames but the timeline has {total}"
             )));
         }
-        let audio: Option<Box<dyn crate::encoder::AudioSource>> = if project.audio_tracks.is_empty()
-        {
-            None
-        } else {
-            let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
-            let end = (total as f64 * rate).round() as u64;
-            let mixer = crate::audio::AudioMixer::new(&project.audio_tracks, &request.assets, end)?;
-            Some(Box::new(crate::audio::MixerSource::new(mixer, 0)))
-        };
+        // The audio tracks and the sound of video layers, mixed once for the whole length.
+        let audio: Option<Box<dyn crate::encoder::AudioSource>> =
+            if !crate::audio::AudioMixer::may_sound(project) {
+                None
+            } else {
+                let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
+                let end = (total as f64 * rate).round() as u64;
+                crate::audio::AudioMixer::for_project(
+                    project,
+                    &request.assets,
+                    &self.media_tools(),
+                    end,
+                )?
+                .map(|mixer| {
+                    Box::new(crate::audio::MixerSource::new(mixer, 0))
+                        as Box<dyn crate::encoder::AudioSource>
+                })
+            };
         let config = ConcatConfig {
             chunks: request.chunks.clone(),
             frame_rate: project.frame_rate,
