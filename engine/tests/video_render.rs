@@ -309,3 +309,42 @@ fn no_decoder_outlives_a_cancel_or_a_failure() {
     assert!(ffmpeg_children().is_empty(), "decoder left after a failure");
     assert_eq!(seen, 1);
 }
+
+#[test]
+fn an_alpha_clip_blends_over_the_background() {
+    let _serial = serial();
+    // White, half transparent on the left half, opaque on the right, as VP9 with alpha in WebM.
+    let media = Media::new();
+    media.ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=white:s=64x48:r=30:d=1,format=yuva420p,geq=lum=235:cb=128:cr=128:a='if(lt(X,32),128,255)'",
+        "-c:v",
+        "libvpx-vp9",
+        "-pix_fmt",
+        "yuva420p",
+        "-lossless",
+        "1",
+        "alpha.webm",
+    ]);
+    let mut p = project(30.0, 0.5, video("alpha.webm"));
+    p.frames[0].background = Some("#ff0000".parse().unwrap());
+    let img = engine()
+        .render_still(&p, 5, &AssetResolver::relative_to(media.dir.path()))
+        .expect("still");
+    let px = |x: u32, y: u32| img.get_pixel(x, y).0;
+    // Premultiplied white at 128/255 over red: (255, 128, 128) give or take rounding.
+    let left = px(12, 24);
+    assert!(left[0] >= 253, "{left:?}");
+    assert!(
+        (126..=131).contains(&left[1]) && (126..=131).contains(&left[2]),
+        "{left:?}"
+    );
+    let right = px(52, 24);
+    assert!(
+        right[..3].iter().all(|&c| c >= 253),
+        "opaque white: {right:?}"
+    );
+    assert!(ffmpeg_children().is_empty());
+}

@@ -25,15 +25,15 @@ pub fn run(args: PlayArgs) -> Result<()> {
     project
         .validate(&Default::default(), &assets)
         .map_err(ProjectError::Invalid)?;
-    if project.audio_tracks.is_empty() {
-        bail!(
-            "{}: the project has no audio tracks",
-            args.project.display()
-        );
-    }
     let timeline = Timeline::new(&project);
     let frames = (timeline.duration() * audio::SAMPLE_RATE as f64).round() as u64;
-    let mixer = audio::AudioMixer::new(&project.audio_tracks, &assets, frames)?;
+    let tools = vrender_engine::video::MediaTools::default();
+    let Some(mixer) = audio::AudioMixer::for_project(&project, &assets, &tools, frames)? else {
+        bail!(
+            "{}: the project has no audio tracks and no video layer with sound",
+            args.project.display()
+        );
+    };
     eprintln!(
         "playing {:.1} s of audio from {}",
         timeline.duration(),
