@@ -372,8 +372,9 @@ impl<'p> Scene<'p> {
             .map(|c| c.layers.len())
             .max()
             .unwrap_or(0);
-        // Two scenes during a transition, each with its background; a large shape takes two records.
-        let capacity = 2 * (2 * max_layers + 1);
+        // Two scenes during a transition, each with its background; a large transformed layer (and
+        // a background slid by a fraction of a pixel) takes two records: an inside and a ring.
+        let capacity = 2 * 2 * (max_layers + 1);
         let layer_buf = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("layers"),
             size: (capacity * std::mem::size_of::<GpuLayer>()) as u64,
