@@ -70,6 +70,7 @@ fn projects_over_the_memory_budget_are_refused_fast_without_memory_moving() {
             &huge_box_text(&filled, 2000.0, layers),
         );
         let took = started.elapsed();
+        eprintln!("{layers} filled 30720² text layer(s): {status} in {took:?}");
         assert_error_body(status, &body, 422, "/api/v1/render/projects");
         assert!(took < Duration::from_secs(1), "{layers} layers: {took:?}");
         let paths = detail_paths(&body);
@@ -88,6 +89,7 @@ fn projects_over_the_memory_budget_are_refused_fast_without_memory_moving() {
         );
     }
     let rss_after = mem_mib(server.pid(), "VmRSS");
+    eprintln!("server RSS {rss_before} MiB before, {rss_after} MiB after");
     assert!(
         rss_after < rss_before + 32,
         "RSS {rss_before} → {rss_after} MiB"

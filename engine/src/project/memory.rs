@@ -66,7 +66,7 @@ pub(super) fn check(
         return;
     }
     let mut costs = estimate.layers;
-    costs.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+    costs.sort_by_key(|k| std::cmp::Reverse(k.bytes));
     let total_mib = estimate.total.div_ceil(MIB);
     let tail = format!(
         "the render would hold about {total_mib} MiB, more than the memory budget of {} MiB",
