@@ -21,6 +21,9 @@ pub const QUOTA_SETTINGS: [&str; 6] = [
     "QUOTA_OVERRIDES",
 ];
 
+/// Settings read by [`crate::capacity::CapacitySettings::from_lookup`].
+pub const CAPACITY_SETTINGS: [&str; 2] = ["MAX_QUEUED_JOBS", "MIN_FREE_DISK_MB"];
+
 /// A setting that is present but cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("setting {name}={value:?}: {message}")]
@@ -90,7 +93,9 @@ pub struct Settings {
     pub gpu_adapter: Option<String>,
     /// `FFMPEG_PATH` (default `ffmpeg` on PATH).
     pub ffmpeg: Option<PathBuf>,
-    /// `MAX_WIDTH`, `MAX_HEIGHT`, `MAX_FRAME_RATE`, `MAX_DURATION_SECS`: project limits.
+    /// `MAX_WIDTH`, `MAX_HEIGHT`, `MAX_FRAME_RATE`, `MAX_DURATION_SECS`: project limits;
+    /// `JOB_MAX_MEMORY_MB` (default 2048, 0 = none): the memory one render may hold, as estimated
+    /// when the project is validated.
     pub limits: Limits,
     /// `API_KEYS`: `,`-separated API keys as `<sha256 hex of the key>:<userId>[:admin]` (hashed at
     /// rest; clients send the key itself as `Authorization: Bearer <key>` or `x-api-key: <key>`).
@@ -126,6 +131,9 @@ pub struct Settings {
     pub json_max_depth: usize,
     /// `JSON_MAX_ARRAY_LEN` (default 100000): most elements of one array in a request body.
     pub json_max_array_len: usize,
+    /// `MAX_QUEUED_JOBS`, `MIN_FREE_DISK_MB`: server capacity checks on new jobs; see
+    /// [`crate::capacity`].
+    pub capacity: crate::capacity::CapacitySettings,
     /// `QUOTA_*`: per-user quotas (all off by default); see [`crate::quota`].
     pub quotas: crate::quota::QuotaSettings,
     /// `JWT_PUBLIC_KEY_FILE`: PEM public key (RSA → RS256, EC P-256 → ES256) of accepted JWTs.
@@ -190,6 +198,7 @@ impl Settings {
             max_height: parse(&get, "MAX_HEIGHT", defaults.max_height)?,
             max_frame_rate: parse(&get, "MAX_FRAME_RATE", defaults.max_frame_rate)?,
             max_duration: parse(&get, "MAX_DURATION_SECS", defaults.max_duration)?,
+            max_memory_mb: parse(&get, "JOB_MAX_MEMORY_MB", defaults.max_memory_mb)?,
             ..defaults
         };
         let max_concurrent_renders: usize = parse(&get, "MAX_CONCURRENT_RENDERS", 4)?;
@@ -304,6 +313,7 @@ impl Settings {
             json_max_depth,
             json_max_array_len,
             quotas: crate::quota::QuotaSettings::from_lookup(&get)?,
+            capacity: crate::capacity::CapacitySettings::from_lookup(&get)?,
             jwt_public_key_file: get("JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
             jwt_jwks_file: get("JWT_JWKS_FILE").map(PathBuf::from),
             trust_proxy_headers,

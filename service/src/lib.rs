@@ -2,11 +2,12 @@
 //!
 //! Data flows: [`api`] (axum handlers) → [`store`] (projects and jobs) and [`queue`] (job ids by
 //! priority) → [`orchestrator`] (workers run the engine, track progress, retry, cancel, call back) →
-//! [`storage`] (rendered files and signed links). [`config`] reads the settings, [`server`] wires it
+//! [`storage`] (rendered files and signed links). [`capacity`] refuses new jobs while the queue is full or the disk low, [`config`] reads the settings, [`server`] wires it
 //! all together.
 
 pub mod api;
 pub mod auth;
+pub mod capacity;
 pub mod cli;
 pub mod config;
 pub mod emf;

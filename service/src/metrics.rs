@@ -22,6 +22,7 @@
 //! | `vrender_gpu_adapter_info` | gauge (1) | `adapter` (the adapter in use, `none` when the engine failed) |
 //! | `vrender_encode_seconds` | histogram | (wall time of the engine's render of an attempt that succeeded: composing and encoding run pipelined, so this is both; audio muxing included) |
 //! | `vrender_upload_bytes_total` | counter | (bytes of rendered outputs stored) |
+//! | `vrender_jobs_refused_total` | counter | `reason` (`queue_full`, `disk_low`: new jobs answered 503) |
 
 use std::sync::OnceLock;
 
@@ -47,6 +48,7 @@ pub struct Metrics {
     pub gpu_adapter: GaugeVec,
     pub encode_seconds: prometheus::Histogram,
     pub upload_bytes: IntCounter,
+    pub jobs_refused: IntCounterVec,
 }
 
 /// The process-wide metrics.
@@ -106,6 +108,17 @@ impl Metrics {
                 "Renders running on this instance",
             )
             .expect("valid"),
+        );
+        let jobs_refused = reg(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "vrender_jobs_refused_total",
+                    "New jobs refused with 503 (queue full, disk low)",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
         );
         let jobs_submitted = reg(
             &registry,
@@ -195,9 +208,14 @@ impl Metrics {
             )
             .expect("valid"),
         );
+        // Both reasons are listed (at 0) from the start.
+        for reason in ["queue_full", "disk_low"] {
+            jobs_refused.with_label_values(&[reason]);
+        }
         Metrics {
             encode_seconds,
             upload_bytes,
+            jobs_refused,
             registry,
             http_requests,
             http_duration,

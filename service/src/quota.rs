@@ -325,6 +325,17 @@ impl IntoResponse for QuotaExceeded {
 pub enum Refusal {
     Api(ApiError),
     Quota(Box<QuotaExceeded>),
+    /// The server is out of capacity (queue full, disk low): 503 with `Retry-After`.
+    Overloaded(crate::capacity::Overloaded),
+}
+
+impl From<crate::capacity::Refused> for Refusal {
+    fn from(r: crate::capacity::Refused) -> Self {
+        match r {
+            crate::capacity::Refused::Overloaded(o) => Refusal::Overloaded(o),
+            crate::capacity::Refused::Store(e) => Refusal::Api(e.into()),
+        }
+    }
 }
 
 impl From<ApiError> for Refusal {
@@ -356,6 +367,7 @@ impl IntoResponse for Refusal {
         match self {
             Refusal::Api(e) => e.into_response(),
             Refusal::Quota(q) => (*q).into_response(),
+            Refusal::Overloaded(o) => o.into_response(),
         }
     }
 }

@@ -215,6 +215,10 @@ impl Runtime {
             started: self.started,
             auth: Arc::new(crate::auth::Auth::from_settings(settings)?),
             limiter: crate::auth::Limiter::from_settings(settings),
+            capacity: Arc::new(crate::capacity::Capacity::new(
+                settings.capacity.clone(),
+                &settings.data_dir,
+            )),
         })
     }
 

@@ -189,7 +189,7 @@ fn bad_input_gets_4xx_with_paths_and_the_server_keeps_serving() {
             "unknown layer type",
             server.post(
                 projects,
-                &with(good.clone(), "/frames/0/layers/0/type", json!("video")),
+                &with(good.clone(), "/frames/0/layers/0/type", json!("sprite")),
             ),
             422,
             Some("frames[0].layers[0].type"),

@@ -233,8 +233,6 @@ impl<'p> Scene<'p> {
                             raster_scale,
                             gpu.max_texture_side - 8,
                         )?;
-                        let m = r.margin;
-                        let (bw, bh) = r.box_size;
                         items.push(AtlasItem::Texture {
                             texture: r.texture,
                             width: r.width,
@@ -243,7 +241,7 @@ impl<'p> Scene<'p> {
                         Pending::Item {
                             index: items.len() - 1,
                             box_size: r.box_size,
-                            content: [-m, -m, bw + m, bh + m],
+                            content: r.content,
                             uv: [0.0, 0.0, 1.0, 1.0],
                         }
                     }

@@ -35,8 +35,33 @@ pub struct RasterText {
     pub height: u32,
     /// The layer's box in local units (what anchors and alignment refer to).
     pub box_size: (f64, f64),
-    /// Transparent border around the box, in local units, that holds strokes and shadows.
-    pub margin: f64,
+    /// The rectangle the texture covers, in local units relative to the box's top-left corner
+    /// (x0, y0, x1, y1): the text's ink plus a transparent margin for strokes and shadows, cut to
+    /// the box grown by that margin.
+    pub content: [f64; 4],
+}
+
+/// The text's ink in buffer pixels (x0, y0, x1, y1): each glyph's advance widened by a third of an
+/// em on both sides (overhangs), each line from its top (or an ascender above its baseline) to its
+/// bottom (or a descender below it). Empty text gives an empty rectangle at the origin.
+fn ink_rect(buffer: &Buffer, font_px: f64) -> [f64; 4] {
+    let mut r = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+    for run in buffer.layout_runs() {
+        let top = (run.line_top as f64).min(run.line_y as f64 - 1.3 * font_px);
+        let bottom =
+            ((run.line_top + run.line_height) as f64).max(run.line_y as f64 + 0.6 * font_px);
+        for g in run.glyphs {
+            r[0] = r[0].min(g.x as f64 - font_px / 3.0);
+            r[2] = r[2].max((g.x + g.w) as f64 + font_px / 3.0);
+            r[1] = r[1].min(top);
+            r[3] = r[3].max(bottom);
+        }
+    }
+    if r[0] > r[2] {
+        [0.0; 4]
+    } else {
+        r
+    }
 }
 
 impl TextSystem {
@@ -118,9 +143,11 @@ impl TextSystem {
             + shadow.map_or(0.0, |s| s.offset_x.abs().max(s.offset_y.abs()));
         let wrap = layer.max_width.or(layer.width);
 
-        // Shrink the raster scale if the texture would exceed the device limit.
+        // The raster covers the text's ink (cut to the box and its margin), not the whole box: a
+        // short text in a huge box costs its few glyphs. Shrink the raster scale if the texture
+        // would still exceed the device limit.
         let mut rs = raster_scale.max(1.0);
-        let (buffer, box_size) = loop {
+        let (buffer, box_size, content) = loop {
             let (buffer, measured) = self.shape(
                 text,
                 &family,
@@ -131,14 +158,31 @@ impl TextSystem {
             );
             let box_w = layer.width.or(wrap).unwrap_or(measured.0 / rs);
             let box_h = layer.height.unwrap_or(measured.1 / rs);
-            let side = ((box_w.max(box_h) + 2.0 * margin) * rs).ceil();
-            if side <= max_side as f64 || rs <= 0.05 {
-                break (buffer, (box_w, box_h));
+            let ink = ink_rect(&buffer, size * rs).map(|v| v / rs);
+            let content = [
+                (ink[0] - margin).max(-margin),
+                (ink[1] - margin).max(-margin),
+                (ink[2] + margin).min(box_w + margin),
+                (ink[3] + margin).min(box_h + margin),
+            ];
+            let side = (content[2] - content[0])
+                .max(content[3] - content[1])
+                .max(0.0)
+                * rs;
+            if side.ceil() <= max_side as f64 || rs <= 0.05 {
+                break (buffer, (box_w, box_h), content);
             }
             rs *= max_side as f64 / side * 0.99;
         };
-        let width = (((box_size.0 + 2.0 * margin) * rs).ceil() as u32).clamp(1, max_side);
-        let height = (((box_size.1 + 2.0 * margin) * rs).ceil() as u32).clamp(1, max_side);
+        let width = (((content[2] - content[0]) * rs).ceil().max(1.0) as u32).min(max_side);
+        let height = (((content[3] - content[1]) * rs).ceil().max(1.0) as u32).min(max_side);
+        // The texel grid fixes the rectangle the texture covers exactly.
+        let content = [
+            content[0],
+            content[1],
+            content[0] + width as f64 / rs,
+            content[1] + height as f64 / rs,
+        ];
 
         let texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("text layer"),
@@ -161,7 +205,7 @@ impl TextSystem {
         // stroke colour at 16 offsets around a circle (and a half-radius ring for thick strokes).
         let color = layer.color.unwrap_or(crate::project::Color::WHITE);
         let to_g = |c: crate::project::Color| GColor::rgba(c.r, c.g, c.b, c.a);
-        let origin = (margin * rs) as f32;
+        let origin = ((-content[0] * rs) as f32, (-content[1] * rs) as f32);
         let mut offsets: Vec<(f32, f32, GColor)> = Vec::new();
         let rings = |dx: f32, dy: f32, c: GColor, out: &mut Vec<(f32, f32, GColor)>| {
             if let Some(s) = stroke {
@@ -192,8 +236,8 @@ impl TextSystem {
         };
         let areas = offsets.iter().map(|&(dx, dy, c)| TextArea {
             buffer: &buffer,
-            left: origin + dx,
-            top: origin + dy,
+            left: origin.0 + dx,
+            top: origin.1 + dy,
             scale: 1.0,
             bounds,
             default_color: c,
@@ -236,7 +280,7 @@ impl TextSystem {
             width,
             height,
             box_size,
-            margin,
+            content,
         })
     }
 

@@ -6,6 +6,7 @@
 //! [`Project::validate`] checks ranges, limits and media files before any GPU work.
 
 mod color;
+mod memory;
 mod validate;
 mod video;
 mod video_check;

@@ -38,6 +38,14 @@ pub struct Limits {
     pub max_video_layers: usize,
     /// Largest side of a video layer's clip, in display pixels.
     pub max_video_side: u32,
+    /// Memory one render may hold, in MiB, as estimated at validation (see `project::memory`):
+    /// projects over it are refused naming the layers that cost most. 0: no budget.
+    #[serde(default = "default_max_memory_mb")]
+    pub max_memory_mb: u64,
+}
+
+fn default_max_memory_mb() -> u64 {
+    2048
 }
 
 impl Default for Limits {
@@ -54,6 +62,7 @@ impl Default for Limits {
             max_animations_per_layer: 64,
             max_video_layers: 16,
             max_video_side: crate::video::MAX_VIDEO_SIDE,
+            max_memory_mb: default_max_memory_mb(),
         }
     }
 }
@@ -295,6 +304,11 @@ impl Project {
         }
 
         if c.errors.is_empty() {
+            let images = std::mem::take(&mut c.media.images);
+            let clips = std::mem::take(&mut c.media.clip_sizes);
+            super::memory::check(&mut c, self, limits, &images, &clips);
+        }
+        if c.errors.is_empty() {
             Ok(())
         } else {
             Err(c.errors)
@@ -419,11 +433,12 @@ fn check_layer(
             super::video_check::forbid_video_fields(c, p, l, "image");
             match &l.src {
                 None => c.err(format!("{p}.src"), "is required on an image layer"),
-                Some(src) => {
-                    if let Err(e) = assets.check_image(src) {
-                        c.err(format!("{p}.src"), e.to_string());
+                Some(src) => match assets.check_image(src) {
+                    Ok(size) => {
+                        c.media.images.insert(src.clone(), size);
                     }
-                }
+                    Err(e) => c.err(format!("{p}.src"), e.to_string()),
+                },
             }
         }
         LayerKind::Text => {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use super::memory::ClipSizes;
 use super::validate::Checker;
 use super::{Layer, Limits, MAX_SPEED, MIN_SPEED};
 use crate::assets::AssetResolver;
@@ -14,6 +15,10 @@ pub(super) struct MediaCheck {
     tools: MediaTools,
     clips: HashMap<PathBuf, Result<ClipInfo, VideoError>>,
     video_layers: usize,
+    /// Natural sizes of the images checked, by `src` (for the memory estimate).
+    pub(super) images: HashMap<String, (u32, u32)>,
+    /// Sizes of the clips of the video layers checked, by layer path (for the memory estimate).
+    pub(super) clip_sizes: HashMap<String, ClipSizes>,
 }
 
 impl MediaCheck {
@@ -22,6 +27,8 @@ impl MediaCheck {
             tools,
             clips: HashMap::new(),
             video_layers: 0,
+            images: HashMap::new(),
+            clip_sizes: HashMap::new(),
         }
     }
 
@@ -132,6 +139,14 @@ pub(super) fn check_video_layer(
             return;
         }
     };
+    c.media.clip_sizes.insert(
+        p.to_string(),
+        ClipSizes {
+            display: (info.width, info.height),
+            coded: (info.coded_width, info.coded_height),
+            alpha: info.has_alpha,
+        },
+    );
     let side = limits.max_video_side;
     if info.width > side || info.height > side {
         c.err(

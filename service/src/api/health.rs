@@ -20,7 +20,7 @@ const FFMPEG_CACHE: Duration = Duration::from_secs(30);
 /// One dependency's state.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ComponentHealth {
-    /// `up` or `down`
+    /// `up`, `degraded` (the disk only) or `down`
     pub status: String,
     /// What was found (a version, a count) or what went wrong.
     pub detail: String,
@@ -39,22 +39,33 @@ impl ComponentHealth {
             detail: detail.into(),
         }
     }
+    /// Working, but short of something (the disk below `MIN_FREE_DISK_MB`): the report says
+    /// `degraded` while the answer stays 200, since status reads and downloads still work.
+    fn degraded(detail: impl Into<String>) -> Self {
+        ComponentHealth {
+            status: "degraded".into(),
+            detail: detail.into(),
+        }
+    }
     fn is_up(&self) -> bool {
         self.status == "up"
+    }
+    fn is_down(&self) -> bool {
+        self.status == "down"
     }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthReport {
-    /// `ok` or `degraded`
+    /// `ok`, or `degraded` when a component is not up (the answer is 503 only when one is down)
     pub status: String,
     pub version: String,
     /// `distributed` when `REDIS_URL`, `MONGODB_URI` or `S3_BUCKET` is set, else `embedded`
     pub mode: String,
     pub uptime_seconds: u64,
     pub running_renders: usize,
-    /// store, queue, storage, ffmpeg, gpu
+    /// store, queue, storage, ffmpeg, gpu, disk
     pub components: BTreeMap<String, ComponentHealth>,
 }
 
@@ -117,7 +128,7 @@ async fn timed<F: Future<Output = ComponentHealth>>(f: F) -> ComponentHealth {
     path = "/api/v1/health",
     tag = "health",
     responses(
-        (status = 200, description = "Everything is up", body = HealthReport),
+        (status = 200, description = "Everything is up, or only the disk is low (`status: degraded`, the disk component says how much is free)", body = HealthReport),
         (status = 503, description = "A component is down", body = HealthReport),
     )
 )]
@@ -166,7 +177,9 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
         }
         EngineState::Failed(why) => ComponentHealth::down(why.clone()),
     };
+    let disk = disk_health(&state.capacity);
     let components: BTreeMap<String, ComponentHealth> = [
+        ("disk", disk),
         ("store", store),
         ("queue", queue),
         ("storage", storage),
@@ -177,6 +190,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let all_up = components.values().all(ComponentHealth::is_up);
+    let any_down = components.values().any(ComponentHealth::is_down);
     let report = HealthReport {
         status: if all_up { "ok" } else { "degraded" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -194,11 +208,34 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
         components,
     };
     (
-        if all_up {
-            StatusCode::OK
-        } else {
+        if any_down {
             StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
         },
         Json(report),
     )
+}
+
+/// Free space of `DATA_DIR` and its scratch folder against `MIN_FREE_DISK_MB`.
+fn disk_health(capacity: &crate::capacity::Capacity) -> ComponentHealth {
+    let min_mb = capacity.settings().min_free_disk_mb;
+    let mut parts = Vec::new();
+    let mut low = false;
+    for d in capacity.disks() {
+        match d {
+            Ok(d) => {
+                let mb = d.free_bytes / (1024 * 1024);
+                low |= d.free_bytes < capacity.min_free_bytes();
+                parts.push(format!("{mb} MiB free in {}", d.path.display()));
+            }
+            Err(e) => return ComponentHealth::down(format!("cannot read free disk space: {e}")),
+        }
+    }
+    let detail = format!("{} (minimum {min_mb} MiB)", parts.join(", "));
+    if low {
+        ComponentHealth::degraded(format!("low: {detail}; new jobs are refused"))
+    } else {
+        ComponentHealth::up(detail)
+    }
 }

@@ -64,6 +64,7 @@ pub struct JobList {
         (status = 422, description = "Invalid field (unknown projectId, bad priority, refused callbackUrl, …)", body = ErrorBody),
         (status = 403, description = "The project's resolution is over the user's quota (`quota` names the limit)", body = ErrorBody),
         (status = 429, description = "Rate limit, or a quota of concurrent jobs / jobs per day / render minutes per month (`quota` says which, its value, the usage and when it resets; `Retry-After` header)", body = ErrorBody),
+        (status = 503, description = "The server is out of capacity: MAX_QUEUED_JOBS jobs are waiting or the disk is below MIN_FREE_DISK_MB (`Retry-After` header)", body = ErrorBody),
     )
 )]
 pub async fn submit_job(
@@ -140,7 +141,9 @@ pub async fn submit_job(
         }
         None => return Err(OrchestratorError::UnknownProject(req.project_id).into()),
     };
-    // Held until the job is stored, so concurrent submissions of one user are counted one by one.
+    // Server capacity first (queue full, disk low: 503), then the user's quotas. Both guards are
+    // held until the job is stored, so concurrent submissions are counted one by one.
+    let _capacity = state.capacity.admit(state.jobs.as_ref()).await?;
     let _admission = state
         .quotas
         .admit(&caller, &project.user_id, project.width, project.height)

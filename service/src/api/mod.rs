@@ -62,6 +62,8 @@ pub struct AppState {
     pub limiter: Option<Arc<Limiter>>,
     /// Per-user quotas (`QUOTA_*`; checks nothing when none is set).
     pub quotas: Arc<crate::quota::Quotas>,
+    /// Server capacity checks on new jobs (`MAX_QUEUED_JOBS`, `MIN_FREE_DISK_MB`).
+    pub capacity: Arc<crate::capacity::Capacity>,
 }
 
 #[derive(OpenApi)]

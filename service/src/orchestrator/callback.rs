@@ -5,7 +5,7 @@
 //! other non-public addresses are refused unless `ALLOW_PRIVATE_CALLBACKS` is set; the address that
 //! was checked is the one connected to (no second DNS lookup), and redirects are not followed.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,34 +26,84 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Whether an address is not on the public internet.
+/// Whether an address is not on the public internet. The one check of callback hosts, used on the
+/// URL at submission and on every resolved address at delivery.
+///
+/// IPv6 forms that carry an IPv4 address are judged by that address: IPv4-mapped (`::ffff:a.b.c.d`),
+/// IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`), 6to4 (`2002::/16`, bits 16–47) and Teredo
+/// (`2001::/32`: the server in bits 32–63 and the client in the last 32 bits XOR `0xffffffff`, both
+/// judged). The local-use NAT64 prefix `64:ff9b:1::/48` (RFC 8215) is refused whole: where its IPv4
+/// sits depends on a locally chosen prefix length, and it only reaches what the local translator does.
+/// Otherwise only global unicast (`2000::/3`) outside the special-purpose `2001::/23` and the
+/// documentation `2001:db8::/32` is public.
 pub fn is_non_public(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_multicast()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
-                || (a == 198 && (b == 18 || b == 19)) // benchmarking
-                || a >= 240
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_non_public(IpAddr::V4(v4));
+        IpAddr::V4(v4) => is_non_public_v4(v4),
+        IpAddr::V6(v6) => match embedded_ipv4(v6) {
+            Embedded::V4(list) => list.iter().any(|v4| is_non_public_v4(*v4)),
+            Embedded::Refuse => true,
+            Embedded::None => {
+                let s = v6.segments();
+                (s[0] & 0xe000) != 0x2000 // outside global unicast 2000::/3
+                    || (s[0] == 0x2001 && s[1] < 0x0200) // 2001::/23 special purpose
+                    || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
             }
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_unique_local()
-                || v6.is_unicast_link_local()
-                || v6.is_multicast()
-        }
+        },
     }
+}
+
+fn is_non_public_v4(v4: Ipv4Addr) -> bool {
+    let [a, b, c, _] = v4.octets();
+    v4.is_private()
+        || v4.is_loopback()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_documentation()
+        || v4.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
+        || a >= 240
+}
+
+/// What an IPv6 address says about an IPv4 one inside it.
+enum Embedded {
+    /// Not a form that carries an IPv4 address.
+    None,
+    /// The IPv4 address(es) the traffic ends up at.
+    V4(Vec<Ipv4Addr>),
+    /// A translation prefix whose target cannot be told from the address.
+    Refuse,
+}
+
+fn embedded_ipv4(v6: Ipv6Addr) -> Embedded {
+    let s = v6.segments();
+    let o = v6.octets();
+    let last32 = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    if s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0) {
+        // IPv4-mapped `::ffff:a.b.c.d` and IPv4-compatible `::a.b.c.d` (`::1` and `::` land on
+        // 0.0.0.x, which is refused).
+        return Embedded::V4(vec![last32]);
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Embedded::V4(vec![last32]); // NAT64 well-known prefix
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        return Embedded::Refuse; // NAT64 local-use prefix
+    }
+    if s[0] == 0x2002 {
+        return Embedded::V4(vec![Ipv4Addr::new(o[2], o[3], o[4], o[5])]); // 6to4
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        // Teredo: server IPv4, then the obfuscated client IPv4.
+        let server = Ipv4Addr::new(o[4], o[5], o[6], o[7]);
+        let client = Ipv4Addr::from(!u32::from(last32));
+        return Embedded::V4(vec![server, client]);
+    }
+    Embedded::None
 }
 
 /// Checks a callback URL as given by a client (no DNS lookups): scheme, host, literal addresses.
@@ -245,8 +295,60 @@ mod tests {
             assert!(check_url(bad, false).is_err(), "{bad} must be refused");
         }
         assert!(check_url("https://example.com/hook", false).is_ok());
+        assert!(check_url("http://[2606:4700::1111]/hook", false).is_ok());
         assert!(check_url("http://127.0.0.1:9000/hook", true).is_ok());
         assert!(check_url("ftp://127.0.0.1/hook", true).is_err());
+    }
+
+    /// Each IPv6 form that carries an IPv4 address is judged by it: 169.254.169.254 (a9fe:a9fe),
+    /// 10.0.0.1 and 127.0.0.1 are refused in every form, 8.8.8.8 (0808:0808) passes where the form is
+    /// routable.
+    #[test]
+    fn ipv6_forms_are_judged_by_their_ipv4() {
+        for bad in [
+            "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+            "http://[64:ff9b::10.0.0.1]/",
+            "http://[64:ff9b:1::808:808]/",
+            "http://[64:ff9b:1:abcd::a9fe:a9fe]/",
+            "http://[2002:a9fe:a9fe::1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2002:0a00:0001:1::5]/",
+            "http://[::a9fe:a9fe]/",
+            "http://[::127.0.0.1]/",
+            "http://[::ffff:a9fe:a9fe]/",
+            "http://[::ffff:10.0.0.1]/",
+            // Teredo: client 169.254.169.254 = !0x5601_5601, server public.
+            "http://[2001:0:808:808::5601:5601]/",
+            // Teredo: client public (8.8.8.8 = !0xf7f7_f7f7), server private.
+            "http://[2001:0:a00:1::f7f7:f7f7]/",
+            "http://[2001:db8::1]/",
+            "http://[100::1]/",
+            "http://[fe80::1]/",
+            "http://[fc00::1]/",
+            "http://[ff02::1]/",
+            "http://[::]/",
+            "http://0xa9fea9fe/",
+            "http://2852039166/",
+            "http://[2001:2::1]/",
+        ] {
+            assert!(check_url(bad, false).is_err(), "{bad} must be refused");
+            let url = Url::parse(bad).unwrap();
+            let ip: IpAddr = url
+                .host_str()
+                .unwrap()
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse()
+                .unwrap();
+            assert!(is_non_public(ip), "{ip} (delivery check)");
+        }
+        for good in [
+            "http://[64:ff9b::808:808]/",
+            "http://[2002:808:808::1]/",
+            "http://[::ffff:8.8.8.8]/",
+            "http://[2001:0:808:808::f7f7:f7f7]/",
+        ] {
+            assert!(check_url(good, false).is_ok(), "{good} must pass");
+        }
     }
 
     #[test]

@@ -875,11 +875,19 @@ impl Orchestrator {
                         tracing::debug!(job_id = %job.job_id, error = %e, "render stopped after cancel");
                         Attempt::Cancelled
                     }
-                    e => Attempt::Failed {
-                        transient: e.is_transient(),
-                        reason: render_failure_reason(&e),
-                        message: e.to_string(),
-                    },
+                    e => {
+                        let message = e.to_string();
+                        let transient = e.is_transient();
+                        if self.out_of_disk(&message, transient) {
+                            disk_full(message)
+                        } else {
+                            Attempt::Failed {
+                                transient,
+                                reason: render_failure_reason(&e),
+                                message,
+                            }
+                        }
+                    }
                 }
             }
         };
@@ -1043,10 +1051,16 @@ impl Orchestrator {
             return Attempt::Cancelled;
         }
         writer.send_replace(WriterState::Finished);
-        let failed = |message: String| Attempt::Failed {
-            message,
-            transient: true,
-            reason: "upload",
+        let failed = |message: String| {
+            if self.out_of_disk(&message, true) {
+                disk_full(message)
+            } else {
+                Attempt::Failed {
+                    message,
+                    transient: true,
+                    reason: "upload",
+                }
+            }
         };
         match task.await {
             Ok(Ok(Some((key, bytes)))) => {
@@ -1196,6 +1210,26 @@ impl Orchestrator {
                 }
             }
         }.in_current_span());
+    }
+}
+
+/// A render or upload that ran out of disk: retried when attempts remain (the scratch folder, and
+/// with it the partial output, is removed before the next try).
+fn disk_full(message: String) -> Attempt {
+    Attempt::Failed {
+        message: format!("disk full: {message}"),
+        transient: true,
+        reason: "disk_full",
+    }
+}
+
+impl Orchestrator {
+    /// Whether a failure was the disk filling up: the error says so, or a transient failure
+    /// happened with the disk now below `MIN_FREE_DISK_MB`.
+    fn out_of_disk(&self, message: &str, transient: bool) -> bool {
+        let capacity =
+            crate::capacity::Capacity::new(self.settings.capacity.clone(), &self.settings.data_dir);
+        crate::capacity::says_out_of_disk(message) || (transient && capacity.low_disk().is_some())
     }
 }
 

@@ -78,6 +78,9 @@ const SETTINGS: &[&str] = &[
     "QUEUE_MAX_DELIVERIES",
     "SQLITE_PATH",
     "WORKER_PORT",
+    "JOB_MAX_MEMORY_MB",
+    "MAX_QUEUED_JOBS",
+    "MIN_FREE_DISK_MB",
 ];
 
 pub struct Server {
