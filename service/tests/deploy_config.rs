@@ -154,13 +154,31 @@ const NOT_IN_ECS: &[(&str, &str)] = &[
         "FFMPEG",
         "the engine's own fallback for the ffmpeg binary; the service passes FFMPEG_PATH",
     ),
+    (
+        "FFPROBE",
+        "the engine's own fallback for ffprobe; by default the one beside FFMPEG_PATH's ffmpeg",
+    ),
+    (
+        "XDG_RUNTIME_DIR",
+        "not a setting: read to tell whether the Vulkan driver needs a private runtime folder",
+    ),
 ];
 
 /// Settings that deliberately are not in `.env.example`, with the reason.
-const NOT_IN_ENV_EXAMPLE: &[(&str, &str)] = &[(
-    "FFMPEG",
-    "the engine's own fallback (for `vrender render` and the engine as a library); the service's setting is FFMPEG_PATH",
-)];
+const NOT_IN_ENV_EXAMPLE: &[(&str, &str)] = &[
+    (
+        "FFMPEG",
+        "the engine's own fallback (for `vrender render` and the engine as a library); the service's setting is FFMPEG_PATH",
+    ),
+    (
+        "FFPROBE",
+        "the engine's own fallback for ffprobe (video layers); by default the one beside the ffmpeg in use",
+    ),
+    (
+        "XDG_RUNTIME_DIR",
+        "not a setting: the engine only checks it to silence the Vulkan driver's warning when it is unset",
+    ),
+];
 
 /// `${NAME}` placeholders the deploy files may use; `deploy/README.md` says to fill them with
 /// `envsubst` limited to exactly these names.
