@@ -100,6 +100,26 @@ impl Recorder<'_> {
         );
     }
 
+    /// Opens a pass into `dest` with the pipeline of (`kind`, `class`) and the layers' bind groups
+    /// (group 1: a video layer's planes).
+    fn bind(
+        &mut self,
+        dest: Dest,
+        kind: DrawKind,
+        class: BlendClass,
+        video_group: Option<&wgpu::BindGroup>,
+    ) -> &mut wgpu::RenderPass<'static> {
+        let pipeline = self.compositor.pipelines.layer(kind, class);
+        let bind_group = &self.scene.bind_group;
+        let p = self.open(dest);
+        p.set_pipeline(pipeline);
+        p.set_bind_group(0, bind_group, &[]);
+        if let Some(g) = video_group {
+            p.set_bind_group(1, g, &[]);
+        }
+        p
+    }
+
     /// Draws records `range` into `dest`, clipped to `scissor`.
     fn draw(&mut self, dest: Dest, range: Range<u32>, scissor: [u32; 4]) {
         if scissor[2] <= scissor[0] || scissor[3] <= scissor[1] {
@@ -130,14 +150,7 @@ impl Recorder<'_> {
                 {
                     j += 1;
                 }
-                let pipeline = self.compositor.pipelines.layer(kind, class);
-                let bind_group = &self.scene.bind_group;
-                let p = self.open(dest);
-                p.set_pipeline(pipeline);
-                p.set_bind_group(0, bind_group, &[]);
-                if let Some(g) = video_group {
-                    p.set_bind_group(1, g, &[]);
-                }
+                let p = self.bind(dest, kind, class, video_group);
                 p.set_scissor_rect(
                     scissor[0],
                     scissor[1],
@@ -160,14 +173,7 @@ impl Recorder<'_> {
                 self.open(dest); // make sure an earlier clear has happened
                 let (target, cache) = (self.target, self.cache);
                 self.copy(target.texture(dest, cache), &target.backdrop, r);
-                let pipeline = self.compositor.pipelines.layer(kind, class);
-                let bind_group = &self.scene.bind_group;
-                let p = self.open(dest);
-                p.set_pipeline(pipeline);
-                p.set_bind_group(0, bind_group, &[]);
-                if let Some(g) = video_group {
-                    p.set_bind_group(1, g, &[]);
-                }
+                let p = self.bind(dest, kind, class, video_group);
                 p.set_bind_group(backdrop_index, &target.backdrop_group, &[]);
                 p.set_scissor_rect(r[0], r[1], r[2] - r[0], r[3] - r[1]);
                 p.draw(0..kind.vertices(), i..i + 1);

@@ -107,6 +107,32 @@ impl Gpu {
     }
 }
 
+impl Gpu {
+    /// A plain 2D texture (one mip level, one sample) — every texture the compositor makes.
+    pub fn texture_2d(
+        &self,
+        label: &str,
+        (width, height): (u32, u32),
+        format: wgpu::TextureFormat,
+        usage: wgpu::TextureUsages,
+    ) -> wgpu::Texture {
+        self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage,
+            view_formats: &[],
+        })
+    }
+}
+
 /// Mesa's Vulkan window-system code prints "XDG_RUNTIME_DIR is invalid or not set" on every start
 /// when the variable is missing (servers, containers, CI). We never present to a window, so point
 /// it at a private folder of our own (mode 0700, as the XDG spec asks) before loading the driver.

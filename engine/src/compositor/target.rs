@@ -34,20 +34,7 @@ pub struct FrameTarget {
 impl FrameTarget {
     pub fn new(gpu: &Gpu, compositor: &Compositor, width: u32, height: u32) -> FrameTarget {
         let frame_texture = |label: &str, usage: wgpu::TextureUsages| {
-            gpu.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some(label),
-                size: wgpu::Extent3d {
-                    width,
-                    height,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: FRAME_FORMAT,
-                usage,
-                view_formats: &[],
-            })
+            gpu.texture_2d(label, (width, height), FRAME_FORMAT, usage)
         };
         use wgpu::TextureUsages as U;
         // COPY_SRC: overlay/darken/lighten layers of the incoming scene copy their backdrop from it.
@@ -66,24 +53,11 @@ impl FrameTarget {
             &backdrop.create_view(&Default::default()),
             "backdrop copy",
         );
-        let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("frame"),
-            size: wgpu::Extent3d {
-                width,
-                height,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: FRAME_FORMAT,
-            // COPY_DST: frames start from a copy of the static-layer cache.
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT
-                | wgpu::TextureUsages::TEXTURE_BINDING
-                | wgpu::TextureUsages::COPY_SRC
-                | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
+        // COPY_DST: frames start from a copy of the static-layer cache.
+        let texture = frame_texture(
+            "frame",
+            U::RENDER_ATTACHMENT | U::TEXTURE_BINDING | U::COPY_SRC | U::COPY_DST,
+        );
         let cache = std::sync::Mutex::new(FrameCache::new(frame_texture(
             "static layers cache",
             U::RENDER_ATTACHMENT | U::COPY_SRC,

@@ -24,26 +24,9 @@ pub(super) struct VideoSlot {
     pub colour: ([f32; 4], [f32; 4]),
 }
 
-fn plane(
-    gpu: &Gpu,
-    label: &str,
-    (width, height): (u32, u32),
-    format: wgpu::TextureFormat,
-) -> wgpu::Texture {
-    gpu.device.create_texture(&wgpu::TextureDescriptor {
-        label: Some(label),
-        size: wgpu::Extent3d {
-            width,
-            height,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    })
+fn plane(gpu: &Gpu, label: &str, size: (u32, u32), format: wgpu::TextureFormat) -> wgpu::Texture {
+    use wgpu::TextureUsages as U;
+    gpu.texture_2d(label, size, format, U::TEXTURE_BINDING | U::COPY_DST)
 }
 
 fn write_plane(gpu: &Gpu, texture: &wgpu::Texture, data: &[u8]) {
