@@ -363,9 +363,13 @@ fn bench(cli: &Cli) -> Res<()> {
         let mut req = RenderRequest::new(dir.path().join("warmup.mp4"), assets.clone());
         let total = vrender_engine::timeline::Timeline::new(&project).total_frames();
         req.frames = Some(0..total.min(30));
-        engine.render_with(&project, &req, &mut |_| {}, &CancelToken::new(), &mut |_| {
-            Ok(Box::new(DiscardEncoder::new(|_: &Frame| {})))
-        })?;
+        engine.render_with(
+            &project,
+            &req,
+            &mut |_| {},
+            &CancelToken::new(),
+            &mut |_| Ok(Box::new(DiscardEncoder::new(|_: &Frame| {}))),
+        )?;
     }
 
     // 1. Composition only (frames discarded), then, untimed, the same frames kept in memory for

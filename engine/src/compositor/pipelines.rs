@@ -5,6 +5,8 @@
 //! of the fragment stage runs for every covered pixel, so each kind of layer gets the cheapest
 //! fragment shader that draws it exactly (see `shaders/layer_*.wgsl`).
 
+use std::sync::OnceLock;
+
 use super::FRAME_FORMAT;
 
 const COMMON_WGSL: &str = include_str!("../../../shaders/layer_common.wgsl");
@@ -195,8 +197,18 @@ pub struct Pipelines {
     pub texture_layout: wgpu::BindGroupLayout,
     /// Group 1 of the video shaders: the Y, Cb, Cr and alpha planes of one layer's frame.
     pub video_layout: wgpu::BindGroupLayout,
-    /// Indexed by `[DrawKind as usize][BlendClass as usize]`.
-    layer: Vec<[wgpu::RenderPipeline; 5]>,
+    /// Indexed by `[DrawKind as usize][BlendClass as usize]`, each compiled on first use: a render
+    /// uses a handful of the 80 combinations, and each costs start-up time and memory on a software
+    /// rasteriser.
+    layer: Vec<[OnceLock<wgpu::RenderPipeline>; 5]>,
+    device: wgpu::Device,
+    textured: wgpu::ShaderModule,
+    shape: wgpu::ShaderModule,
+    video: wgpu::ShaderModule,
+    layers_layout: wgpu::PipelineLayout,
+    backdrop_layout: wgpu::PipelineLayout,
+    video_layers_layout: wgpu::PipelineLayout,
+    video_backdrop_layout: wgpu::PipelineLayout,
     pub fade: wgpu::RenderPipeline,
     pub yuv_layout: wgpu::BindGroupLayout,
     pub yuv: wgpu::ComputePipeline,
@@ -398,31 +410,7 @@ impl Pipelines {
         });
         let layer = DrawKind::ALL
             .iter()
-            .map(|&kind| {
-                let (module, normal, with_backdrop) = if kind.video() {
-                    (&video, &video_layers_layout, &video_backdrop_layout)
-                } else if kind.textured() {
-                    (&textured, &layers_layout, &backdrop_layout)
-                } else {
-                    (&shape, &layers_layout, &backdrop_layout)
-                };
-                let (vs, fs) = kind.entry_points();
-                BlendClass::ALL.map(|class| {
-                    let (fs_name, layout) = if class == BlendClass::Backdrop {
-                        (format!("{fs}_backdrop"), with_backdrop)
-                    } else {
-                        (fs.to_string(), normal)
-                    };
-                    render_pipeline(
-                        device,
-                        &format!("{kind:?} {class:?}"),
-                        layout,
-                        module,
-                        (vs, &fs_name),
-                        class.blend_state(),
-                    )
-                })
-            })
+            .map(|_| std::array::from_fn(|_| OnceLock::new()))
             .collect();
 
         let fade_module = module("fade.wgsl", FADE_WGSL.to_string());
@@ -476,6 +464,14 @@ impl Pipelines {
             texture_layout,
             video_layout,
             layer,
+            device: device.clone(),
+            textured,
+            shape,
+            video,
+            layers_layout,
+            backdrop_layout,
+            video_layers_layout,
+            video_backdrop_layout,
             fade,
             yuv_layout,
             yuv,
@@ -486,7 +482,33 @@ impl Pipelines {
 
     /// The pipeline drawing `kind` in `class`.
     pub fn layer(&self, kind: DrawKind, class: BlendClass) -> &wgpu::RenderPipeline {
-        &self.layer[kind as usize][class as usize]
+        self.layer[kind as usize][class as usize].get_or_init(|| {
+            let (module, normal, with_backdrop) = if kind.video() {
+                (
+                    &self.video,
+                    &self.video_layers_layout,
+                    &self.video_backdrop_layout,
+                )
+            } else if kind.textured() {
+                (&self.textured, &self.layers_layout, &self.backdrop_layout)
+            } else {
+                (&self.shape, &self.layers_layout, &self.backdrop_layout)
+            };
+            let (vs, fs) = kind.entry_points();
+            let (fs_name, layout) = if class == BlendClass::Backdrop {
+                (format!("{fs}_backdrop"), with_backdrop)
+            } else {
+                (fs.to_string(), normal)
+            };
+            render_pipeline(
+                &self.device,
+                &format!("{kind:?} {class:?}"),
+                layout,
+                module,
+                (vs, &fs_name),
+                class.blend_state(),
+            )
+        })
     }
 
     /// A bind group of [`Pipelines::texture_layout`] over `view`.
