@@ -5,13 +5,22 @@
 //! layers drawn bottom to top. Parsing ([`Project::from_json`]) reports type errors with their JSON path;
 //! [`Project::validate`] checks ranges, limits and media files before any GPU work.
 
+mod animation;
+mod audio_track;
 mod color;
 mod memory;
+mod style;
 mod validate;
 mod video;
 mod video_check;
 
+pub use animation::{AnimatedProperty, Animation, Easing};
+pub use audio_track::AudioTrack;
 pub use color::{Color, ColorParseError};
+pub use style::{
+    Anchor, BlendMode, Fill, GradientKind, GradientStop, LinearGradient, Shadow, ShapeKind, Stroke,
+    TextAlign,
+};
 pub use validate::{Limits, ValidationError};
 pub use video::{Fit, FitPlacement, MAX_SPEED, MIN_SPEED};
 
@@ -429,240 +438,6 @@ impl Layer {
         self.start = Some(start);
         self.end = Some(end);
         self
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Anchor {
-    #[default]
-    TopLeft,
-    Top,
-    TopRight,
-    Left,
-    Center,
-    Right,
-    BottomLeft,
-    Bottom,
-    BottomRight,
-}
-
-impl Anchor {
-    /// The anchor as a fraction of the layer's size.
-    pub fn fraction(self) -> (f64, f64) {
-        match self {
-            Anchor::TopLeft => (0.0, 0.0),
-            Anchor::Top => (0.5, 0.0),
-            Anchor::TopRight => (1.0, 0.0),
-            Anchor::Left => (0.0, 0.5),
-            Anchor::Center => (0.5, 0.5),
-            Anchor::Right => (1.0, 0.5),
-            Anchor::BottomLeft => (0.0, 1.0),
-            Anchor::Bottom => (0.5, 1.0),
-            Anchor::BottomRight => (1.0, 1.0),
-        }
-    }
-}
-
-/// Separable blend modes, computed on sRGB-encoded values as CSS `mix-blend-mode` and design tools do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum BlendMode {
-    #[default]
-    Normal,
-    Multiply,
-    Screen,
-    Overlay,
-    Darken,
-    Lighten,
-    /// Linear dodge: source + backdrop, clamped.
-    Add,
-}
-
-impl BlendMode {
-    pub const ALL: [BlendMode; 7] = [
-        BlendMode::Normal,
-        BlendMode::Multiply,
-        BlendMode::Screen,
-        BlendMode::Overlay,
-        BlendMode::Darken,
-        BlendMode::Lighten,
-        BlendMode::Add,
-    ];
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum TextAlign {
-    #[default]
-    Left,
-    Center,
-    Right,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ShapeKind {
-    Rect,
-    /// A rectangle with `cornerRadius` (default 16 px).
-    RoundedRect,
-    Ellipse,
-}
-
-/// A solid colour (`"#ff0000"`) or a linear gradient.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Fill {
-    Solid(Color),
-    Gradient(LinearGradient),
-}
-
-impl From<Color> for Fill {
-    fn from(c: Color) -> Self {
-        Fill::Solid(c)
-    }
-}
-
-/// Linear gradient across the shape's box, at `angle` degrees (0 = left to right, 90 = top to bottom).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LinearGradient {
-    #[serde(rename = "type")]
-    pub kind: GradientKind,
-    #[serde(default)]
-    pub angle: f64,
-    /// Two to eight stops with increasing offsets in 0..=1.
-    pub stops: Vec<GradientStop>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum GradientKind {
-    Linear,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GradientStop {
-    pub offset: f64,
-    pub color: Color,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Stroke {
-    pub color: Color,
-    /// Pixels.
-    pub width: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Shadow {
-    pub color: Color,
-    #[serde(default)]
-    pub offset_x: f64,
-    #[serde(default)]
-    pub offset_y: f64,
-}
-
-/// A keyframed property change from `from` to `to` between `start` and `end` seconds of the composition.
-///
-/// Several animations of one property play in order. Before the first one starts the property holds its
-/// `from`, between and after them the last `to` (CSS `animation-fill-mode: both`). A property without
-/// animations keeps the layer's static value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Animation {
-    pub property: AnimatedProperty,
-    pub from: f64,
-    pub to: f64,
-    pub start: f64,
-    pub end: f64,
-    #[serde(default)]
-    pub easing: Easing,
-}
-
-impl Animation {
-    pub fn new(property: AnimatedProperty, from: f64, to: f64, start: f64, end: f64) -> Self {
-        Animation {
-            property,
-            from,
-            to,
-            start,
-            end,
-            easing: Easing::Linear,
-        }
-    }
-
-    pub fn eased(mut self, easing: Easing) -> Self {
-        self.easing = easing;
-        self
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum AnimatedProperty {
-    X,
-    Y,
-    Scale,
-    Rotation,
-    Opacity,
-}
-
-/// Easing curves; the named ones are the CSS cubic-bezier curves of the same name.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Easing {
-    #[default]
-    Linear,
-    EaseIn,
-    EaseOut,
-    EaseInOut,
-    /// `{"cubicBezier": [x1, y1, x2, y2]}` with x1, x2 in 0..=1.
-    CubicBezier([f64; 4]),
-}
-
-/// One audio track of the timeline (see the audio module for how it is mixed).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AudioTrack {
-    /// WAV, MP3, AAC/M4A, FLAC or Ogg Vorbis file, resolved like image sources.
-    pub src: String,
-    /// Seconds on the timeline where the track begins.
-    #[serde(default)]
-    pub start: f64,
-    /// Seconds cut from the beginning of the source.
-    #[serde(default)]
-    pub trim_start: f64,
-    /// Position in the source (seconds) where playback stops; default: the end of the source.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trim_end: Option<f64>,
-    /// Gain, 0 to 4; default 1.
-    #[serde(default = "one")]
-    pub volume: f64,
-    #[serde(default)]
-    pub fade_in: f64,
-    #[serde(default)]
-    pub fade_out: f64,
-    /// Repeat the (trimmed) source until the end of the video.
-    #[serde(default)]
-    pub r#loop: bool,
-}
-
-impl AudioTrack {
-    pub fn new(src: impl Into<String>) -> Self {
-        AudioTrack {
-            src: src.into(),
-            start: 0.0,
-            trim_start: 0.0,
-            trim_end: None,
-            volume: 1.0,
-            fade_in: 0.0,
-            fade_out: 0.0,
-            r#loop: false,
-        }
     }
 }
 
