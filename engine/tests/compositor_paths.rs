@@ -87,6 +87,29 @@ fn inside_and_ring_pieces_leave_no_seam() {
     assert!(between(20, 110, 180), "rounded rect edge is smooth");
 }
 
+#[test]
+fn axis_aligned_rounded_shapes_are_split_without_a_seam() {
+    // Pixel-aligned rounded rectangle and ellipse: inside and ring without anti-aliasing padding.
+    let mut p = Project::new(320, 180, 10.0);
+    let mut comp = Composition::new(1.0).background(c("#ffffff"));
+    comp.layers = vec![
+        Layer::shape(ShapeKind::RoundedRect, 140.0, 100.0, c("#000000"))
+            .at(10.0, 40.0)
+            .with_opacity(0.5),
+        Layer::shape(ShapeKind::Ellipse, 120.0, 100.0, c("#ff0000"))
+            .at(180.0, 40.0)
+            .with_opacity(0.5),
+    ];
+    p.frames.push(comp);
+    let img = engine()
+        .render_still(&p, 0, &AssetResolver::default())
+        .expect("render");
+    assert_uniform(&img, [30, 60, 140, 120], [128, 128, 128], 1, "rounded rect");
+    assert_uniform(&img, [215, 70, 265, 110], [255, 128, 128], 1, "ellipse");
+    // The rounded corner is still cut: the box's corner pixel is background.
+    assert_uniform(&img, [10, 40, 12, 42], [255, 255, 255], 0, "cut corner");
+}
+
 /// Composes `p` without encoding and returns every frame's YUV bytes and the render's stats.
 fn compose(p: &Project, assets: &AssetResolver, cache: bool) -> (Vec<Vec<u8>>, RenderStats) {
     let kept: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();

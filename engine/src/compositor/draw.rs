@@ -154,8 +154,10 @@ fn place(
         && [sx0, sy0, sx1, sy1].into_iter().all(on_pixel_edge);
     let aa = 1.0 / scale.max(1e-6);
     let inner = match src.kind {
-        _ if aligned => None,
+        SourceKind::Rect { plain: true } if aligned => None,
+        // Rounded corners, strokes and ellipses need their distance function even when aligned.
         SourceKind::Rect { .. } | SourceKind::Ellipse => inner_rect(src, aa),
+        _ if aligned => None,
         SourceKind::Textured { .. } | SourceKind::Video { .. } => {
             // Edge coverage is 1 from half a pixel inside the edges; keep a whole one.
             let r = [q[0] + aa, q[1] + aa, q[2] - aa, q[3] - aa];
