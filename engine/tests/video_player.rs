@@ -7,7 +7,19 @@ mod video_common;
 use std::sync::Arc;
 
 use video_common::*;
-use vrender_engine::video::{ClipPlayer, ClipTiming, VideoError, YuvMatrix};
+use vrender_engine::video::{ClipInfo, ClipPlayer, ClipTiming, VideoError, YuvMatrix};
+
+/// A player for the whole clip at speed 1, frames at the clip's own size.
+fn play_whole(clip: &std::path::Path, info: &ClipInfo) -> ClipPlayer {
+    ClipPlayer::open(
+        &ffmpeg_bin(),
+        clip,
+        info,
+        timing(0.0, None, 1.0, false),
+        None,
+    )
+    .unwrap()
+}
 
 fn timing(trim_start: f64, trim_end: Option<f64>, speed: f64, looped: bool) -> ClipTiming {
     ClipTiming {
@@ -116,14 +128,7 @@ fn seeks_anywhere_and_back() {
     let m = Media::new();
     let clip = m.h264("g.mp4", 90, "30", &["-g", "25", "-bf", "2"]);
     let info = probe(&clip);
-    let mut p = ClipPlayer::open(
-        &ffmpeg_bin(),
-        &clip,
-        &info,
-        timing(0.0, None, 1.0, false),
-        None,
-    )
-    .unwrap();
+    let mut p = play_whole(&clip, &info);
     for target in [47usize, 48, 80, 3, 26, 25, 24, 89, 0, 60] {
         let f = p.frame_at(target as f64 / 30.0).unwrap();
         assert_eq!((f.source_index as usize, index_of(&f)), (target, target));
@@ -153,14 +158,7 @@ fn rotation_metadata_swaps_the_display_size() {
     assert_eq!((info.coded_width, info.coded_height), (W, H));
     assert_eq!((info.width, info.height), (H, W));
     assert_eq!(info.rotation % 180, 90);
-    let mut p = ClipPlayer::open(
-        &ffmpeg_bin(),
-        &clip,
-        &info,
-        timing(0.0, None, 1.0, false),
-        None,
-    )
-    .unwrap();
+    let mut p = play_whole(&clip, &info);
     assert_eq!(p.size(), (H, W));
     let f = p.frame_at(5.0 / 30.0).unwrap();
     assert_eq!((f.width, f.height), (H, W));
@@ -190,14 +188,7 @@ fn non_square_pixels_are_stretched_to_display_size() {
     let clip = m.h264("sar.mp4", 3, "30", &["-vf", "setsar=2/1"]);
     let info = probe(&clip);
     assert_eq!((info.width, info.height), (2 * W, H));
-    let mut p = ClipPlayer::open(
-        &ffmpeg_bin(),
-        &clip,
-        &info,
-        timing(0.0, None, 1.0, false),
-        None,
-    )
-    .unwrap();
+    let mut p = play_whole(&clip, &info);
     assert_eq!(p.frame_at(0.0).unwrap().width, 2 * W);
 }
 
@@ -222,14 +213,7 @@ fn vp9_alpha_in_webm() {
     );
     let info = probe(&clip);
     assert!(info.has_alpha, "{info:?}");
-    let mut p = ClipPlayer::open(
-        &ffmpeg_bin(),
-        &clip,
-        &info,
-        timing(0.0, None, 1.0, false),
-        None,
-    )
-    .unwrap();
+    let mut p = play_whole(&clip, &info);
     assert!(p.has_alpha());
     for n in [0usize, 7, 11] {
         let f = p.frame_at(n as f64 / 30.0).unwrap();
@@ -270,14 +254,7 @@ fn gif_decodes_with_an_alpha_plane() {
     let info = probe(&gif);
     assert!(info.has_alpha, "{info:?}");
     assert_eq!(info.frame_times.len(), 10);
-    let mut p = ClipPlayer::open(
-        &ffmpeg_bin(),
-        &gif,
-        &info,
-        timing(0.0, None, 1.0, false),
-        None,
-    )
-    .unwrap();
+    let mut p = play_whole(&gif, &info);
     let centre = (H / 2 * W + W / 2) as usize;
     for n in [0usize, 4, 9] {
         let f = p.frame_at(n as f64 / 10.0).unwrap();
@@ -322,14 +299,7 @@ fn colour_tags_are_reported() {
         (&plain, YuvMatrix::Bt601, false),
     ] {
         let info = probe(file);
-        let mut p = ClipPlayer::open(
-            &ffmpeg_bin(),
-            file,
-            &info,
-            timing(0.0, None, 1.0, false),
-            None,
-        )
-        .unwrap();
+        let mut p = play_whole(file, &info);
         let f = p.frame_at(0.0).unwrap();
         assert_eq!(
             (f.matrix, f.full_range),
@@ -346,14 +316,7 @@ fn no_leftover_process_after_drop_or_failure() {
     let m = Media::new();
     let clip = m.h264("long.mp4", 120, "30", &["-movflags", "+faststart"]);
     let info = probe(&clip);
-    let mut p = ClipPlayer::open(
-        &ffmpeg_bin(),
-        &clip,
-        &info,
-        timing(0.0, None, 1.0, false),
-        None,
-    )
-    .unwrap();
+    let mut p = play_whole(&clip, &info);
     p.frame_at(0.0).unwrap();
     let pid = p.child_pid().expect("a decoder runs");
     assert!(alive(pid));
@@ -374,14 +337,7 @@ fn no_leftover_process_after_drop_or_failure() {
     let info = probe(&cut);
     assert_eq!(info.frame_times.len(), 120);
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let mut p = ClipPlayer::open(
-        &ffmpeg_bin(),
-        &cut,
-        &info,
-        timing(0.0, None, 1.0, false),
-        None,
-    )
-    .unwrap();
+    let mut p = play_whole(&cut, &info);
     p.frame_at(0.0).unwrap();
     let pid = p.child_pid().unwrap();
     let mut failed = None;

@@ -108,29 +108,40 @@ impl Gpu {
 }
 
 impl Gpu {
-    /// A plain 2D texture (one mip level, one sample) — every texture the compositor makes.
+    /// A plain 2D texture on this device (see [`texture_2d`]).
     pub fn texture_2d(
         &self,
         label: &str,
-        (width, height): (u32, u32),
+        size: (u32, u32),
         format: wgpu::TextureFormat,
         usage: wgpu::TextureUsages,
     ) -> wgpu::Texture {
-        self.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some(label),
-            size: wgpu::Extent3d {
-                width,
-                height,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format,
-            usage,
-            view_formats: &[],
-        })
+        texture_2d(&self.device, label, size, format, usage)
     }
+}
+
+/// A plain 2D texture (one mip level, one sample) — every texture the compositor makes.
+pub fn texture_2d(
+    device: &wgpu::Device,
+    label: &str,
+    (width, height): (u32, u32),
+    format: wgpu::TextureFormat,
+    usage: wgpu::TextureUsages,
+) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage,
+        view_formats: &[],
+    })
 }
 
 /// Mesa's Vulkan window-system code prints "XDG_RUNTIME_DIR is invalid or not set" on every start

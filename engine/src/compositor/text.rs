@@ -184,20 +184,13 @@ impl TextSystem {
             content[1] + height as f64 / rs,
         ];
 
-        let texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("text layer"),
-            size: wgpu::Extent3d {
-                width,
-                height,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba8Unorm,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-            view_formats: &[],
-        });
+        let texture = super::gpu::texture_2d(
+            device,
+            "text layer",
+            (width, height),
+            wgpu::TextureFormat::Rgba8Unorm,
+            wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+        );
         let view = texture.create_view(&Default::default());
         self.viewport.update(queue, Resolution { width, height });
 
