@@ -95,8 +95,12 @@ fn every_script_gets_a_real_glyph_and_pixels_in_its_box() {
     let img = engine()
         .render_still(&p, 0, &AssetResolver::default())
         .expect("render");
+    // (A combining mark has no advance of its own: its ink is over its base, the glyph before.)
+    let mut base = [0.0; 4];
     for g in glyphs.iter().filter(|g| !g.chars.trim().is_empty()) {
-        let r = [g.rect[0] + 10.0, g.rect[1] + 10.0, g.rect[2] + 10.0, g.rect[3] + 10.0];
+        let rect = if g.rect[2] - g.rect[0] < 1.0 { base } else { g.rect };
+        base = rect;
+        let r = [rect[0] + 10.0, rect[1] + 10.0, rect[2] + 10.0, rect[3] + 10.0];
         assert!(
             lit_in(&img, r) > 3,
             "no pixels for {:?} ({}) in {r:?}",
@@ -242,13 +246,16 @@ fn auto_fit_fills_the_box_without_leaving_it() {
             mw >= 0.95 * w || mh >= 0.95 * h,
             "{text}: {mw}x{mh} fills less than 95 % of {w}x{h}"
         );
-        // The ink stays inside the box on screen.
+        // The ink stays inside the box on screen (give or take one anti-aliased pixel).
         let img = engine()
             .render_still(&project(660, 340, vec![l]), 0, &AssetResolver::default())
             .expect("render");
         let ink = lit_box(&img).expect("ink");
         assert!(
-            ink[0] >= 20 && ink[1] >= 20 && ink[2] as f64 <= 20.0 + w && ink[3] as f64 <= 20.0 + h,
+            ink[0] >= 19
+                && ink[1] >= 19
+                && ink[2] as f64 <= 21.0 + w
+                && ink[3] as f64 <= 21.0 + h,
             "{text}: ink {ink:?}"
         );
     }

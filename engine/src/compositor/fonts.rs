@@ -212,3 +212,25 @@ pub fn has_glyph(db: &fontdb::Database, id: fontdb::ID, ch: char) -> bool {
     })
     .unwrap_or(false)
 }
+
+/// The family of a loaded colour emoji font (Noto Color Emoji from `make deps`), if any.
+pub fn color_emoji_family(db: &fontdb::Database) -> Option<String> {
+    db.faces().find_map(|f| {
+        f.families
+            .iter()
+            .find(|(n, _)| n.contains("Color Emoji"))
+            .map(|(n, _)| n.clone())
+    })
+}
+
+/// Emoji that default to emoji presentation: pictographs, emoticons, transport, flags' regional
+/// indicators and the supplemental symbols (U+1F000–U+1FAFF).
+pub fn is_emoji(ch: char) -> bool {
+    matches!(ch as u32, 0x1F000..=0x1FAFF)
+}
+
+/// Characters that continue an emoji sequence: zero-width joiner, variation selectors, keycap and
+/// tag characters.
+pub fn joins_emoji(ch: char) -> bool {
+    matches!(ch as u32, 0x200D | 0xFE0E | 0xFE0F | 0x20E3 | 0xE0020..=0xE007F)
+}

@@ -29,19 +29,6 @@ pub fn shape(fonts: &mut FontSystem, spec: &ShapeSpec) -> (Buffer, (f64, f64)) {
     let metrics = Metrics::new(spec.size as f32, (spec.size * spec.line_height) as f32);
     let mut buffer = Buffer::new(fonts, metrics);
     let spacing_em = (spec.letter_spacing / spec.size.max(1e-6)) as f32;
-    let attrs_for = |k: usize, color: Option<GColor>| {
-        let mut a = Attrs::new()
-            .family(Family::Name(&spec.chain[k]))
-            .weight(spec.weight)
-            .style(spec.style);
-        if spec.letter_spacing != 0.0 {
-            a = a.letter_spacing(spacing_em);
-        }
-        if let Some(c) = color {
-            a = a.color(c);
-        }
-        a
-    };
     let choice = super::fonts::chain_choice(
         fonts.db(),
         spec.chain,
@@ -49,10 +36,22 @@ pub fn shape(fonts: &mut FontSystem, spec: &ShapeSpec) -> (Buffer, (f64, f64)) {
         spec.style,
         spec.text,
     );
+    // Emoji (with their joiners, variation selectors and modifiers) in the colour emoji font when
+    // one is loaded: monochrome fonts such as DejaVu Sans map some of them too.
+    let emoji = super::fonts::color_emoji_family(fonts.db());
+    let emoji_k = spec.chain.len();
+    let mut names: Vec<&str> = spec.chain.iter().map(String::as_str).collect();
+    if let Some(e) = &emoji {
+        names.push(e);
+    }
     // Spans of equal (family, coloured) runs.
     let mut spans: Vec<(Range<usize>, usize, bool)> = Vec::new();
+    let mut prev_emoji = false;
     for ((i, ch), k) in spec.text.char_indices().zip(&choice) {
-        let k = k.unwrap_or(0);
+        let is_emoji = emoji.is_some()
+            && (super::fonts::is_emoji(ch) || (prev_emoji && super::fonts::joins_emoji(ch)));
+        prev_emoji = is_emoji;
+        let k = if is_emoji { emoji_k } else { k.unwrap_or(0) };
         let col = spec.colored.as_ref().is_some_and(|(r, _)| r.contains(&i));
         let end = i + ch.len_utf8();
         match spans.last_mut() {
@@ -66,12 +65,17 @@ pub fn shape(fonts: &mut FontSystem, spec: &ShapeSpec) -> (Buffer, (f64, f64)) {
         .map(|(r, k, col)| {
             (
                 &spec.text[r.clone()],
-                attrs_for(*k, if *col { color } else { None }),
+                attrs(names[*k], spec, spacing_em, if *col { color } else { None }),
             )
         })
         .collect();
     buffer.set_size(spec.wrap.map(|w| w as f32), None);
-    buffer.set_rich_text(rich, &attrs_for(0, None), Shaping::Advanced, Some(spec.align));
+    buffer.set_rich_text(
+        rich,
+        &attrs(names[0], spec, spacing_em, None),
+        Shaping::Advanced,
+        Some(spec.align),
+    );
     buffer.shape_until_scroll(fonts, false);
     let mut measured = measure(&buffer);
     if spec.wrap.is_none() {
@@ -81,6 +85,21 @@ pub fn shape(fonts: &mut FontSystem, spec: &ShapeSpec) -> (Buffer, (f64, f64)) {
         measured = measure(&buffer);
     }
     (buffer, measured)
+}
+
+/// Attributes of a span in family `name`.
+fn attrs<'b>(name: &'b str, spec: &ShapeSpec, spacing_em: f32, color: Option<GColor>) -> Attrs<'b> {
+    let mut a = Attrs::new()
+        .family(Family::Name(name))
+        .weight(spec.weight)
+        .style(spec.style);
+    if spec.letter_spacing != 0.0 {
+        a = a.letter_spacing(spacing_em);
+    }
+    if let Some(c) = color {
+        a = a.color(c);
+    }
+    a
 }
 
 /// Widest line and bottom of the last line, in buffer pixels.
