@@ -69,7 +69,11 @@ pub fn run_rows(seconds: f64, dir: &Path, rows: &mut Vec<Row>) -> Res<()> {
     let none = write(dir, "c1-none.json", &project(seconds, None)?)?;
     let plain = write(dir, "c1-captions.json", &project(seconds, Some(false))?)?;
     let words = write(dir, "c1-highlight.json", &project(seconds, Some(true))?)?;
-    let short = write(dir, "c1-captions-short.json", &project(seconds / 10.0, Some(false))?)?;
+    let short = write(
+        dir,
+        "c1-captions-short.json",
+        &project(seconds / 10.0, Some(false))?,
+    )?;
     let cues = (seconds / 2.0).floor();
     let r_none = child_rss(&none, 1.0, None)?;
     let r_plain = child_rss(&plain, 1.0, None)?;
@@ -87,7 +91,11 @@ pub fn run_rows(seconds: f64, dir: &Path, rows: &mut Vec<Row>) -> Res<()> {
         &format!("C1 end to end, {cues} cues with word highlight"),
         r_words.fps,
     ));
-    rows.push(Row::ratio("C1 captions ÷ no captions (fps)", r_plain.fps / r_none.fps, 3));
+    rows.push(Row::ratio(
+        "C1 captions ÷ no captions (fps)",
+        r_plain.fps / r_none.fps,
+        3,
+    ));
     rows.push(Row::ratio(
         "C1 highlighted captions ÷ no captions (fps)",
         r_words.fps / r_none.fps,

@@ -163,7 +163,12 @@ impl AssetResolver {
 }
 
 /// Reads a file of at most `limit` bytes (checked before reading).
-fn read_limited(path: &Path, src: &str, what: &'static str, limit: u64) -> Result<Vec<u8>, AssetError> {
+fn read_limited(
+    path: &Path,
+    src: &str,
+    what: &'static str,
+    limit: u64,
+) -> Result<Vec<u8>, AssetError> {
     let corrupt = |reason: String| AssetError::Corrupt {
         src: src.to_string(),
         what,

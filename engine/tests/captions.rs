@@ -75,12 +75,25 @@ fn check_cues(file: &str, content: &str, cues: &[(f64, f64, &str)]) {
         let first = ((start + 0.5) * FPS).round() as u64;
         let last = ((end + 0.5) * FPS).round() as u64 - 1;
         let want = reference(text);
-        assert!(at(first) == want, "{file}: first frame {first} shows {text:?}");
+        assert!(
+            at(first) == want,
+            "{file}: first frame {first} shows {text:?}"
+        );
         assert!(at(last) == want, "{file}: last frame {last} shows {text:?}");
-        if !cues.iter().any(|c| ((c.1 + 0.5) * FPS).round() as u64 == first) {
-            assert!(at(first - 1) != want, "{file}: frame {} is before {text:?}", first - 1);
+        if !cues
+            .iter()
+            .any(|c| ((c.1 + 0.5) * FPS).round() as u64 == first)
+        {
+            assert!(
+                at(first - 1) != want,
+                "{file}: frame {} is before {text:?}",
+                first - 1
+            );
         }
-        if !cues.iter().any(|c| ((c.0 + 0.5) * FPS).round() as u64 == last + 1) {
+        if !cues
+            .iter()
+            .any(|c| ((c.0 + 0.5) * FPS).round() as u64 == last + 1)
+        {
             assert!(at(last + 1) == empty, "{file}: nothing after {text:?}");
         }
     }
@@ -135,7 +148,10 @@ fn word_highlight_follows_vtt_word_timestamps_and_even_split() {
     let (b0, b1) = (x(&p, 7), x(&p, 20));
     let (c0, c1) = (x(&p, 21), x(&p, 29));
     assert_eq!((a0, b0, c0), (a1, b1, c1), "steady within a word");
-    assert!(a0 < b0 && b0 < c0, "moves right word by word: {a0} {b0} {c0}");
+    assert!(
+        a0 < b0 && b0 < c0,
+        "moves right word by word: {a0} {b0} {c0}"
+    );
 
     // Inline cues without word times: an even split (1 s per word of a 3 s cue).
     l.src = None;
@@ -160,7 +176,11 @@ fn malformed_caption_files_name_file_and_line() {
         "1\n00:00:01,000 --> 00:00:02,000\nok\n\n2\n00:00:03,000 --> 00:00:0x,000\nbad\n",
     )
     .unwrap();
-    std::fs::write(dir.path().join("bad.vtt"), "WEBVTT\n\n00:01.000 --> 00:02.000\nfine <b\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.vtt"),
+        "WEBVTT\n\n00:01.000 --> 00:02.000\nfine <b\n",
+    )
+    .unwrap();
     for (file, line) in [("bad.srt", 6), ("bad.vtt", 4), ("none.srt", 0)] {
         let mut l = Layer::captions(Vec::new());
         l.cues = None;
@@ -172,7 +192,11 @@ fn malformed_caption_files_name_file_and_line() {
         assert_eq!(e.path, "frames[0].layers[0].src");
         assert!(e.message.contains(file), "{}", e.message);
         if line > 0 {
-            assert!(e.message.contains(&format!("line {line}:")), "{}", e.message);
+            assert!(
+                e.message.contains(&format!("line {line}:")),
+                "{}",
+                e.message
+            );
         } else {
             assert!(e.message.contains("not found"), "{}", e.message);
         }
@@ -189,6 +213,9 @@ fn malformed_caption_files_name_file_and_line() {
         .validate(&Default::default(), &AssetResolver::default())
         .unwrap_err();
     let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
-    assert!(paths.contains(&"frames[0].layers[0].cues[0].end"), "{paths:?}");
+    assert!(
+        paths.contains(&"frames[0].layers[0].cues[0].end"),
+        "{paths:?}"
+    );
     assert!(paths.contains(&"frames[0].layers[0].text"), "{paths:?}");
 }

@@ -73,7 +73,11 @@ fn every_script_gets_a_real_glyph_and_pixels_in_its_box() {
             .iter()
             .find(|g| g.chars.contains(ch))
             .unwrap_or_else(|| panic!("no glyph covers {ch:?}"));
-        assert_ne!(g.glyph_id, 0, "{ch:?} drawn as the missing glyph by {}", g.family);
+        assert_ne!(
+            g.glyph_id, 0,
+            "{ch:?} drawn as the missing glyph by {}",
+            g.family
+        );
         let file = g.font_file.clone().unwrap_or_else(bundled_font);
         let data = std::fs::read(&file).unwrap();
         let face = ttf_parser::Face::parse(&data, g.face_index).unwrap();
@@ -98,9 +102,18 @@ fn every_script_gets_a_real_glyph_and_pixels_in_its_box() {
     // (A combining mark has no advance of its own: its ink is over its base, the glyph before.)
     let mut base = [0.0; 4];
     for g in glyphs.iter().filter(|g| !g.chars.trim().is_empty()) {
-        let rect = if g.rect[2] - g.rect[0] < 1.0 { base } else { g.rect };
+        let rect = if g.rect[2] - g.rect[0] < 1.0 {
+            base
+        } else {
+            g.rect
+        };
         base = rect;
-        let r = [rect[0] + 10.0, rect[1] + 10.0, rect[2] + 10.0, rect[3] + 10.0];
+        let r = [
+            rect[0] + 10.0,
+            rect[1] + 10.0,
+            rect[2] + 10.0,
+            rect[3] + 10.0,
+        ];
         assert!(
             lit_in(&img, r) > 3,
             "no pixels for {:?} ({}) in {r:?}",
@@ -162,7 +175,10 @@ fn a_project_font_is_used_under_its_own_or_a_given_name() {
         .render_still(&project(160, 200, vec![i.clone()]), 0, &assets)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("layers[0].font") && err.contains("DejaVu Serif"), "{err}");
+    assert!(
+        err.contains("layers[0].font") && err.contains("DejaVu Serif"),
+        "{err}"
+    );
 
     let mut p = project(160, 200, vec![i.clone()]);
     p.fonts.push(FontSource {
@@ -197,7 +213,11 @@ fn missing_and_hostile_font_files_are_errors_at_their_path() {
     let d = dir.path();
     let real = std::fs::read(bundled_font()).unwrap();
     std::fs::write(d.join("truncated.ttf"), &real[..1500]).unwrap();
-    std::fs::write(d.join("text.ttf"), b"this is not a font at all, just some text").unwrap();
+    std::fs::write(
+        d.join("text.ttf"),
+        b"this is not a font at all, just some text",
+    )
+    .unwrap();
     let mut woff2 = b"wOF2".to_vec();
     woff2.extend_from_slice(&[0; 64]);
     std::fs::write(d.join("font.woff2"), woff2).unwrap();
@@ -205,7 +225,13 @@ fn missing_and_hostile_font_files_are_errors_at_their_path() {
     let huge = std::fs::File::create(d.join("huge.ttf")).unwrap();
     huge.set_len(200 * 1024 * 1024).unwrap();
     let mut p = project(128, 96, vec![Layer::text("x")]);
-    for src in ["missing.ttf", "truncated.ttf", "text.ttf", "font.woff2", "huge.ttf"] {
+    for src in [
+        "missing.ttf",
+        "truncated.ttf",
+        "text.ttf",
+        "font.woff2",
+        "huge.ttf",
+    ] {
         p.fonts.push(FontSource {
             family: None,
             src: src.into(),
@@ -231,17 +257,28 @@ fn missing_and_hostile_font_files_are_errors_at_their_path() {
 
 #[test]
 fn auto_fit_fills_the_box_without_leaving_it() {
-    for (text, w, h) in [("AUTOFIT", 600.0, 300.0), ("Hi", 600.0, 100.0), ("two words", 300.0, 260.0)]
-    {
+    for (text, w, h) in [
+        ("AUTOFIT", 600.0, 300.0),
+        ("Hi", 600.0, 100.0),
+        ("two words", 300.0, 260.0),
+    ] {
         let mut l = Layer::text(text).at(20.0, 20.0).sized(w, h);
         l.auto_fit = Some(true);
         let glyphs = engine().text_glyphs(&l).expect("shaped");
         let mut r = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
         for g in &glyphs {
-            r = [r[0].min(g.rect[0]), r[1].min(g.rect[1]), r[2].max(g.rect[2]), r[3].max(g.rect[3])];
+            r = [
+                r[0].min(g.rect[0]),
+                r[1].min(g.rect[1]),
+                r[2].max(g.rect[2]),
+                r[3].max(g.rect[3]),
+            ];
         }
         let (mw, mh) = (r[2] - r[0], r[3] - r[1]);
-        assert!(mw <= w + 0.5 && mh <= h + 0.5, "{text}: {mw}x{mh} in {w}x{h}");
+        assert!(
+            mw <= w + 0.5 && mh <= h + 0.5,
+            "{text}: {mw}x{mh} in {w}x{h}"
+        );
         assert!(
             mw >= 0.95 * w || mh >= 0.95 * h,
             "{text}: {mw}x{mh} fills less than 95 % of {w}x{h}"
@@ -252,10 +289,7 @@ fn auto_fit_fills_the_box_without_leaving_it() {
             .expect("render");
         let ink = lit_box(&img).expect("ink");
         assert!(
-            ink[0] >= 19
-                && ink[1] >= 19
-                && ink[2] as f64 <= 21.0 + w
-                && ink[3] as f64 <= 21.0 + h,
+            ink[0] >= 19 && ink[1] >= 19 && ink[2] as f64 <= 21.0 + w && ink[3] as f64 <= 21.0 + h,
             "{text}: ink {ink:?}"
         );
     }
@@ -281,7 +315,12 @@ fn vertical_align_letter_spacing_and_background_box() {
     let ga = engine().text_glyphs(&a).unwrap();
     let gb = engine().text_glyphs(&b).unwrap();
     let step = |g: &[vrender_engine::compositor::text::GlyphBox]| g[1].rect[0] - g[0].rect[0];
-    assert!((step(&gb) - step(&ga) - 12.0).abs() < 0.5, "{} vs {}", step(&gb), step(&ga));
+    assert!(
+        (step(&gb) - step(&ga) - 12.0).abs() < 0.5,
+        "{} vs {}",
+        step(&gb),
+        step(&ga)
+    );
 
     // A red box with 10 px padding behind the text, rounded corners cut.
     let mut t = Layer::text("Box").at(30.0, 30.0);

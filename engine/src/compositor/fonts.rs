@@ -26,7 +26,10 @@ const BUNDLED_FONTS: [&[u8]; 2] = [
 pub const DEFAULT_FONT: &str = "DejaVu Sans";
 
 /// Where Debian puts the Noto fallback fonts (`fonts-noto-core`, `-cjk`, `-color-emoji`).
-pub const FALLBACK_DIRS: [&str; 2] = ["/usr/share/fonts/truetype/noto", "/usr/share/fonts/opentype/noto"];
+pub const FALLBACK_DIRS: [&str; 2] = [
+    "/usr/share/fonts/truetype/noto",
+    "/usr/share/fonts/opentype/noto",
+];
 
 /// The engine-wide font database: bundled, fallback, system (when allowed) and extra fonts.
 pub fn engine_database(extra: &[PathBuf], system_fonts: bool) -> fontdb::Database {
@@ -70,16 +73,21 @@ pub fn load_project_fonts(
 ) -> Result<ProjectFonts, RenderError> {
     let mut out = ProjectFonts::default();
     for (i, f) in project.fonts.iter().enumerate() {
-        let data = assets.load_font(&f.src).map_err(|source| RenderError::Asset {
-            path: format!("fonts[{i}].src"),
-            source,
-        })?;
+        let data = assets
+            .load_font(&f.src)
+            .map_err(|source| RenderError::Asset {
+                path: format!("fonts[{i}].src"),
+                source,
+            })?;
         let ids = db.load_font_source(fontdb::Source::Binary(Arc::new(data)));
         let Some(&first) = ids.first() else {
             for id in out.faces.drain(..) {
                 db.remove_face(id);
             }
-            return Err(invalid(format!("fonts[{i}].src"), "no font face could be read".into()));
+            return Err(invalid(
+                format!("fonts[{i}].src"),
+                "no font face could be read".into(),
+            ));
         };
         if let (Some(alias), Some(face)) = (&f.family, db.face(first)) {
             if let Some((name, _)) = face.families.first() {
@@ -93,7 +101,10 @@ pub fn load_project_fonts(
 
 /// A validation error at `path`, as a render error.
 pub fn invalid(path: String, message: String) -> RenderError {
-    RenderError::Project(crate::ProjectError::Invalid(vec![ValidationError { path, message }]))
+    RenderError::Project(crate::ProjectError::Invalid(vec![ValidationError {
+        path,
+        message,
+    }]))
 }
 
 /// The family name of `db` that `name` means (case-insensitive, project aliases first).
@@ -147,7 +158,11 @@ pub fn resolve_chain(
                     format!(
                         "font family `{name}` is not loaded (add it to `fonts`; available: {}{})",
                         shown.join(", "),
-                        if more > 0 { format!(" and {more} more") } else { String::new() }
+                        if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
+                        }
                     ),
                 ));
             }
@@ -194,9 +209,9 @@ pub fn chain_choice(
                 return Some(0);
             }
             (0..chain.len()).find(|&k| {
-                *memo.entry((k, ch)).or_insert_with(|| {
-                    faces[k].is_some_and(|id| has_glyph(db, id, ch))
-                })
+                *memo
+                    .entry((k, ch))
+                    .or_insert_with(|| faces[k].is_some_and(|id| has_glyph(db, id, ch)))
             })
         })
         .collect()
@@ -232,5 +247,8 @@ pub fn is_emoji(ch: char) -> bool {
 /// Characters that continue an emoji sequence: zero-width joiner, variation selectors, keycap and
 /// tag characters.
 pub fn joins_emoji(ch: char) -> bool {
-    matches!(ch as u32, 0x200D | 0xFE0E | 0xFE0F | 0x20E3 | 0xE0020..=0xE007F)
+    matches!(
+        ch as u32,
+        0x200D | 0xFE0E | 0xFE0F | 0x20E3 | 0xE0020..=0xE007F
+    )
 }

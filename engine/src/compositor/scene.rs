@@ -10,9 +10,9 @@ use bytemuck::Zeroable;
 use wgpu::util::DeviceExt;
 
 use super::atlas::{Atlas, AtlasItem};
+use super::captions::{CaptionSlot, TimedItem, TimedSource};
 use super::gpu::Gpu;
 use super::layout::*;
-use super::captions::{CaptionSlot, TimedItem, TimedSource};
 use super::text::{TextJob, TextSystem};
 use super::video::VideoSlot;
 use super::Compositor;
@@ -606,7 +606,10 @@ impl<'t> FontsGuard<'t> {
 impl Drop for FontsGuard<'_> {
     fn drop(&mut self) {
         if let Some(l) = self.loaded.take() {
-            self.text.lock().unwrap_or_else(|e| e.into_inner()).unload(l);
+            self.text
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .unload(l);
         }
     }
 }

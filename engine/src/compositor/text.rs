@@ -5,9 +5,9 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use glyphon::{
-    Buffer, Cache, Color as GColor, ColorMode, ContentType, CustomGlyph, FontSystem, Resolution,
-    RasterizeCustomGlyphRequest, RasterizedCustomGlyph, SwashCache, TextArea, TextAtlas,
-    TextBounds, TextRenderer, Viewport,
+    Buffer, Cache, Color as GColor, ColorMode, ContentType, CustomGlyph, FontSystem,
+    RasterizeCustomGlyphRequest, RasterizedCustomGlyph, Resolution, SwashCache, TextArea,
+    TextAtlas, TextBounds, TextRenderer, Viewport,
 };
 
 use super::fonts::{self, ProjectFonts};
@@ -113,7 +113,12 @@ struct Layout {
 }
 
 fn union(a: [f64; 4], b: [f64; 4]) -> [f64; 4] {
-    [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])]
+    [
+        a[0].min(b[0]),
+        a[1].min(b[1]),
+        a[2].max(b[2]),
+        a[3].max(b[3]),
+    ]
 }
 
 impl TextSystem {
@@ -191,13 +196,20 @@ impl TextSystem {
     fn spec<'a>(&self, layer: &Layer, job: &'a TextJob, size: f64, rs: f64) -> ShapeSpec<'a> {
         let (weight, style) = fonts::face_style(layer);
         let captions = layer.kind == LayerKind::Captions;
-        let default_align = if captions { TextAlign::Center } else { TextAlign::Left };
+        let default_align = if captions {
+            TextAlign::Center
+        } else {
+            TextAlign::Left
+        };
         let align = match layer.align.unwrap_or(default_align) {
             TextAlign::Left => glyphon::cosmic_text::Align::Left,
             TextAlign::Center => glyphon::cosmic_text::Align::Center,
             TextAlign::Right => glyphon::cosmic_text::Align::Right,
         };
-        let colored = match (&job.highlight, layer.highlight.as_ref().and_then(|h| h.color)) {
+        let colored = match (
+            &job.highlight,
+            layer.highlight.as_ref().and_then(|h| h.color),
+        ) {
             (Some(r), Some(c)) => Some((r.clone(), to_g(c))),
             _ => None,
         };
@@ -224,7 +236,11 @@ impl TextSystem {
         if !auto && max_lines.is_none() {
             return size;
         }
-        let max = if auto && layer.size.is_none() { 2000.0 } else { size };
+        let max = if auto && layer.size.is_none() {
+            2000.0
+        } else {
+            size
+        };
         let fits = |this: &mut Self, s: f64| {
             let spec = this.spec(layer, job, s, 1.0);
             let (buffer, (w, h)) = ts::shape(&mut this.fonts, &spec);
@@ -249,9 +265,8 @@ impl TextSystem {
             for g in run.glyphs {
                 let face = db.face(g.font_id);
                 let file = face.and_then(|f| match &f.source {
-                    glyphon::fontdb::Source::File(p) | glyphon::fontdb::Source::SharedFile(p, _) => {
-                        Some(p.clone())
-                    }
+                    glyphon::fontdb::Source::File(p)
+                    | glyphon::fontdb::Source::SharedFile(p, _) => Some(p.clone()),
                     _ => None,
                 });
                 out.push(GlyphBox {
@@ -499,15 +514,18 @@ impl TextSystem {
             right: width as i32,
             bottom: height as i32,
         };
-        let areas = offsets.iter().enumerate().map(|(i, &(dx, dy, c, is_outline))| TextArea {
-            buffer: if is_outline { outline } else { &buffer },
-            left: origin.0 + dx,
-            top: origin.1 + dy,
-            scale: 1.0,
-            bounds,
-            default_color: c,
-            custom_glyphs: if i == 0 { &custom } else { &[] },
-        });
+        let areas = offsets
+            .iter()
+            .enumerate()
+            .map(|(i, &(dx, dy, c, is_outline))| TextArea {
+                buffer: if is_outline { outline } else { &buffer },
+                left: origin.0 + dx,
+                top: origin.1 + dy,
+                scale: 1.0,
+                bounds,
+                default_color: c,
+                custom_glyphs: if i == 0 { &custom } else { &[] },
+            });
         self.renderer
             .prepare_with_custom(
                 device,

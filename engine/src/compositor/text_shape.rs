@@ -29,13 +29,8 @@ pub fn shape(fonts: &mut FontSystem, spec: &ShapeSpec) -> (Buffer, (f64, f64)) {
     let metrics = Metrics::new(spec.size as f32, (spec.size * spec.line_height) as f32);
     let mut buffer = Buffer::new(fonts, metrics);
     let spacing_em = (spec.letter_spacing / spec.size.max(1e-6)) as f32;
-    let choice = super::fonts::chain_choice(
-        fonts.db(),
-        spec.chain,
-        spec.weight,
-        spec.style,
-        spec.text,
-    );
+    let choice =
+        super::fonts::chain_choice(fonts.db(), spec.chain, spec.weight, spec.style, spec.text);
     // Emoji (with their joiners, variation selectors and modifiers) in the colour emoji font when
     // one is loaded: monochrome fonts such as DejaVu Sans map some of them too.
     let emoji = super::fonts::color_emoji_family(fonts.db());

@@ -31,9 +31,9 @@ pub fn parse(content: &str) -> Result<Vec<Cue>, CaptionError> {
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
         .collect();
-    let vtt = lines
-        .first()
-        .is_some_and(|l| l.starts_with("WEBVTT") && (l.len() == 6 || l[6..].starts_with([' ', '\t'])));
+    let vtt = lines.first().is_some_and(|l| {
+        l.starts_with("WEBVTT") && (l.len() == 6 || l[6..].starts_with([' ', '\t']))
+    });
     let cues = if vtt {
         parse_blocks(&lines, true)?
     } else {
@@ -142,7 +142,10 @@ fn timestamp(s: &str, vtt: bool) -> Result<f64, String> {
     if !parts.iter().all(|p| digits(p)) || frac.len() != 3 || !digits(frac) {
         return Err(bad());
     }
-    let nums: Vec<f64> = parts.iter().map(|p| p.parse::<f64>().unwrap_or(0.0)).collect();
+    let nums: Vec<f64> = parts
+        .iter()
+        .map(|p| p.parse::<f64>().unwrap_or(0.0))
+        .collect();
     let (h, m, sec) = match nums[..] {
         [h, m, s] => (h, m, s),
         [m, s] => (0.0, m, s),
@@ -283,8 +286,14 @@ mod tests {
     fn malformed_files_name_the_line() {
         let cases = [
             ("1\n00:00:01,000 -> 00:00:02,000\nhi\n", 2),
-            ("1\n00:00:01,000 --> 00:00:02,000\nhi\n\nx\n00:00:03,000 --> 00:00:04,000\nyo\n", 5),
-            ("1\n00:00:01,000 --> 00:00:02,000\nhi\n\n2\n00:00:03,000 --> 00:00:0x,000\nyo\n", 6),
+            (
+                "1\n00:00:01,000 --> 00:00:02,000\nhi\n\nx\n00:00:03,000 --> 00:00:04,000\nyo\n",
+                5,
+            ),
+            (
+                "1\n00:00:01,000 --> 00:00:02,000\nhi\n\n2\n00:00:03,000 --> 00:00:0x,000\nyo\n",
+                6,
+            ),
             ("WEBVTT\n\n00:02.000 --> 00:01.000\nbackwards\n", 3),
             ("WEBVTT\n\n00:01.000 --> 00:02.000\nok <00:05.000>late\n", 4),
             ("WEBVTT\n\n00:01.000 --> 00:02.000\nfine\n<b unclosed\n", 5),

@@ -300,12 +300,15 @@ fn text_raster(layer: &Layer) -> (u32, u32) {
 
 /// Transparent border around a text layer's ink that holds strokes and shadows, in layer units.
 fn text_margin(layer: &Layer) -> f64 {
-    2.0 + layer.background.as_ref().map_or(0.0, |b| b.padding.unwrap_or(8.0))
-        + layer
-        .stroke
+    2.0 + layer
+        .background
         .as_ref()
-        .filter(|s| s.width > 0.0)
-        .map_or(0.0, |s| s.width)
+        .map_or(0.0, |b| b.padding.unwrap_or(8.0))
+        + layer
+            .stroke
+            .as_ref()
+            .filter(|s| s.width > 0.0)
+            .map_or(0.0, |s| s.width)
         + layer
             .shadow
             .as_ref()

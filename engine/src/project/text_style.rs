@@ -2,13 +2,14 @@
 //! project fonts, the background box behind text, vertical alignment, and caption cues with their
 //! word highlight.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Color;
 
 /// A font shipped with the project: a TTF/OTF file resolved like media (`src`), optionally known
 /// under another family name (`family`) than the one inside the file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FontSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -18,7 +19,7 @@ pub struct FontSource {
 
 /// `font`: one family name or a fallback chain (CSS `font-family` style), tried in order for each
 /// character; characters none of them has fall back through every loaded font.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum FontFamilies {
     One(String),
@@ -41,14 +42,14 @@ impl From<&str> for FontFamilies {
 }
 
 /// `fontWeight`: 1–1000 (400 normal, 700 bold) or `"normal"` / `"bold"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum FontWeight {
     Number(u16),
     Keyword(WeightKeyword),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum WeightKeyword {
     Normal,
@@ -65,7 +66,7 @@ impl FontWeight {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum FontStyle {
     #[default]
@@ -75,7 +76,7 @@ pub enum FontStyle {
 }
 
 /// Where text sits in a layer taller than the text (`height` given).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum VerticalAlign {
     #[default]
@@ -95,12 +96,13 @@ impl VerticalAlign {
 }
 
 /// A box drawn behind the text's lines: `padding` pixels around them, rounded corners.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TextBackground {
     pub color: Color,
     /// Pixels around the text; default 8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
     pub padding: Option<f64>,
     /// Pixels; default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,7 +111,7 @@ pub struct TextBackground {
 
 /// Word highlight of captions: the word being spoken drawn in `color` and/or on a `background`
 /// box. At least one of them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Highlight {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,17 +122,19 @@ pub struct Highlight {
 
 /// One caption: seconds relative to the layer's start, its text, and optionally when each of its
 /// words (whitespace-separated) starts; without `words` a cue's time is split evenly among them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Cue {
+    #[schemars(range(min = 0))]
     pub start: f64,
+    #[schemars(range(min = 0))]
     pub end: f64,
     pub text: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub words: Vec<CueWord>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CueWord {
     pub text: String,
