@@ -7,9 +7,13 @@
 
 mod animation;
 mod audio_track;
+pub mod captions;
 mod color;
 mod memory;
+mod schema;
 mod style;
+mod text_check;
+mod text_style;
 mod validate;
 mod video;
 mod video_check;
@@ -17,42 +21,70 @@ mod video_check;
 pub use animation::{AnimatedProperty, Animation, Easing};
 pub use audio_track::AudioTrack;
 pub use color::{Color, ColorParseError};
+pub use schema::project_json_schema;
 pub use style::{
     Anchor, BlendMode, Fill, GradientKind, GradientStop, LinearGradient, Shadow, ShapeKind, Stroke,
     TextAlign,
 };
+pub use text_style::{
+    Cue, CueWord, FontFamilies, FontSource, FontStyle, FontWeight, Highlight, TextBackground,
+    VerticalAlign, WeightKeyword,
+};
 pub use validate::{Limits, ValidationError};
 pub use video::{Fit, FitPlacement, MAX_SPEED, MIN_SPEED};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ProjectError;
 
 /// A whole video: size, rate, quality, the timeline of compositions and audio tracks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(
+    rename = "VideoProject",
+    description = "A vrender video project. The numeric bounds are the server's default limits; media files, \
+                   kind-specific fields and timing rules are checked when the project is validated."
+)]
 pub struct Project {
+    /// The JSON Schema this file follows (for editors); ignored by the renderer.
+    #[serde(default, rename = "$schema", skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
     #[serde(default)]
+    #[schemars(length(max = 256))]
     pub project_id: String,
     #[serde(default)]
+    #[schemars(length(max = 256))]
     pub user_id: String,
     #[serde(default)]
+    #[schemars(length(max = 1024))]
     pub title: String,
+    /// Pixels; even.
+    #[schemars(range(min = 16, max = 7680), extend("multipleOf" = 2))]
     pub width: u32,
+    /// Pixels; even.
+    #[schemars(range(min = 16, max = 4320), extend("multipleOf" = 2))]
     pub height: u32,
+    /// Frames per second.
+    #[schemars(range(min = 1, max = 120))]
     pub frame_rate: f64,
     #[serde(default)]
     pub quality: Quality,
     /// The timeline: compositions played one after another.
+    #[schemars(length(min = 1, max = 1000))]
     pub frames: Vec<Composition>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audio_tracks: Vec<AudioTrack>,
     #[serde(default)]
     pub output_format: OutputFormat,
+    /// Font files shipped with the project (resolved like media), usable by name in `font`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub fonts: Vec<FontSource>,
 }
 
 /// Encoder quality presets, exactly the seed's table (x264 CRF and preset).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
     /// CRF 32, `veryfast`: quick previews.
@@ -110,7 +142,7 @@ impl std::str::FromStr for Quality {
 }
 
 /// Container and codec of the output file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     /// H.264 (x264 or NVENC) + AAC in MP4, `+faststart`.
@@ -153,11 +185,12 @@ impl std::str::FromStr for OutputFormat {
 }
 
 /// One scene of the timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Composition {
     /// Seconds. Absent: one frame.
     #[serde(default)]
+    #[schemars(range(max = 3600), extend("exclusiveMinimum" = 0))]
     pub duration: Option<f64>,
     /// Opaque background colour (`#rrggbb`); default black.
     #[serde(default)]
@@ -170,7 +203,7 @@ pub struct Composition {
     pub layers: Vec<Layer>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Transition {
     #[serde(rename = "type")]
@@ -182,7 +215,7 @@ pub struct Transition {
     pub easing: Easing,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum TransitionKind {
     /// Cross-fade.
@@ -194,7 +227,7 @@ pub enum TransitionKind {
 }
 
 /// The kind of a layer. Kind-specific fields on [`Layer`] are only allowed on their kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum LayerKind {
     Image,
@@ -202,11 +235,13 @@ pub enum LayerKind {
     Shape,
     /// A video clip (see [`crate::video`]): `src` plus the video fields of [`Layer`].
     Video,
+    /// Timed captions from an SRT/WebVTT file (`src`) or inline `cues`, in one text style.
+    Captions,
 }
 
 /// One layer. Common fields (placement, transform, timing, animation) apply to every kind; the rest are
 /// kind-specific and rejected on other kinds by validation (one flat struct keeps JSON errors precise).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Layer {
     #[serde(rename = "type")]
@@ -214,8 +249,10 @@ pub struct Layer {
 
     // --- placement and transform (pixels, degrees clockwise) ---
     #[serde(default)]
+    #[schemars(range(min = -100000, max = 100000))]
     pub x: f64,
     #[serde(default)]
+    #[schemars(range(min = -100000, max = 100000))]
     pub y: f64,
     /// Width in pixels. Images and videos default to their natural (display) size, text to its measured
     /// size; shapes need it.
@@ -227,10 +264,13 @@ pub struct Layer {
     #[serde(default)]
     pub anchor: Anchor,
     #[serde(default = "one")]
+    #[schemars(range(min = 0, max = 100))]
     pub scale: f64,
     #[serde(default)]
+    #[schemars(range(min = -36000, max = 36000))]
     pub rotation: f64,
     #[serde(default = "one")]
+    #[schemars(range(min = 0, max = 1))]
     pub opacity: f64,
     #[serde(default)]
     pub blend: BlendMode,
@@ -260,12 +300,14 @@ pub struct Layer {
     pub trim_end: Option<f64>,
     /// Playback rate, [`MIN_SPEED`] to [`MAX_SPEED`]; default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.25, max = 4))]
     pub speed: Option<f64>,
     /// Repeat the trimmed span until the layer ends; default false.
     #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
     pub looped: Option<bool>,
     /// Gain of the clip's sound, 0 to 4; default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 4))]
     pub volume: Option<f64>,
     /// Leave the clip's sound out; default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -279,11 +321,43 @@ pub struct Layer {
     // --- text ---
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    /// Font family name; default "DejaVu Sans" (bundled).
+    /// Font family name or a fallback chain of them; default "DejaVu Sans" (bundled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub font: Option<String>,
+    pub font: Option<FontFamilies>,
+    /// 1–1000 or `"normal"` / `"bold"`; default normal (400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub font_weight: Option<FontWeight>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub font_style: Option<FontStyle>,
+    /// Extra pixels between letters (negative: tighter); default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = -1000, max = 1000))]
+    pub letter_spacing: Option<f64>,
+    /// A box behind the text's lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<TextBackground>,
+    /// Where the text sits in a taller box (`height`); default top.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vertical_align: Option<VerticalAlign>,
+    /// Pick the largest font size (up to `size`, or without it as large as fits) at which the text
+    /// fits `width` × `height`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_fit: Option<bool>,
+
+    // --- captions (and the text style above) ---
+    /// Inline cues, instead of a caption file in `src`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cues: Option<Vec<Cue>>,
+    /// Word highlight following the spoken word.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub highlight: Option<Highlight>,
+    /// Most lines a cue may wrap to; longer cues are drawn smaller until they fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 20))]
+    pub max_lines: Option<u32>,
     /// Font size in pixels; default 48.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 2000))]
     pub size: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub color: Option<Color>,
@@ -343,6 +417,15 @@ impl Layer {
             fade_out: None,
             text: None,
             font: None,
+            font_weight: None,
+            font_style: None,
+            letter_spacing: None,
+            background: None,
+            vertical_align: None,
+            auto_fit: None,
+            cues: None,
+            highlight: None,
+            max_lines: None,
             size: None,
             color: None,
             align: None,
@@ -377,6 +460,14 @@ impl Layer {
         Layer {
             text: Some(text.into()),
             ..Layer::new(LayerKind::Text)
+        }
+    }
+
+    /// A captions layer showing `cues` (seconds relative to the layer's start) in the default style.
+    pub fn captions(cues: Vec<Cue>) -> Self {
+        Layer {
+            cues: Some(cues),
+            ..Layer::new(LayerKind::Captions)
         }
     }
 
@@ -445,6 +536,7 @@ impl Project {
     /// A project with no compositions yet.
     pub fn new(width: u32, height: u32, frame_rate: f64) -> Self {
         Project {
+            schema: None,
             project_id: String::new(),
             user_id: String::new(),
             title: String::new(),
@@ -455,6 +547,7 @@ impl Project {
             frames: Vec::new(),
             audio_tracks: Vec::new(),
             output_format: OutputFormat::default(),
+            fonts: Vec::new(),
         }
     }
 
