@@ -577,6 +577,12 @@ fn bench(cli: &Cli) -> Res<()> {
             "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
         });
         let mut report = report;
+        if want(RowKind::Captions) {
+            report["c1"] = json!({
+                "scene": captions_scene::DESCRIPTION,
+                "seconds": cli.captions_seconds,
+            });
+        }
         if with_v1 {
             report["v1"] = json!({
                 "scene": video_scene::DESCRIPTION,
@@ -604,6 +610,14 @@ fn bench(cli: &Cli) -> Res<()> {
             "V1 rows: {}, {} frames\n",
             video_scene::DESCRIPTION,
             video_scene::frames_of(cli.frames)
+        )?;
+    }
+    if want(RowKind::Captions) {
+        writeln!(
+            out,
+            "C1 rows: {}, {} s\n",
+            captions_scene::DESCRIPTION,
+            cli.captions_seconds
         )?;
     }
     writeln!(out, "| measurement | result |\n|---|---|")?;

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use super::atlas::{AtlasItem, AtlasSlot};
 use super::gpu::Gpu;
 use super::layout::GpuLayer;
-use super::text::{TextJob, TextSystem};
+use super::text::{Measured, TextJob, TextSystem};
 use crate::assets::AssetResolver;
 use crate::project::{Cue, Layer};
 use crate::RenderError;
@@ -99,8 +99,7 @@ pub(super) fn prepare(
     }
     let raster_scale = layer.max_scale().clamp(1.0, 4.0);
     let max_side = gpu.max_texture_side - 8;
-    let mut known: HashMap<(&str, Option<usize>), (usize, (u32, u32), (f64, f64), [f64; 4])> =
-        HashMap::new();
+    let mut known: HashMap<(&str, Option<usize>), (usize, Measured)> = HashMap::new();
     let mut states = Vec::new();
     let mut out = Vec::new();
     let mut slot_size = (1u32, 1u32);
@@ -121,7 +120,7 @@ pub(super) fn prepare(
         let words = cue.word_ranges();
         for (from, to, word) in spans {
             let key = (cue.text.as_str(), word);
-            let (state, raster, box_size, content) = match known.get(&key) {
+            let (state, m) = match known.get(&key) {
                 Some(&v) => v,
                 None => {
                     let cue_path = format!("{path}.cues[{ci}]");
@@ -132,11 +131,10 @@ pub(super) fn prepare(
                         highlight: highlight.clone(),
                         path: &cue_path,
                     };
-                    let (raster, box_size, content) =
-                        ts.measure(&style, &job, raster_scale, max_side)?;
-                    slot_size = (slot_size.0.max(raster.0), slot_size.1.max(raster.1));
+                    let m = ts.measure(&style, &job, raster_scale, max_side)?;
+                    slot_size = (slot_size.0.max(m.raster.0), slot_size.1.max(m.raster.1));
                     states.push((cue.text.clone(), highlight, cue_path));
-                    let v = (states.len() - 1, raster, box_size, content);
+                    let v = (states.len() - 1, m);
                     known.insert(key, v);
                     v
                 }
@@ -145,9 +143,9 @@ pub(super) fn prepare(
                 from,
                 to,
                 state,
-                raster,
-                box_size,
-                content,
+                raster: m.raster,
+                box_size: m.box_size,
+                content: m.content,
             });
         }
     }

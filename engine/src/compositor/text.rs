@@ -40,6 +40,15 @@ pub struct RasterText {
     pub content: [f64; 4],
 }
 
+/// What [`TextSystem::measure`] finds: the raster's size, the box and the content rectangle (as
+/// in [`RasterText`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    pub raster: (u32, u32),
+    pub box_size: (f64, f64),
+    pub content: [f64; 4],
+}
+
 /// One string to draw in a layer's style: a text layer's text or one caption cue (state).
 pub struct TextJob<'a> {
     pub text: &'a str,
@@ -312,9 +321,13 @@ impl TextSystem {
         job: &TextJob,
         raster_scale: f64,
         max_side: u32,
-    ) -> Result<((u32, u32), (f64, f64), [f64; 4]), RenderError> {
+    ) -> Result<Measured, RenderError> {
         let l = self.layout(layer, job, raster_scale, max_side)?;
-        Ok(((l.width, l.height), l.box_size, l.content))
+        Ok(Measured {
+            raster: (l.width, l.height),
+            box_size: l.box_size,
+            content: l.content,
+        })
     }
 
     /// Shapes one string and places it: raster scale and size, box, content rectangle, boxes.
