@@ -34,7 +34,14 @@ fn committed_schema_equals_the_generated_one() {
     );
     // Nested types are named definitions, and the root is the project.
     let defs = generated["$defs"].as_object().expect("$defs");
-    for name in ["Composition", "Layer", "Color", "Animation", "AudioTrack", "Fill"] {
+    for name in [
+        "Composition",
+        "Layer",
+        "Color",
+        "Animation",
+        "AudioTrack",
+        "Fill",
+    ] {
         assert!(defs.contains_key(name), "no $defs.{name}");
     }
     assert_eq!(generated["title"], "VideoProject");

@@ -3,6 +3,7 @@
 //! into one atlas uploaded once; each layer gets a [`LayerSource`]: its box, what it samples and its
 //! colours. Per frame only transforms and opacity change (see `draw.rs`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -57,7 +58,8 @@ pub(super) struct LayerSource {
 
 /// One render's GPU resources and prepared layers.
 pub struct Scene<'p> {
-    pub(super) project: &'p Project,
+    /// Borrowed for one render; owned by a [`crate::render::PreparedProject`] kept between previews.
+    pub(super) project: Cow<'p, Project>,
     pub timeline: Timeline,
     pub(super) sources: Vec<Vec<LayerSource>>,
     /// Frame size, bound in `bind_group`.
@@ -152,15 +154,22 @@ fn drawn_size(content: [f64; 4], uv: [f64; 4]) -> (f64, f64) {
 }
 
 impl<'p> Scene<'p> {
+    /// The project this scene draws.
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
     /// Decodes media, rasterises text and uploads everything into the atlas.
     pub fn prepare(
         gpu: &Gpu,
         compositor: &Compositor,
         text: &Mutex<TextSystem>,
-        project: &'p Project,
+        project: Cow<'p, Project>,
         assets: &AssetResolver,
         tools: &MediaTools,
     ) -> Result<Scene<'p>, RenderError> {
+        let owned = project;
+        let project: &Project = &owned;
         let mut videos: Vec<VideoSlot> = Vec::new();
         let timeline = Timeline::new(project);
         let mut items: Vec<AtlasItem> = Vec::new();
@@ -417,7 +426,7 @@ impl<'p> Scene<'p> {
             ],
         });
         Ok(Scene {
-            project,
+            project: owned,
             timeline,
             sources,
             _frame_buf: frame_buf,

@@ -18,11 +18,11 @@ mod video_check;
 pub use animation::{AnimatedProperty, Animation, Easing};
 pub use audio_track::AudioTrack;
 pub use color::{Color, ColorParseError};
+pub use schema::project_json_schema;
 pub use style::{
     Anchor, BlendMode, Fill, GradientKind, GradientStop, LinearGradient, Shadow, ShapeKind, Stroke,
     TextAlign,
 };
-pub use schema::project_json_schema;
 pub use validate::{Limits, ValidationError};
 pub use video::{Fit, FitPlacement, MAX_SPEED, MIN_SPEED};
 
