@@ -5,6 +5,7 @@
 //! cargo run --release -p vrender-bench -- [--project examples/s1.json]
 //!     [--rows compose,encode,e2e,peer,rss,audio] [--frames N] [--json]
 //! cargo run --release -p vrender-bench -- --rows v1          # the video scene V1 (off by default)
+//! cargo run --release -p vrender-bench -- --rows captions    # captions scene C1 (off by default)
 //! cargo run --release -p vrender-bench -- peer-command       # print the peer's ffmpeg command
 //! cargo run --release -p vrender-bench -- chunks [--seconds 60] [--chunk-seconds 10] [--workers 2]
 //! cargo run --release -p vrender-bench -- preview [--scrubs 50] [--width 960] [--format jpeg]
@@ -27,6 +28,7 @@ use serde_json::json;
 use vrender_engine::encoder::{self, DiscardEncoder, Encoder, EncoderConfig, Frame};
 use vrender_engine::*;
 
+mod captions_scene;
 mod chunks;
 mod peer;
 mod preview;
@@ -62,6 +64,10 @@ struct Cli {
     /// Print one JSON object (scene, adapter, cores, rows as {name, value, unit}) instead of Markdown.
     #[arg(long)]
     json: bool,
+
+    /// Length of the captions scene C1 (`--rows captions`), seconds; one cue per 2 s.
+    #[arg(long, default_value_t = 600.0)]
+    captions_seconds: f64,
 
     /// Internal: render PROJECT once end to end and print this process's peak RSS as JSON.
     #[arg(long, value_name = "PROJECT", hide = true)]
@@ -153,6 +159,8 @@ pub enum RowKind {
     V1Peer,
     /// V1: peak RSS of a 10 s and a 60 s render.
     V1Rss,
+    /// Scene C1: end to end and peak RSS with and without captions (`--captions-seconds`).
+    Captions,
 }
 
 /// One measurement; `value` is `None` where it cannot be measured (`note` says why).
@@ -569,6 +577,11 @@ fn bench(cli: &Cli) -> Res<()> {
     let with_v1 = v1.iter().any(|k| want(*k));
     if with_v1 {
         video_scene::run_rows(&cli.rows, &engine, cli.frames, &mut rows)?;
+    }
+
+    // 8. The captions scene C1.
+    if want(RowKind::Captions) {
+        captions_scene::run_rows(cli.captions_seconds, dir.path(), &mut rows)?;
     }
 
     let mut out = std::io::stdout().lock();

@@ -31,6 +31,10 @@ pub struct EngineConfig {
     pub ffmpeg: Option<PathBuf>,
     /// Extra font files or folders for text layers (the bundled DejaVu Sans is always loaded).
     pub font_paths: Vec<PathBuf>,
+    /// Let text use the machine's installed fonts (fontconfig's folders). Off: only the bundled
+    /// DejaVu Sans, the Noto fallback fonts of `make deps` (when installed), `font_paths` and each
+    /// project's own `fonts` — renders then look the same on every machine. The CLI turns it on.
+    pub system_fonts: bool,
 }
 
 /// Which encoder to use.
@@ -188,7 +192,8 @@ pub struct Engine {
     config: EngineConfig,
     gpu: Gpu,
     compositor: Compositor,
-    text: Mutex<TextSystem>,
+    /// Shared with prepared scenes (they keep their project's fonts loaded while they live).
+    text: Arc<Mutex<TextSystem>>,
 }
 
 /// Which frames [`Engine::frame_loop`] composes, and whether it may use the static-layer cache.
@@ -205,7 +210,12 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Result<Engine, RenderError> {
         let gpu = Gpu::open(config.adapter.as_deref())?;
         let compositor = Compositor::new(&gpu.device);
-        let text = Mutex::new(TextSystem::new(&gpu.device, &gpu.queue, &config.font_paths));
+        let text = Arc::new(Mutex::new(TextSystem::new(
+            &gpu.device,
+            &gpu.queue,
+            &config.font_paths,
+            config.system_fonts,
+        )));
         Ok(Engine {
             config,
             gpu,
@@ -216,6 +226,23 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// The glyphs a text layer's text is shaped into (engine fonts only, no project fonts): which
+    /// face draws each character and where, in layer units from the box's top-left corner.
+    pub fn text_glyphs(
+        &self,
+        layer: &crate::project::Layer,
+    ) -> Result<Vec<crate::compositor::text::GlyphBox>, RenderError> {
+        let mut ts = self.text.lock().unwrap_or_else(|e| e.into_inner());
+        let chain = ts.chain(&Default::default(), layer, "layer")?;
+        let job = crate::compositor::text::TextJob {
+            text: layer.text.as_deref().unwrap_or(""),
+            chain: &chain,
+            highlight: None,
+            path: "layer",
+        };
+        Ok(ts.glyphs(layer, &job))
     }
 
     /// The adapter renders run on.

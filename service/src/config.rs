@@ -99,6 +99,9 @@ pub struct Settings {
     pub gpu_adapter: Option<String>,
     /// `FFMPEG_PATH` (default `ffmpeg` on PATH).
     pub ffmpeg: Option<PathBuf>,
+    /// `SYSTEM_FONTS` (default false): let text layers use the machine's installed fonts besides
+    /// the bundled DejaVu Sans, the Noto fallback and each project's own `fonts`.
+    pub system_fonts: bool,
     /// `MAX_WIDTH`, `MAX_HEIGHT`, `MAX_FRAME_RATE`, `MAX_DURATION_SECS`: project limits;
     /// `JOB_MAX_MEMORY_MB` (default 2048, 0 = none): the memory one render may hold, as estimated
     /// when the project is validated.
@@ -371,6 +374,7 @@ impl Settings {
             body_limit: parse(&get, "BODY_LIMIT_BYTES", 10 * 1024 * 1024)?,
             gpu_adapter: get("GPU_ADAPTER"),
             ffmpeg: get("FFMPEG_PATH").map(PathBuf::from),
+            system_fonts: parse_bool(&get, "SYSTEM_FONTS", false)?,
             limits,
             mongodb_uri: get("MONGODB_URI"),
             redis_url: get("REDIS_URL"),

@@ -13,6 +13,7 @@ use super::AppState;
 /// The example projects offered by "Load example": (name, project JSON).
 pub const EXAMPLES: &[(&str, &str)] = &[
     ("hello", include_str!("../../../examples/hello.json")),
+    ("captions", include_str!("../../../examples/captions.json")),
     ("s1", include_str!("../../../examples/s1.json")),
     (
         "transitions",
