@@ -8,6 +8,7 @@
 //! cargo run --release -p vrender-bench -- --rows captions    # captions scene C1 (off by default)
 //! cargo run --release -p vrender-bench -- peer-command       # print the peer's ffmpeg command
 //! cargo run --release -p vrender-bench -- chunks [--seconds 60] [--chunk-seconds 10] [--workers 2]
+//! cargo run --release -p vrender-bench -- preview [--scrubs 50] [--width 960] [--format jpeg]
 //! ```
 //!
 //! Rows: composition only (GPU work + YUV readback, frames discarded), the encode-only ceiling (the
@@ -30,6 +31,7 @@ use vrender_engine::*;
 mod captions_scene;
 mod chunks;
 mod peer;
+mod preview;
 mod video_scene;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -80,6 +82,8 @@ struct Cli {
 enum Cmd {
     /// Chunked rendering: one long job in one piece vs in chunks with 1 and N workers.
     Chunks(ChunksArgs),
+    /// Frame preview latency, cold and warm (p50/p95), as the Studio's scrubber sees it.
+    Preview(PreviewArgs),
     /// Print the peer's ffmpeg command for the project (shell-quoted) and exit.
     PeerCommand {
         /// The project to translate.
@@ -108,6 +112,25 @@ pub struct ChunksArgs {
     /// Workers (threads sharing one engine) for the parallel run.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct PreviewArgs {
+    /// The project.
+    #[arg(long, default_value = "examples/s1.json")]
+    project: PathBuf,
+    /// Warm previews (frames across the timeline, shuffled).
+    #[arg(long, default_value_t = 50)]
+    scrubs: usize,
+    /// Cold previews (the project prepared from scratch each time).
+    #[arg(long, default_value_t = 5)]
+    cold: usize,
+    /// Scale previews down to this width (the Studio asks for at most 960).
+    #[arg(long)]
+    width: Option<u32>,
+    /// png or jpeg.
+    #[arg(long, default_value = "png", value_parser = ["png", "jpeg"])]
+    format: String,
 }
 
 /// What `--rows` can pick.
@@ -210,6 +233,7 @@ fn main() {
 fn run(cli: Cli) -> Res<()> {
     match &cli.command {
         Some(Cmd::Chunks(args)) => return chunks::run(args),
+        Some(Cmd::Preview(args)) => return preview::run(args),
         Some(Cmd::PeerCommand {
             project,
             frames,

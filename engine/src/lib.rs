@@ -25,6 +25,6 @@ pub use project::*;
 pub mod render;
 
 pub use render::{
-    AdapterSummary, CancelToken, EncoderPreference, Engine, EngineConfig, Phase, Progress,
-    RenderRequest, RenderStats,
+    AdapterSummary, CancelToken, EncoderPreference, Engine, EngineConfig, Phase, PreparedProject,
+    Progress, RenderRequest, RenderStats,
 };
