@@ -7,6 +7,7 @@
 //! cargo run --release -p vrender-bench -- --rows v1          # the video scene V1 (off by default)
 //! cargo run --release -p vrender-bench -- peer-command       # print the peer's ffmpeg command
 //! cargo run --release -p vrender-bench -- chunks [--seconds 60] [--chunk-seconds 10] [--workers 2]
+//! cargo run --release -p vrender-bench -- outputs [--frames 150] [--batch 100] [--batch-seconds 5]
 //! ```
 //!
 //! Rows: composition only (GPU work + YUV readback, frames discarded), the encode-only ceiling (the
@@ -27,6 +28,7 @@ use vrender_engine::encoder::{self, DiscardEncoder, Encoder, EncoderConfig, Fram
 use vrender_engine::*;
 
 mod chunks;
+mod outputs;
 mod peer;
 mod video_scene;
 
@@ -74,6 +76,8 @@ struct Cli {
 enum Cmd {
     /// Chunked rendering: one long job in one piece vs in chunks with 1 and N workers.
     Chunks(ChunksArgs),
+    /// End-to-end fps per output format, and batch throughput through `vrender serve`.
+    Outputs(outputs::OutputsArgs),
     /// Print the peer's ffmpeg command for the project (shell-quoted) and exit.
     PeerCommand {
         /// The project to translate.
@@ -202,6 +206,7 @@ fn main() {
 fn run(cli: Cli) -> Res<()> {
     match &cli.command {
         Some(Cmd::Chunks(args)) => return chunks::run(args),
+        Some(Cmd::Outputs(args)) => return outputs::run(args),
         Some(Cmd::PeerCommand {
             project,
             frames,
@@ -447,6 +452,8 @@ fn bench(cli: &Cli) -> Res<()> {
             audio: None,
             silent_audio: false,
             faststart: true,
+            alpha: false,
+            gif: None,
         })?;
         let count = frames.len() as u64;
         for (i, data) in frames.drain(..).enumerate() {
@@ -670,6 +677,32 @@ fn audio_rows(
         ));
     }
     Ok(())
+}
+
+/// Prints `rows` under a `scene` line, as a Markdown table or (`json`) one JSON object.
+pub fn print_rows(scene: &str, rows: &[Row], json: bool) {
+    let adapter = Engine::new(EngineConfig::default())
+        .map(|e| e.adapter().name.clone())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if json {
+        let report = json!({
+            "scene": scene, "adapter": adapter, "cores": cores, "commit": git_commit(),
+            "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+        return;
+    }
+    println!("\n{scene} — {adapter}, {cores} cores\n");
+    println!("| measurement | result |\n|---|---|");
+    for r in rows {
+        println!("| {} | {} |", r.label(), r.cell());
+    }
 }
 
 /// `git describe` of the working tree, when run inside one.

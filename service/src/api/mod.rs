@@ -5,6 +5,8 @@
 //! * `POST /api/v1/render/projects`, `GET /api/v1/render/projects/{projectId}`
 //! * `POST /api/v1/render/jobs`, `GET /api/v1/render/jobs?userId=&status=&page=&limit=`
 //! * `GET /api/v1/render/jobs/{jobId}`, `DELETE /api/v1/render/jobs/{jobId}`
+//! * `POST /api/v1/render/stills` (one frame as a picture)
+//! * `POST /api/v1/render/batches`, `GET|DELETE /api/v1/render/batches/{batchId}` (templates)
 //! * `GET /api/v1/files/{key}?expires=&signature=` (signed output downloads)
 //! * `GET /api/v1/health` (also `/health`)
 //! * `GET /api/openapi.json`, `GET /api/docs` (Swagger UI)
@@ -12,6 +14,7 @@
 //!
 //! Authentication and rate limiting: see [`crate::auth`].
 
+pub mod batches;
 pub mod error;
 pub mod extract;
 pub mod files;
@@ -20,7 +23,9 @@ pub mod jobs;
 pub mod json_limits;
 pub mod metrics;
 pub mod openapi_security;
+pub mod outputs;
 pub mod projects;
+pub mod templates;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +55,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub projects: Arc<dyn ProjectStore>,
     pub jobs: Arc<dyn JobStore>,
+    pub batches: Arc<dyn crate::store::BatchStore>,
     pub queue: Arc<dyn Queue>,
     pub storage: Arc<dyn Storage>,
     /// Set when outputs are on local disk and served by this service.
@@ -77,6 +83,10 @@ pub struct AppState {
         jobs::list_jobs,
         jobs::get_job,
         jobs::cancel_job,
+        outputs::submit_still,
+        batches::submit_batch,
+        batches::get_batch,
+        batches::cancel_batch,
         files::download,
         health::health,
     ),
@@ -86,6 +96,13 @@ pub struct AppState {
         crate::model::CallbackState,
         jobs::SubmitJobRequest,
         jobs::JobList,
+        outputs::SubmitStillRequest,
+        crate::model::StillSpec,
+        crate::model::StillFormat,
+        batches::SubmitBatchRequest,
+        batches::BatchItemRequest,
+        batches::BatchView,
+        batches::BatchItemView,
         error::ErrorBody,
         error::ErrorDetail,
         crate::quota::QuotaExceeded,
@@ -95,6 +112,7 @@ pub struct AppState {
     tags(
         (name = "projects", description = "Video projects"),
         (name = "jobs", description = "Render jobs"),
+        (name = "batches", description = "One job per item of a template"),
         (name = "files", description = "Rendered outputs"),
         (name = "health", description = "Service health"),
     )
@@ -124,6 +142,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/render/jobs/{jobId}",
             get(jobs::get_job).delete(jobs::cancel_job),
+        )
+        .route("/render/stills", post(outputs::submit_still))
+        .route("/render/batches", post(batches::submit_batch))
+        .route(
+            "/render/batches/{batchId}",
+            get(batches::get_batch).delete(batches::cancel_batch),
         )
         .route("/files/{*key}", get(files::download))
         .route("/health", get(health::health));

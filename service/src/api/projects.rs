@@ -9,7 +9,7 @@ use vrender_engine::{AssetResolver, Project, ValidationError};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::JsonBody;
-use super::AppState;
+use super::{templates, AppState};
 use crate::auth::Caller;
 use crate::model::{now_millis, rfc3339, StoredProject};
 use crate::quota::Refusal;
@@ -22,6 +22,12 @@ pub struct ProjectView {
     #[serde(flatten)]
     pub project: Project,
     pub created_at: String,
+    /// A template's JSON as sent (merge fields and `mergeDefaults` included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<serde_json::Value>,
+    /// The names of a template's merge fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge_fields: Option<Vec<String>>,
 }
 
 /// Ids are 1–128 characters of `A-Z a-z 0-9 _ . -`.
@@ -57,7 +63,7 @@ pub async fn create_project(
     Extension(caller): Extension<Caller>,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<ProjectView>), Refusal> {
-    let mut project = Project::from_json(body.text()?).map_err(ApiError::from_project)?;
+    let (mut project, mut template) = templates::parse(body.text()?)?;
     // With authentication on, a project belongs to its creator (an admin may name another user).
     match &caller {
         Caller::User { user_id, admin } if !admin || project.user_id.is_empty() => {
@@ -74,6 +80,7 @@ pub async fn create_project(
         )
         .into());
     }
+    templates::own(&mut template, &project);
     state
         .quotas
         .check_resolution(&caller, &project.user_id, project.width, project.height)?;
@@ -93,10 +100,17 @@ pub async fn create_project(
     })
     .await
     .map_err(|e| ApiError::internal(format!("validation crashed: {e}")))?
-    .map_err(ApiError::from_validation)?;
+    .or_else(|errors| {
+        // A template's fields still holding a placeholder are validated when a job fills them in.
+        match templates::pending_excluded(errors, template.as_ref()) {
+            remaining if remaining.is_empty() => Ok(()),
+            remaining => Err(ApiError::from_validation(remaining)),
+        }
+    })?;
     let stored = StoredProject {
         project,
         created_at: now_millis(),
+        template,
     };
     state.projects.create_project(&stored).await?;
     tracing::info!(project_id = %stored.project.project_id, user_id = %stored.project.user_id, "project stored");
@@ -104,6 +118,8 @@ pub async fn create_project(
         StatusCode::CREATED,
         Json(ProjectView {
             created_at: rfc3339(stored.created_at),
+            merge_fields: templates::field_names(stored.template.as_ref()),
+            template: stored.template,
             project: stored.project,
         }),
     ))
@@ -190,6 +206,8 @@ pub async fn get_project(
         .ok_or_else(|| ApiError::not_found(format!("no project with id `{project_id}`")))?;
     Ok(Json(ProjectView {
         created_at: rfc3339(stored.created_at),
+        merge_fields: templates::field_names(stored.template.as_ref()),
+        template: stored.template,
         project: stored.project,
     }))
 }
