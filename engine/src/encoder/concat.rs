@@ -204,6 +204,12 @@ pub fn concat(
             )))
         }
         Ok(_) => {
+            if let Some(line) = super::output_write_error(log.lines()) {
+                fail(&config.output);
+                return Err(EncoderError::Failed(format!(
+                    "joining chunks: ffmpeg exited 0 but the output is incomplete: {line}"
+                )));
+            }
             if let Some(Err(e)) = audio_result {
                 fail(&config.output);
                 return Err(EncoderError::Audio(e));

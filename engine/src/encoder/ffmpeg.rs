@@ -257,9 +257,11 @@ impl FfmpegEncoder {
                         p.ended.store(true, Ordering::Relaxed);
                     } else if !line.contains('=') || line.contains(' ') {
                         let mut errors = p.errors.lock().unwrap_or_else(|e| e.into_inner());
-                        if errors.len() < 40 {
-                            errors.push(line);
+                        // The last 40: the tail says why it ended.
+                        if errors.len() >= 40 {
+                            errors.remove(0);
                         }
+                        errors.push(line);
                     }
                 }
             })
@@ -334,6 +336,20 @@ impl FfmpegEncoder {
             return Err(EncoderError::Failed(format!(
                 "ffmpeg failed ({status}): {}",
                 self.error_tail()
+            )));
+        }
+        let unwritten = {
+            let errors = self
+                .progress
+                .errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            super::output_write_error(errors.iter().map(String::as_str))
+        };
+        if let Some(line) = unwritten {
+            let _ = std::fs::remove_file(&self.output);
+            return Err(EncoderError::Failed(format!(
+                "ffmpeg exited 0 but the output is incomplete: {line}"
             )));
         }
         match write_result {

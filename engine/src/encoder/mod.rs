@@ -21,6 +21,16 @@ pub use formats::{x265_settings, GifOutput};
 use crate::project::{OutputFormat, Quality};
 use crate::render::EncoderPreference;
 
+/// The error ffmpeg logged when the end of its output could not be written, if it did. ffmpeg (5.1)
+/// exits 0 when writing the trailer or flushing the last buffered bytes fails (a disk that filled
+/// just then), leaving a truncated file that does not play: this line is the only sign.
+pub(crate) fn output_write_error<'a>(log: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    log.into_iter()
+        .map(str::trim)
+        .find(|l| l.starts_with("Error writing trailer") || l.starts_with("Error closing file"))
+        .map(String::from)
+}
+
 /// The encoder failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {

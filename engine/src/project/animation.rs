@@ -1,6 +1,7 @@
 //! Keyframed animations of a layer's properties, and their easing curves (evaluated in
 //! `timeline/`).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A keyframed property change from `from` to `to` between `start` and `end` seconds of the composition.
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// Several animations of one property play in order. Before the first one starts the property holds its
 /// `from`, between and after them the last `to` (CSS `animation-fill-mode: both`). A property without
 /// animations keeps the layer's static value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Animation {
     pub property: AnimatedProperty,
@@ -38,7 +39,7 @@ impl Animation {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum AnimatedProperty {
     X,
@@ -49,7 +50,7 @@ pub enum AnimatedProperty {
 }
 
 /// Easing curves; the named ones are the CSS cubic-bezier curves of the same name.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Easing {
     #[default]

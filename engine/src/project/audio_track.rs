@@ -1,11 +1,12 @@
 //! An audio track of the timeline (mixed by `audio/`).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::one;
 
 /// One audio track of the timeline (see the audio module for how it is mixed).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AudioTrack {
     /// WAV, MP3, AAC/M4A, FLAC or Ogg Vorbis file, resolved like image sources.
@@ -21,6 +22,7 @@ pub struct AudioTrack {
     pub trim_end: Option<f64>,
     /// Gain, 0 to 4; default 1.
     #[serde(default = "one")]
+    #[schemars(range(min = 0, max = 4))]
     pub volume: f64,
     #[serde(default)]
     pub fade_in: f64,

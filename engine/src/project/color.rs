@@ -151,6 +151,53 @@ impl<'de> Deserialize<'de> for Color {
     }
 }
 
+/// CSS colour names [`Color`] parses (case-insensitive).
+const NAMES: [&str; 13] = [
+    "transparent",
+    "black",
+    "white",
+    "red",
+    "green",
+    "lime",
+    "blue",
+    "yellow",
+    "cyan",
+    "magenta",
+    "gray",
+    "grey",
+    "orange",
+];
+
+impl schemars::JsonSchema for Color {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Color".into()
+    }
+
+    /// A string with the shape of the parser's forms (channel ranges are checked on validation).
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // JSON Schema patterns have no case-insensitive flag: spell both cases of every letter.
+        let any_case = |word: &str| -> String {
+            word.chars()
+                .map(|c| format!("[{}{}]", c, c.to_ascii_uppercase()))
+                .collect()
+        };
+        let names: Vec<String> = NAMES.iter().map(|n| any_case(n)).collect();
+        let hex = "#([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})";
+        let num = r"\s*[0-9]+(\.[0-9]+)?\s*";
+        let func = format!(
+            r"{}\({num},{num},{num}(,{num})?\)",
+            any_case("rgb") + "[aA]?"
+        );
+        let pattern = format!(r"^\s*({hex}|{func}|{})\s*$", names.join("|"));
+        schemars::json_schema!({
+            "type": "string",
+            "description": "#rgb, #rrggbb, #rrggbbaa, rgb(r, g, b), rgba(r, g, b, a) with a in 0..1, or a CSS name (transparent, black, white, red, green, lime, blue, yellow, cyan, magenta, gray, orange)",
+            "pattern": pattern,
+            "examples": ["#ff8800", "#00000080", "rgba(0, 0, 0, 0.5)", "white"],
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +224,14 @@ mod tests {
             "nope",
         ] {
             assert!(bad.parse::<Color>().is_err(), "{bad} should fail");
+        }
+    }
+
+    #[test]
+    fn schema_names_parse() {
+        for name in NAMES {
+            assert!(name.parse::<Color>().is_ok(), "{name}");
+            assert!(name.to_uppercase().parse::<Color>().is_ok(), "{name}");
         }
     }
 

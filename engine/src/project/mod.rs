@@ -10,6 +10,7 @@ mod audio_track;
 mod color;
 mod memory;
 pub mod merge;
+mod schema;
 mod style;
 mod validate;
 mod video;
@@ -19,6 +20,7 @@ pub use animation::{AnimatedProperty, Animation, Easing};
 pub use audio_track::AudioTrack;
 pub use color::{Color, ColorParseError};
 pub use merge::{MergeError, MergeValues, MissingField, Template};
+pub use schema::project_json_schema;
 pub use style::{
     Anchor, BlendMode, Fill, GradientKind, GradientStop, LinearGradient, Shadow, ShapeKind, Stroke,
     TextAlign,
@@ -26,26 +28,45 @@ pub use style::{
 pub use validate::{Limits, ValidationError};
 pub use video::{Fit, FitPlacement, MAX_SPEED, MIN_SPEED};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ProjectError;
 
 /// A whole video: size, rate, quality, the timeline of compositions and audio tracks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(
+    rename = "VideoProject",
+    description = "A vrender video project. The numeric bounds are the server's default limits; media files, \
+                   kind-specific fields and timing rules are checked when the project is validated."
+)]
 pub struct Project {
+    /// The JSON Schema this file follows (for editors); ignored by the renderer.
+    #[serde(default, rename = "$schema", skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
     #[serde(default)]
+    #[schemars(length(max = 256))]
     pub project_id: String,
     #[serde(default)]
+    #[schemars(length(max = 256))]
     pub user_id: String,
     #[serde(default)]
+    #[schemars(length(max = 1024))]
     pub title: String,
+    /// Pixels; even.
+    #[schemars(range(min = 16, max = 7680), extend("multipleOf" = 2))]
     pub width: u32,
+    /// Pixels; even.
+    #[schemars(range(min = 16, max = 4320), extend("multipleOf" = 2))]
     pub height: u32,
+    /// Frames per second.
+    #[schemars(range(min = 1, max = 120))]
     pub frame_rate: f64,
     #[serde(default)]
     pub quality: Quality,
     /// The timeline: compositions played one after another.
+    #[schemars(length(min = 1, max = 1000))]
     pub frames: Vec<Composition>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audio_tracks: Vec<AudioTrack>,
@@ -54,7 +75,7 @@ pub struct Project {
 }
 
 /// Encoder quality presets, exactly the seed's table (x264 CRF and preset).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
     /// CRF 32, `veryfast`: quick previews.
@@ -112,7 +133,7 @@ impl std::str::FromStr for Quality {
 }
 
 /// Container and codec of the output file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     /// H.264 (x264 or NVENC) + AAC in MP4, `+faststart`.
@@ -122,7 +143,7 @@ pub enum OutputFormat {
     Mov,
     /// VP9 + Opus in WebM; with a transparent background, VP9 `yuva420p` (alpha kept).
     Webm,
-    /// Animated GIF: a palette made for the clip, no sound (see [`GifOptions`]).
+    /// Animated GIF: one palette made for the clip, no sound; rate and width are render options.
     Gif,
     /// H.265 (x265) + AAC in MP4, tagged `hvc1` for Apple players.
     Hevc,
@@ -305,11 +326,12 @@ impl GifOptions {
 }
 
 /// One scene of the timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Composition {
     /// Seconds. Absent: one frame.
     #[serde(default)]
+    #[schemars(range(max = 3600), extend("exclusiveMinimum" = 0))]
     pub duration: Option<f64>,
     /// Background colour; default black. `"transparent"` (or any alpha below 255) is kept in the
     /// outputs with alpha (`mov`: ProRes 4444, `webm`: VP9 `yuva420p`, `png`); the others show it
@@ -324,7 +346,7 @@ pub struct Composition {
     pub layers: Vec<Layer>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Transition {
     #[serde(rename = "type")]
@@ -336,7 +358,7 @@ pub struct Transition {
     pub easing: Easing,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum TransitionKind {
     /// Cross-fade.
@@ -348,7 +370,7 @@ pub enum TransitionKind {
 }
 
 /// The kind of a layer. Kind-specific fields on [`Layer`] are only allowed on their kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum LayerKind {
     Image,
@@ -360,7 +382,7 @@ pub enum LayerKind {
 
 /// One layer. Common fields (placement, transform, timing, animation) apply to every kind; the rest are
 /// kind-specific and rejected on other kinds by validation (one flat struct keeps JSON errors precise).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Layer {
     #[serde(rename = "type")]
@@ -368,8 +390,10 @@ pub struct Layer {
 
     // --- placement and transform (pixels, degrees clockwise) ---
     #[serde(default)]
+    #[schemars(range(min = -100000, max = 100000))]
     pub x: f64,
     #[serde(default)]
+    #[schemars(range(min = -100000, max = 100000))]
     pub y: f64,
     /// Width in pixels. Images and videos default to their natural (display) size, text to its measured
     /// size; shapes need it.
@@ -381,10 +405,13 @@ pub struct Layer {
     #[serde(default)]
     pub anchor: Anchor,
     #[serde(default = "one")]
+    #[schemars(range(min = 0, max = 100))]
     pub scale: f64,
     #[serde(default)]
+    #[schemars(range(min = -36000, max = 36000))]
     pub rotation: f64,
     #[serde(default = "one")]
+    #[schemars(range(min = 0, max = 1))]
     pub opacity: f64,
     #[serde(default)]
     pub blend: BlendMode,
@@ -414,12 +441,14 @@ pub struct Layer {
     pub trim_end: Option<f64>,
     /// Playback rate, [`MIN_SPEED`] to [`MAX_SPEED`]; default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.25, max = 4))]
     pub speed: Option<f64>,
     /// Repeat the trimmed span until the layer ends; default false.
     #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
     pub looped: Option<bool>,
     /// Gain of the clip's sound, 0 to 4; default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 4))]
     pub volume: Option<f64>,
     /// Leave the clip's sound out; default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -438,6 +467,7 @@ pub struct Layer {
     pub font: Option<String>,
     /// Font size in pixels; default 48.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 2000))]
     pub size: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub color: Option<Color>,
@@ -606,6 +636,7 @@ impl Project {
     /// A project with no compositions yet.
     pub fn new(width: u32, height: u32, frame_rate: f64) -> Self {
         Project {
+            schema: None,
             project_id: String::new(),
             user_id: String::new(),
             title: String::new(),

@@ -1,11 +1,12 @@
 //! How a layer looks and is placed: anchor points, blend modes, text alignment, shape kinds, fills
 //! (solid or linear gradient), strokes and shadows.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Color;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Anchor {
     #[default]
@@ -38,7 +39,7 @@ impl Anchor {
 }
 
 /// Separable blend modes, computed on sRGB-encoded values as CSS `mix-blend-mode` and design tools do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum BlendMode {
     #[default]
@@ -64,7 +65,7 @@ impl BlendMode {
     ];
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum TextAlign {
     #[default]
@@ -73,7 +74,7 @@ pub enum TextAlign {
     Right,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ShapeKind {
     Rect,
@@ -83,7 +84,7 @@ pub enum ShapeKind {
 }
 
 /// A solid colour (`"#ff0000"`) or a linear gradient.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Fill {
     Solid(Color),
@@ -97,7 +98,7 @@ impl From<Color> for Fill {
 }
 
 /// Linear gradient across the shape's box, at `angle` degrees (0 = left to right, 90 = top to bottom).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LinearGradient {
     #[serde(rename = "type")]
@@ -105,23 +106,24 @@ pub struct LinearGradient {
     #[serde(default)]
     pub angle: f64,
     /// Two to eight stops with increasing offsets in 0..=1.
+    #[schemars(length(min = 2, max = 8))]
     pub stops: Vec<GradientStop>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum GradientKind {
     Linear,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GradientStop {
     pub offset: f64,
     pub color: Color,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Stroke {
     pub color: Color,
@@ -129,7 +131,7 @@ pub struct Stroke {
     pub width: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Shadow {
     pub color: Color,

@@ -1,6 +1,7 @@
 //! The video layer's project fields: their defaults, and the `fit` modes shared by image and video
 //! layers (how a picture of one aspect ratio fills a box of another).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Layer;
@@ -11,7 +12,7 @@ pub const MIN_SPEED: f64 = 0.25;
 pub const MAX_SPEED: f64 = 4.0;
 
 /// How an image or video fills its layer's box (`width` × `height`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Fit {
     /// Stretched to the box, aspect ratio ignored (the default; what image layers always did).

@@ -34,7 +34,7 @@ use vrender_engine::{
     RenderError, RenderRequest,
 };
 
-use super::{render_failure_reason, Attempt, EngineState, Orchestrator, Scratch};
+use super::{Attempt, EngineState, Orchestrator, Scratch};
 use crate::model::{now_millis, JobPhase, JobRecord, JobStatus};
 use crate::queue::{Delivery, QueueItem};
 use crate::storage::WriterState;
@@ -590,7 +590,7 @@ impl Orchestrator {
         };
         let scratch = self.scratch(&format!("{}-chunk{index}-{attempt}", job.job_id))?;
         let ext = job.output_format.extension();
-        let output = scratch.0.join(format!("chunk.{ext}"));
+        let output = scratch.path.join(format!("chunk.{ext}"));
         let request = self.render_request(job, &output);
         let range = chunk.start..chunk.end;
         let job_id = job.job_id.clone();
@@ -610,13 +610,7 @@ impl Orchestrator {
             Ok(_) => {}
             Err(_) if token.is_cancelled() => return Err(Attempt::Cancelled),
             Err(RenderError::Cancelled) => return Err(Attempt::Cancelled),
-            Err(e) => {
-                return Err(Attempt::Failed {
-                    transient: e.is_transient(),
-                    reason: render_failure_reason(&e),
-                    message: e.to_string(),
-                })
-            }
+            Err(e) => return Err(self.failed_render(&e)),
         }
         let key = chunk_key(job, index);
         if let Err(e) = self
@@ -1016,7 +1010,7 @@ impl Orchestrator {
                 .output_key
                 .clone()
                 .unwrap_or_else(|| chunk_key(job, n));
-            let path = scratch.0.join(format!("{n}.{ext}"));
+            let path = scratch.path.join(format!("{n}.{ext}"));
             if let Err(e) = self.storage.get_file(&key, &path).await {
                 return Attempt::Failed {
                     message: format!("cannot fetch chunk {n}: {e}"),
@@ -1029,7 +1023,7 @@ impl Orchestrator {
                 frames: chunk.frames(),
             });
         }
-        let output = scratch.0.join(format!("output.{ext}"));
+        let output = scratch.path.join(format!("output.{ext}"));
         let request = ConcatRequest {
             chunks: files,
             output: output.clone(),
@@ -1074,11 +1068,7 @@ impl Orchestrator {
                             Ok(Some(j)) if j.status == JobStatus::Processing
                         );
                         if wanted {
-                            Attempt::Failed {
-                                transient: e.is_transient(),
-                                reason: render_failure_reason(&e),
-                                message: e.to_string(),
-                            }
+                            self.failed_render(&e)
                         } else {
                             tracing::debug!(job_id = %job.job_id, error = %e, "join stopped after cancel");
                             Attempt::Cancelled
@@ -1162,13 +1152,11 @@ impl Orchestrator {
     }
 
     fn scratch(&self, name: &str) -> Result<Scratch, Attempt> {
-        let scratch = Scratch(self.scratch_root.join(name));
-        std::fs::create_dir_all(&scratch.0).map_err(|e| Attempt::Failed {
+        Scratch::create(self.scratch_root.join(name)).map_err(|e| Attempt::Failed {
             message: format!("cannot create scratch folder: {e}"),
             transient: true,
             reason: "scratch",
-        })?;
-        Ok(scratch)
+        })
     }
 
     /// The render request of a job (as the normal path builds it), writing to `output`.

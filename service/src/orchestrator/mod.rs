@@ -17,6 +17,7 @@
 
 pub mod callback;
 pub mod chunks;
+mod scratch;
 mod stills;
 
 use std::collections::HashMap;
@@ -36,6 +37,7 @@ use crate::queue::{CancelBus, Delivery, Queue, QueueError, QueueItem};
 use crate::storage::{output_key, s3_assets, Storage, StorageError, WriterState};
 use crate::store::{JobStore, ProjectStore, StoreError, UpdateOutcome};
 use callback::CallbackSender;
+use scratch::{Scratch, STALE_SCRATCH};
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -148,19 +150,6 @@ enum Attempt {
     },
 }
 
-/// Removes a job's scratch folder when dropped, whatever happened.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            if let Err(e) = std::fs::remove_dir_all(&self.0) {
-                tracing::warn!(path = %self.0.display(), error = %e, "cannot remove scratch folder");
-            }
-        }
-    }
-}
-
 /// Renews a queue lease while alive (see [`Orchestrator::keep_lease`]).
 struct LeaseKeeper {
     lost: Arc<AtomicBool>,
@@ -171,46 +160,6 @@ impl Drop for LeaseKeeper {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// Scratch folders untouched this long are leftovers of a dead process (a render writes its output
-/// continuously, so its folder's newest file is always recent).
-const STALE_SCRATCH: Duration = Duration::from_secs(24 * 3600);
-
-/// Removes the folders under `root` whose newest entry (the folder or a file directly in it) was
-/// modified more than `older_than` ago; how many.
-fn sweep_stale_scratch(root: &Path, older_than: Duration) -> usize {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return 0;
-    };
-    let newest = |dir: &Path| -> Option<std::time::SystemTime> {
-        let mut t = std::fs::metadata(dir).and_then(|m| m.modified()).ok()?;
-        for e in std::fs::read_dir(dir).ok()?.flatten() {
-            if let Ok(m) = e.metadata().and_then(|m| m.modified()) {
-                t = t.max(m);
-            }
-        }
-        Some(t)
-    };
-    let mut removed = 0;
-    for e in entries.flatten() {
-        let path = e.path();
-        if !path.is_dir() {
-            continue;
-        }
-        let stale = newest(&path)
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > older_than);
-        if stale {
-            match std::fs::remove_dir_all(&path) {
-                Ok(()) => removed += 1,
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot remove stale scratch folder")
-                }
-            }
-        }
-    }
-    removed
 }
 
 /// The change that starts an attempt: `processing` under a new claim.
@@ -501,9 +450,9 @@ impl Orchestrator {
         let distributed = self.settings.redis_url.is_some();
         if distributed {
             // Other processes may be rendering in this folder: only leftovers of dead ones go.
-            let removed = sweep_stale_scratch(&self.scratch_root, STALE_SCRATCH);
+            let removed = scratch::sweep_dead(&self.scratch_root, STALE_SCRATCH);
             if removed > 0 {
-                tracing::info!(removed, "removed scratch folders untouched for a day");
+                tracing::info!(removed, "removed scratch folders of dead processes");
             }
             self.push_unfinished(&mut report).await?;
             return Ok(report);
@@ -580,9 +529,31 @@ impl Orchestrator {
             .map(|n| {
                 let this = self.clone();
                 tokio::spawn(async move {
+                    let mut paused = false;
                     loop {
+                        // A full disk would fail every job this worker takes (and burn their
+                        // tries within the retry backoff): take none until there is room again.
+                        if let Some(d) = this.low_disk() {
+                            if this.stopping.load(Ordering::SeqCst) {
+                                break;
+                            }
+                            if !paused {
+                                tracing::warn!(worker = n, free_mib = d.free_bytes >> 20, path = %d.path.display(), "disk below MIN_FREE_DISK_MB: taking no jobs until there is room");
+                                paused = true;
+                            }
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            continue;
+                        }
+                        if paused {
+                            tracing::info!(worker = n, "disk has room again: taking jobs");
+                            paused = false;
+                        }
                         match this.queue.pop().await {
-                            Ok(delivery) => this.run_delivery(delivery).await,
+                            Ok(delivery) => {
+                                if this.hold_while_disk_low(&delivery.item.job_id).await {
+                                    this.run_delivery(delivery).await
+                                }
+                            }
                             Err(QueueError::Closed) => break,
                             Err(e) => {
                                 tracing::error!(worker = n, error = %e, "queue error");
@@ -593,6 +564,27 @@ impl Orchestrator {
                 })
             })
             .collect()
+    }
+
+    /// Holds a popped item, its lease renewed, while the disk is below `MIN_FREE_DISK_MB` (the
+    /// disk filled while this worker waited for work). False when the process is shutting down
+    /// meanwhile: the item is left unacked then and comes back after its lease.
+    async fn hold_while_disk_low(&self, id: &str) -> bool {
+        if self.low_disk().is_none() {
+            return true;
+        }
+        let lease = self.keep_lease(id, CancelToken::new());
+        tracing::warn!(
+            item = id,
+            "disk below MIN_FREE_DISK_MB: holding the item until there is room"
+        );
+        while self.low_disk().is_some() && !lease.lost.load(Ordering::SeqCst) {
+            if self.stopping.load(Ordering::SeqCst) {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        true
     }
 
     /// Stops taking jobs and stops running renders; their jobs go back to `queued` for the next start.
@@ -873,23 +865,25 @@ impl Orchestrator {
                 }
             }
         };
-        let scratch = Scratch(
+        let scratch = match Scratch::create(
             self.scratch_root
                 .join(format!("{}-{}", job.job_id, job.attempts)),
-        );
-        if let Err(e) = std::fs::create_dir_all(&scratch.0) {
-            return Attempt::Failed {
-                message: format!("cannot create scratch folder: {e}"),
-                transient: true,
-                reason: "scratch",
-            };
-        }
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                return Attempt::Failed {
+                    message: format!("cannot create scratch folder: {e}"),
+                    transient: true,
+                    reason: "scratch",
+                }
+            }
+        };
         let output = scratch
-            .0
+            .path
             .join(format!("output.{}", job.output_format.extension()));
         let mut project = project;
         let mut roots = self.settings.asset_roots.clone();
-        let dir = scratch.0.join("assets");
+        let dir = scratch.path.join("assets");
         match s3_assets::prepare(&mut project, &self.settings, self.storage.as_ref(), &dir).await {
             Ok(true) => roots.push(dir),
             Ok(false) => {}
@@ -910,7 +904,7 @@ impl Orchestrator {
 
         if let Some(spec) = job.still.clone() {
             let attempt = self
-                .still_job(engine, project, request, job, &spec, &scratch.0)
+                .still_job(engine, project, request, job, &spec, &scratch.path)
                 .await;
             drop(scratch);
             return attempt;
@@ -918,7 +912,7 @@ impl Orchestrator {
         if let Some(gif) = job.gif {
             request.gif = gif;
         }
-        let stills = stills::plan(job, &project, &scratch.0);
+        let stills = stills::plan(job, &project, &scratch.path);
         request.stills = stills::outputs(&stills);
 
         // The upload runs alongside the render (progressive storage sends parts while it encodes).
@@ -955,19 +949,7 @@ impl Orchestrator {
                         tracing::debug!(job_id = %job.job_id, error = %e, "render stopped after cancel");
                         Attempt::Cancelled
                     }
-                    e => {
-                        let message = e.to_string();
-                        let transient = e.is_transient();
-                        if self.out_of_disk(&message, transient) {
-                            disk_full(message)
-                        } else {
-                            Attempt::Failed {
-                                transient,
-                                reason: render_failure_reason(&e),
-                                message,
-                            }
-                        }
-                    }
+                    e => self.failed_render(&e),
                 }
             }
         };
@@ -1307,9 +1289,29 @@ impl Orchestrator {
     /// Whether a failure was the disk filling up: the error says so, or a transient failure
     /// happened with the disk now below `MIN_FREE_DISK_MB`.
     fn out_of_disk(&self, message: &str, transient: bool) -> bool {
-        let capacity =
-            crate::capacity::Capacity::new(self.settings.capacity.clone(), &self.settings.data_dir);
-        crate::capacity::says_out_of_disk(message) || (transient && capacity.low_disk().is_some())
+        crate::capacity::says_out_of_disk(message) || (transient && self.low_disk().is_some())
+    }
+
+    /// How a failed render ends its attempt: `disk full` when the disk ran out, else by the
+    /// error's kind.
+    fn failed_render(&self, e: &RenderError) -> Attempt {
+        let message = e.to_string();
+        let transient = e.is_transient();
+        if self.out_of_disk(&message, transient) {
+            disk_full(message)
+        } else {
+            Attempt::Failed {
+                transient,
+                reason: render_failure_reason(e),
+                message,
+            }
+        }
+    }
+
+    /// `DATA_DIR` or the scratch folder below `MIN_FREE_DISK_MB`, when one is.
+    fn low_disk(&self) -> Option<crate::capacity::DiskSpace> {
+        crate::capacity::Capacity::new(self.settings.capacity.clone(), &self.settings.data_dir)
+            .low_disk()
     }
 }
 
@@ -1324,39 +1326,5 @@ fn render_failure_reason(e: &RenderError) -> &'static str {
         RenderError::Audio(_) => "audio",
         RenderError::Request(_) => "request",
         RenderError::Cancelled => "cancelled",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_scratch_folders_untouched_for_long_are_swept() {
-        use std::time::{Duration, SystemTime};
-        let root = tempfile::tempdir().unwrap();
-        let old_dir = root.path().join("job-a-1");
-        let busy_dir = root.path().join("job-b-1");
-        for d in [&old_dir, &busy_dir] {
-            std::fs::create_dir(d).unwrap();
-            std::fs::write(d.join("output.mp4"), b"x").unwrap();
-        }
-        let long_ago = SystemTime::now() - Duration::from_secs(3 * 24 * 3600);
-        let set = |p: &std::path::Path| {
-            std::fs::File::open(p)
-                .unwrap()
-                .set_modified(long_ago)
-                .unwrap();
-        };
-        set(&old_dir.join("output.mp4"));
-        set(&old_dir);
-        // The busy folder is old itself, but its output is being written.
-        set(&busy_dir);
-        let removed = super::sweep_stale_scratch(root.path(), super::STALE_SCRATCH);
-        assert_eq!(removed, 1);
-        assert!(!old_dir.exists());
-        assert!(busy_dir.join("output.mp4").exists());
-        assert_eq!(
-            super::sweep_stale_scratch(&root.path().join("none"), super::STALE_SCRATCH),
-            0
-        );
     }
 }

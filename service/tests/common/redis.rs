@@ -92,7 +92,13 @@ impl RedisServer {
 
     /// Kills and starts it again on the same port, empty.
     pub fn restart(&mut self) {
+        self.restart_after(Duration::ZERO);
+    }
+
+    /// Kills it, leaves it down for `down`, and starts it again on the same port, empty.
+    pub fn restart_after(&mut self, down: Duration) {
         self.kill();
+        std::thread::sleep(down);
         self.spawn();
     }
 }
