@@ -8,6 +8,8 @@
 //! cargo run --release -p vrender-bench -- --rows captions    # captions scene C1 (off by default)
 //! cargo run --release -p vrender-bench -- peer-command       # print the peer's ffmpeg command
 //! cargo run --release -p vrender-bench -- chunks [--seconds 60] [--chunk-seconds 10] [--workers 2]
+//! cargo run --release -p vrender-bench -- preview [--scrubs 50] [--width 960] [--format jpeg]
+//! cargo run --release -p vrender-bench -- outputs [--frames 150] [--batch 100] [--batch-seconds 5]
 //! ```
 //!
 //! Rows: composition only (GPU work + YUV readback, frames discarded), the encode-only ceiling (the
@@ -29,7 +31,9 @@ use vrender_engine::*;
 
 mod captions_scene;
 mod chunks;
+mod outputs;
 mod peer;
+mod preview;
 mod video_scene;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -80,6 +84,10 @@ struct Cli {
 enum Cmd {
     /// Chunked rendering: one long job in one piece vs in chunks with 1 and N workers.
     Chunks(ChunksArgs),
+    /// Frame preview latency, cold and warm (p50/p95), as the Studio's scrubber sees it.
+    Preview(PreviewArgs),
+    /// End-to-end fps per output format, and batch throughput through `vrender serve`.
+    Outputs(outputs::OutputsArgs),
     /// Print the peer's ffmpeg command for the project (shell-quoted) and exit.
     PeerCommand {
         /// The project to translate.
@@ -108,6 +116,25 @@ pub struct ChunksArgs {
     /// Workers (threads sharing one engine) for the parallel run.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct PreviewArgs {
+    /// The project.
+    #[arg(long, default_value = "examples/s1.json")]
+    project: PathBuf,
+    /// Warm previews (frames across the timeline, shuffled).
+    #[arg(long, default_value_t = 50)]
+    scrubs: usize,
+    /// Cold previews (the project prepared from scratch each time).
+    #[arg(long, default_value_t = 5)]
+    cold: usize,
+    /// Scale previews down to this width (the Studio asks for at most 960).
+    #[arg(long)]
+    width: Option<u32>,
+    /// png or jpeg.
+    #[arg(long, default_value = "png", value_parser = ["png", "jpeg"])]
+    format: String,
 }
 
 /// What `--rows` can pick.
@@ -210,6 +237,8 @@ fn main() {
 fn run(cli: Cli) -> Res<()> {
     match &cli.command {
         Some(Cmd::Chunks(args)) => return chunks::run(args),
+        Some(Cmd::Preview(args)) => return preview::run(args),
+        Some(Cmd::Outputs(args)) => return outputs::run(args),
         Some(Cmd::PeerCommand {
             project,
             frames,
@@ -455,6 +484,8 @@ fn bench(cli: &Cli) -> Res<()> {
             audio: None,
             silent_audio: false,
             faststart: true,
+            alpha: false,
+            gif: None,
         })?;
         let count = frames.len() as u64;
         for (i, data) in frames.drain(..).enumerate() {
@@ -697,6 +728,32 @@ fn audio_rows(
         ));
     }
     Ok(())
+}
+
+/// Prints `rows` under a `scene` line, as a Markdown table or (`json`) one JSON object.
+pub fn print_rows(scene: &str, rows: &[Row], json: bool) {
+    let adapter = Engine::new(EngineConfig::default())
+        .map(|e| e.adapter().name.clone())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if json {
+        let report = json!({
+            "scene": scene, "adapter": adapter, "cores": cores, "commit": git_commit(),
+            "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+        return;
+    }
+    println!("\n{scene} — {adapter}, {cores} cores\n");
+    println!("| measurement | result |\n|---|---|");
+    for r in rows {
+        println!("| {} | {} |", r.label(), r.cell());
+    }
 }
 
 /// `git describe` of the working tree, when run inside one.

@@ -4,6 +4,7 @@
 //! [`EngineConfig`]); each [`Engine::render`] call takes per-render parameters ([`RenderRequest`]).
 //! One `Engine` is `Send + Sync` and may run several renders at once from different threads.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -17,7 +18,8 @@ use crate::compositor::text::TextSystem;
 use crate::compositor::{Compositor, FrameTarget, Scene};
 use crate::encoder::{self, EncoderConfig, Frame};
 use crate::error::{ProjectError, RenderError};
-use crate::project::{Limits, OutputFormat, Project, Quality};
+use crate::project::{GifOptions, Limits, OutputFormat, Project, Quality};
+use crate::stills::{self, StillOutput};
 use crate::timeline::Timeline;
 
 /// Creation-time options of an [`Engine`].
@@ -73,6 +75,10 @@ pub struct RenderRequest {
     /// Compose static bottom layers once and reuse them while they stay the same (default true).
     /// The pixels are identical either way; off is for measuring and testing.
     pub frame_cache: bool,
+    /// GIF output: frame rate and width (see [`GifOptions`]).
+    pub gif: GifOptions,
+    /// Posters and thumbnails taken from this render's frames as they are encoded.
+    pub stills: Vec<StillOutput>,
 }
 
 impl RenderRequest {
@@ -89,6 +95,8 @@ impl RenderRequest {
             faststart: true,
             video_only: false,
             frame_cache: true,
+            gif: GifOptions::default(),
+            stills: Vec::new(),
         }
     }
 }
@@ -191,13 +199,17 @@ pub struct Engine {
     config: EngineConfig,
     gpu: Gpu,
     compositor: Compositor,
-    text: Mutex<TextSystem>,
+    /// Shared with prepared scenes (they keep their project's fonts loaded while they live).
+    text: Arc<Mutex<TextSystem>>,
 }
 
-/// Which frames [`Engine::frame_loop`] composes, and whether it may use the static-layer cache.
-struct FramePlan {
+/// Which frames [`Engine::frame_loop`] composes, whether it may use the static-layer cache, whether
+/// it reads back RGBA (outputs with alpha) instead of YUV, and the stills to take on the way.
+struct FramePlan<'a> {
     range: Range<u64>,
     cache: bool,
+    alpha: bool,
+    stills: &'a [StillOutput],
 }
 
 /// Staging buffers in flight: composing frame N+1 overlaps reading back and encoding frame N.
@@ -208,12 +220,12 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Result<Engine, RenderError> {
         let gpu = Gpu::open(config.adapter.as_deref())?;
         let compositor = Compositor::new(&gpu.device);
-        let text = Mutex::new(TextSystem::new(
+        let text = Arc::new(Mutex::new(TextSystem::new(
             &gpu.device,
             &gpu.queue,
             &config.font_paths,
             config.system_fonts,
-        ));
+        )));
         Ok(Engine {
             config,
             gpu,
@@ -329,7 +341,7 @@ impl Engine {
             &self.gpu,
             &self.compositor,
             &self.text,
-            project,
+            Cow::Borrowed(project),
             &request.assets,
             &self.media_tools(),
         )?;
@@ -339,22 +351,40 @@ impl Engine {
         let target = FrameTarget::new(&self.gpu, &self.compositor, project.width, project.height);
         let format = request.format.unwrap_or(project.output_format);
         let quality = request.quality.unwrap_or(project.quality);
-        let audio: Option<Box<dyn encoder::AudioSource>> =
-            if request.video_only || !crate::audio::AudioMixer::may_sound(project) {
-                None
-            } else {
-                report(Phase::Audio, 0, None);
-                let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
-                let skip = (range.start as f64 * rate).round() as u64;
-                let end = (range.end as f64 * rate).round() as u64;
-                let tools = crate::video::MediaTools::for_ffmpeg(self.config.ffmpeg.as_deref());
-                crate::audio::AudioMixer::for_project(project, &request.assets, &tools, end)?.map(
-                    |mixer| {
-                        Box::new(crate::audio::MixerSource::new(mixer, skip))
-                            as Box<dyn encoder::AudioSource>
-                    },
-                )
-            };
+        let alpha = format.has_alpha() && project.has_transparency();
+        let gif = match format {
+            OutputFormat::Gif => {
+                let (fps, width, height) = request
+                    .gif
+                    .resolve(project.width, project.height, project.frame_rate, frames)
+                    .map_err(|e| RenderError::Project(ProjectError::Invalid(e)))?;
+                Some(encoder::GifOutput { fps, width, height })
+            }
+            _ => None,
+        };
+        for still in &request.stills {
+            still
+                .check(&range, project.width)
+                .map_err(RenderError::Request)?;
+        }
+        let audio: Option<Box<dyn encoder::AudioSource>> = if request.video_only
+            || !format.has_audio()
+            || !crate::audio::AudioMixer::may_sound(project)
+        {
+            None
+        } else {
+            report(Phase::Audio, 0, None);
+            let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
+            let skip = (range.start as f64 * rate).round() as u64;
+            let end = (range.end as f64 * rate).round() as u64;
+            let tools = crate::video::MediaTools::for_ffmpeg(self.config.ffmpeg.as_deref());
+            crate::audio::AudioMixer::for_project(project, &request.assets, &tools, end)?.map(
+                |mixer| {
+                    Box::new(crate::audio::MixerSource::new(mixer, skip))
+                        as Box<dyn encoder::AudioSource>
+                },
+            )
+        };
         let config = EncoderConfig {
             width: project.width,
             height: project.height,
@@ -367,6 +397,8 @@ impl Engine {
             audio,
             silent_audio: request.silent_audio && !request.video_only,
             faststart: request.faststart,
+            alpha,
+            gif,
         };
         let mut enc = open_encoder(config)?;
         let encoder_name = enc.name();
@@ -386,6 +418,8 @@ impl Engine {
             FramePlan {
                 range,
                 cache: request.frame_cache,
+                alpha,
+                stills: &request.stills,
             },
             &mut *enc,
             cancel,
@@ -443,9 +477,16 @@ impl Engine {
         let FramePlan {
             range,
             cache: frame_cache,
+            alpha,
+            stills,
         } = plan;
         let device = &self.gpu.device;
-        let len = target.yuv_len();
+        let (w, h) = (target.width, target.height);
+        let len = if alpha {
+            stills::rgba_row_bytes(w) as u64 * h as u64
+        } else {
+            target.yuv_len()
+        };
         let staging: Vec<wgpu::Buffer> = (0..READBACK_SLOTS)
             .map(|_| {
                 device.create_buffer(&wgpu::BufferDescriptor {
@@ -482,12 +523,20 @@ impl Engine {
                 return Err(RenderError::Gpu(format!("frame {}: {e}", f.frame)));
             }
             let buffer = &staging[f.slot];
-            let data = buffer
+            let mapped = buffer
                 .slice(..)
                 .get_mapped_range()
-                .map_err(|e| RenderError::Gpu(format!("reading frame {}: {e}", f.frame)))?
-                .to_vec();
+                .map_err(|e| RenderError::Gpu(format!("reading frame {}: {e}", f.frame)))?;
+            let data = if alpha {
+                stills::pack_rgba(&mapped, w, h)
+            } else {
+                mapped.to_vec()
+            };
+            drop(mapped);
             buffer.unmap();
+            for still in stills.iter().filter(|s| s.frame == f.frame) {
+                stills::write(still, &data, (w, h, target.stride), alpha)?;
+            }
             enc.send_frame(Some(Frame {
                 index: f.frame,
                 data,
@@ -516,8 +565,12 @@ impl Engine {
             )? {
                 cached_frames += 1;
             }
-            target.encode_yuv(&self.compositor, &mut encoder);
-            encoder.copy_buffer_to_buffer(&target.yuv, 0, &staging[slot], 0, len);
+            if alpha {
+                target.copy_rgba(&mut encoder, &staging[slot]);
+            } else {
+                target.encode_yuv(&self.compositor, &mut encoder);
+                encoder.copy_buffer_to_buffer(&target.yuv, 0, &staging[slot], 0, len);
+            }
             let submission = self.gpu.queue.submit([encoder.finish()]);
             let (tx, rx) = std::sync::mpsc::channel();
             staging[slot]
@@ -565,36 +618,72 @@ impl Engine {
         assets: &AssetResolver,
         limits: &Limits,
     ) -> Result<image::RgbaImage, RenderError> {
-        self.check(project, limits, assets)?;
+        let mut prepared = self.prepare(project.clone(), assets, limits)?;
+        self.render_prepared(&mut prepared, frame)
+    }
+
+    /// Validates `project` and prepares it for [`Engine::render_prepared`]: media decoded, text
+    /// rasterised, the atlas uploaded and a frame target allocated, once for any number of frames
+    /// (previews scrubbing a timeline). The result belongs to this engine.
+    pub fn prepare(
+        &self,
+        project: Project,
+        assets: &AssetResolver,
+        limits: &Limits,
+    ) -> Result<PreparedProject, RenderError> {
+        self.check(&project, limits, assets)?;
         let scene = Scene::prepare(
             &self.gpu,
             &self.compositor,
             &self.text,
-            project,
+            Cow::Owned(project),
             assets,
             &self.media_tools(),
         )?;
+        let (w, h) = (scene.project().width, scene.project().height);
+        let target = FrameTarget::new(&self.gpu, &self.compositor, w, h);
+        let row = (4 * w).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        let readback = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("still readback"),
+            size: row as u64 * h as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(PreparedProject {
+            scene,
+            target,
+            readback,
+            row,
+        })
+    }
+
+    /// Renders frame `frame` of a project prepared by [`Engine::prepare`] (of this engine) to an
+    /// RGBA image (sRGB-encoded, opaque): the pixels the video's frame is encoded from.
+    pub fn render_prepared(
+        &self,
+        prepared: &mut PreparedProject,
+        frame: u64,
+    ) -> Result<image::RgbaImage, RenderError> {
+        let PreparedProject {
+            scene,
+            target,
+            readback: buffer,
+            row,
+        } = prepared;
+        let row = *row;
         let total = scene.timeline.total_frames();
         if frame >= total {
             return Err(RenderError::Request(format!(
                 "frame {frame} is past the end (the timeline has {total} frames)"
             )));
         }
-        let (w, h) = (project.width, project.height);
-        let target = FrameTarget::new(&self.gpu, &self.compositor, w, h);
-        let row = (4 * w).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
-        let buffer = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("still readback"),
-            size: row as u64 * h as u64,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let (w, h) = (scene.project().width, scene.project().height);
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
         scene.encode_frame(
             &self.gpu,
             &self.compositor,
             &mut encoder,
-            &target,
+            target,
             frame,
             false,
         )?;
@@ -606,7 +695,7 @@ impl Engine {
                 aspect: wgpu::TextureAspect::All,
             },
             wgpu::TexelCopyBufferInfo {
-                buffer: &buffer,
+                buffer,
                 layout: wgpu::TexelCopyBufferLayout {
                     offset: 0,
                     bytes_per_row: Some(row),
@@ -648,5 +737,25 @@ impl Engine {
         drop(mapped);
         buffer.unmap();
         Ok(image::RgbaImage::from_raw(w, h, pixels).expect("buffer size matches"))
+    }
+}
+
+/// A project made ready for single frames by [`Engine::prepare`]: its scene (decoded media, text,
+/// atlas) and a frame target, kept between calls so each frame costs only its composition.
+pub struct PreparedProject {
+    scene: Scene<'static>,
+    target: FrameTarget,
+    readback: wgpu::Buffer,
+    row: u32,
+}
+
+impl PreparedProject {
+    pub fn project(&self) -> &Project {
+        self.scene.project()
+    }
+
+    /// Frames of the project's timeline.
+    pub fn total_frames(&self) -> u64 {
+        self.scene.timeline.total_frames()
     }
 }

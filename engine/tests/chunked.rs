@@ -381,3 +381,77 @@ fn a_video_project_chunks_seamlessly() {
         "the clip's sound is in the joined file"
     );
 }
+
+/// Unmounts a tmpfs when dropped.
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_join_onto_a_disk_that_fills_fails_instead_of_leaving_a_truncated_file() {
+    // Found by the chaos harness: ffmpeg exits 0 when the disk fills while it writes the trailer,
+    // and the join reported success with a 4096-byte file that does not play.
+    let uid = output(Command::new("id").arg("-u"));
+    if String::from_utf8_lossy(&uid).trim() != "0" {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    // Two pages: one for the concat list, one for the start of the output.
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8k", "tmpfs"])
+        .arg(&full)
+        .status()
+        .unwrap();
+    if !st.success() {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    let _mount = Tmpfs(full.clone());
+    let p = moving_project(1.0);
+    let assets = AssetResolver::relative_to(dir.path());
+    let mut chunks = Vec::new();
+    for (n, range) in chunk_ranges(chunk::total_frames(&p), 15)
+        .into_iter()
+        .enumerate()
+    {
+        let path = dir.path().join(format!("chunk-{n}.mp4"));
+        let req = RenderRequest::new(&path, assets.clone());
+        engine()
+            .render_chunk(&p, range.clone(), &req, &mut |_| {}, &CancelToken::new())
+            .expect("chunk render");
+        chunks.push(ChunkFile {
+            path,
+            frames: range.end - range.start,
+        });
+    }
+    let size: u64 = chunks
+        .iter()
+        .map(|c| std::fs::metadata(&c.path).unwrap().len())
+        .sum();
+    assert!(size > 8192, "the joined file must not fit: {size} bytes");
+    let out = full.join("joined.mp4");
+    let err = engine()
+        .concat_chunks(
+            &p,
+            &ConcatRequest {
+                chunks,
+                output: out.clone(),
+                format: None,
+                assets,
+                limits: Limits::default(),
+                silent_audio: false,
+                faststart: false,
+            },
+            &CancelToken::new(),
+        )
+        .expect_err("the join cannot succeed on a full disk");
+    assert!(err.to_string().contains("No space left on device"), "{err}");
+    assert!(!out.exists(), "the truncated output is removed");
+}

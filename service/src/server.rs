@@ -207,6 +207,7 @@ impl Runtime {
                 self.store.clone(),
             )),
             jobs: self.store.clone(),
+            batches: self.store.clone(),
             queue: self.queue.clone(),
             storage: self.storage.clone(),
             local_files: self.local_files.clone(),
@@ -218,6 +219,10 @@ impl Runtime {
             capacity: Arc::new(crate::capacity::Capacity::new(
                 settings.capacity.clone(),
                 &settings.data_dir,
+            )),
+            previews: Arc::new(crate::preview::PreviewCache::new(
+                settings.preview_cache_entries,
+                settings.preview_concurrency,
             )),
         })
     }

@@ -352,7 +352,7 @@ impl Scene<'_> {
 
     /// What to draw for frame `n`: the layers bottom to top and how to split them into passes.
     pub fn frame_data(&self, frame: u64) -> DrawList {
-        let fs = self.timeline.scene_at(self.project, frame);
+        let fs = self.timeline.scene_at(&self.project, frame);
         let (w, h) = (self.project.width, self.project.height);
         let mut list = DrawList::default();
         match fs.transition {

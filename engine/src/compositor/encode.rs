@@ -203,7 +203,7 @@ impl Scene<'_> {
         if !list.captions.is_empty() {
             super::captions::show(
                 gpu,
-                self.text,
+                &self.text,
                 &self.captions,
                 &self.atlas.texture,
                 encoder,

@@ -3,8 +3,9 @@
 //! into one atlas uploaded once; each layer gets a [`LayerSource`]: its box, what it samples and its
 //! colours. Per frame only transforms and opacity change (see `draw.rs`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytemuck::Zeroable;
 use wgpu::util::DeviceExt;
@@ -61,7 +62,8 @@ pub(super) struct LayerSource {
 
 /// One render's GPU resources and prepared layers.
 pub struct Scene<'p> {
-    pub(super) project: &'p Project,
+    /// Borrowed for one render; owned by a [`crate::render::PreparedProject`] kept between previews.
+    pub(super) project: Cow<'p, Project>,
     pub timeline: Timeline,
     pub(super) sources: Vec<Vec<LayerSource>>,
     /// Frame size, bound in `bind_group`.
@@ -72,10 +74,11 @@ pub struct Scene<'p> {
     pub(super) videos: Mutex<Vec<VideoSlot>>,
     /// Captions layers' atlas slots; states are drawn into them as they come on screen.
     pub(super) captions: Mutex<Vec<CaptionSlot>>,
-    pub(super) text: &'p Mutex<TextSystem>,
+    /// Shared with the engine (not borrowed), so a scene can outlive one call (previews).
+    pub(super) text: Arc<Mutex<TextSystem>>,
     pub(super) atlas: Atlas,
     /// The project's fonts stay loaded while captions may still be drawn.
-    _fonts: FontsGuard<'p>,
+    _fonts: FontsGuard,
 }
 
 /// Image size at which to keep a decoded image: the largest it is ever drawn, never upscaled.
@@ -165,15 +168,22 @@ fn drawn_size(content: [f64; 4], uv: [f64; 4]) -> (f64, f64) {
 }
 
 impl<'p> Scene<'p> {
+    /// The project this scene draws.
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
     /// Decodes media, rasterises text and uploads everything into the atlas.
     pub fn prepare(
         gpu: &Gpu,
         compositor: &Compositor,
-        text: &'p Mutex<TextSystem>,
-        project: &'p Project,
+        text: &Arc<Mutex<TextSystem>>,
+        project: Cow<'p, Project>,
         assets: &AssetResolver,
         tools: &MediaTools,
     ) -> Result<Scene<'p>, RenderError> {
+        let owned = project;
+        let project: &Project = &owned;
         let mut videos: Vec<VideoSlot> = Vec::new();
         let timeline = Timeline::new(project);
         let fonts = FontsGuard::load(text, project, assets)?;
@@ -492,7 +502,7 @@ impl<'p> Scene<'p> {
             ],
         });
         Ok(Scene {
-            project,
+            project: owned,
             timeline,
             sources,
             _frame_buf: frame_buf,
@@ -508,7 +518,7 @@ impl<'p> Scene<'p> {
                     })
                     .collect(),
             ),
-            text,
+            text: Arc::clone(text),
             atlas,
             _fonts: fonts,
         })
@@ -577,14 +587,14 @@ fn shape_source(layer: &Layer) -> LayerSource {
 }
 
 /// The project's fonts, loaded for the time of one scene preparation (text is drawn then).
-struct FontsGuard<'t> {
-    text: &'t Mutex<TextSystem>,
+struct FontsGuard {
+    text: Arc<Mutex<TextSystem>>,
     loaded: Option<super::fonts::ProjectFonts>,
 }
 
-impl<'t> FontsGuard<'t> {
+impl FontsGuard {
     fn load(
-        text: &'t Mutex<TextSystem>,
+        text: &Arc<Mutex<TextSystem>>,
         project: &Project,
         assets: &AssetResolver,
     ) -> Result<Self, RenderError> {
@@ -593,7 +603,7 @@ impl<'t> FontsGuard<'t> {
             .unwrap_or_else(|e| e.into_inner())
             .load(project, assets)?;
         Ok(FontsGuard {
-            text,
+            text: Arc::clone(text),
             loaded: Some(loaded),
         })
     }
@@ -603,7 +613,7 @@ impl<'t> FontsGuard<'t> {
     }
 }
 
-impl Drop for FontsGuard<'_> {
+impl Drop for FontsGuard {
     fn drop(&mut self) {
         if let Some(l) = self.loaded.take() {
             self.text

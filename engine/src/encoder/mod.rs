@@ -10,14 +10,26 @@
 
 pub mod concat;
 mod ffmpeg;
+mod formats;
 
 use std::path::{Path, PathBuf};
 
 pub use concat::ChunkFile;
 pub use ffmpeg::{ffmpeg_version, FfmpegEncoder};
+pub use formats::{x265_settings, GifOutput};
 
 use crate::project::{OutputFormat, Quality};
 use crate::render::EncoderPreference;
+
+/// The error ffmpeg logged when the end of its output could not be written, if it did. ffmpeg (5.1)
+/// exits 0 when writing the trailer or flushing the last buffered bytes fails (a disk that filled
+/// just then), leaving a truncated file that does not play: this line is the only sign.
+pub(crate) fn output_write_error<'a>(log: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    log.into_iter()
+        .map(str::trim)
+        .find(|l| l.starts_with("Error writing trailer") || l.starts_with("Error closing file"))
+        .map(String::from)
+}
 
 /// The encoder failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,9 +72,15 @@ pub struct EncoderConfig {
     pub silent_audio: bool,
     /// MP4/MOV: `-movflags +faststart` (the index at the front; ffmpeg rewrites the file at the end).
     pub faststart: bool,
+    /// Frames are RGBA with straight alpha, rows `width * 4` bytes (outputs that keep a transparent
+    /// background); otherwise YUV 4:2:0.
+    pub alpha: bool,
+    /// GIF output: its rate and size (default: the project's).
+    pub gif: Option<GifOutput>,
 }
 
-/// One raw frame: planar YUV 4:2:0, BT.709 limited range, rows `stride` bytes long.
+/// One raw frame: planar YUV 4:2:0, BT.709 limited range, rows `stride` bytes long; or, with
+/// [`EncoderConfig::alpha`], RGBA (sRGB-encoded, straight alpha), rows `width * 4` bytes long.
 pub struct Frame {
     pub index: u64,
     pub data: Vec<u8>,
@@ -104,7 +122,10 @@ pub fn open(
     config: EncoderConfig,
     preference: EncoderPreference,
 ) -> Result<Box<dyn Encoder>, EncoderError> {
-    if preference == EncoderPreference::Auto && config.format != OutputFormat::Webm {
+    if preference == EncoderPreference::Auto
+        && matches!(config.format, OutputFormat::Mp4 | OutputFormat::Mov)
+        && !config.alpha
+    {
         if cfg!(feature = "nvenc") {
             tracing::info!("NVENC session setup is not implemented in this build; using x264");
         } else {

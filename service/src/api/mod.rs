@@ -5,6 +5,12 @@
 //! * `POST /api/v1/render/projects`, `GET /api/v1/render/projects/{projectId}`
 //! * `POST /api/v1/render/jobs`, `GET /api/v1/render/jobs?userId=&status=&page=&limit=`
 //! * `GET /api/v1/render/jobs/{jobId}`, `DELETE /api/v1/render/jobs/{jobId}`
+//! * `GET /api/v1/render/jobs/{jobId}/events` (Server-Sent Events)
+//! * `POST /api/v1/render/previews` (one frame as PNG/JPEG)
+//! * `GET /api/v1/schema/project.json` (JSON Schema of the project format)
+//! * `GET /` and `/studio/*` (the Studio page, see [`studio`])
+//! * `POST /api/v1/render/stills` (one frame as a picture)
+//! * `POST /api/v1/render/batches`, `GET|DELETE /api/v1/render/batches/{batchId}` (templates)
 //! * `GET /api/v1/files/{key}?expires=&signature=` (signed output downloads)
 //! * `GET /api/v1/health` (also `/health`)
 //! * `GET /api/openapi.json`, `GET /api/docs` (Swagger UI)
@@ -12,7 +18,9 @@
 //!
 //! Authentication and rate limiting: see [`crate::auth`].
 
+pub mod batches;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod files;
 pub mod health;
@@ -20,7 +28,12 @@ pub mod jobs;
 pub mod json_limits;
 pub mod metrics;
 pub mod openapi_security;
+pub mod outputs;
+pub mod previews;
 pub mod projects;
+pub mod schema;
+pub mod studio;
+pub mod templates;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +63,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub projects: Arc<dyn ProjectStore>,
     pub jobs: Arc<dyn JobStore>,
+    pub batches: Arc<dyn crate::store::BatchStore>,
     pub queue: Arc<dyn Queue>,
     pub storage: Arc<dyn Storage>,
     /// Set when outputs are on local disk and served by this service.
@@ -64,6 +78,8 @@ pub struct AppState {
     pub quotas: Arc<crate::quota::Quotas>,
     /// Server capacity checks on new jobs (`MAX_QUEUED_JOBS`, `MIN_FREE_DISK_MB`).
     pub capacity: Arc<crate::capacity::Capacity>,
+    /// Prepared projects of recent previews and the bound on concurrent previews.
+    pub previews: Arc<crate::preview::PreviewCache>,
 }
 
 #[derive(OpenApi)]
@@ -77,6 +93,13 @@ pub struct AppState {
         jobs::list_jobs,
         jobs::get_job,
         jobs::cancel_job,
+        events::job_events,
+        previews::preview,
+        schema::project_schema,
+        outputs::submit_still,
+        batches::submit_batch,
+        batches::get_batch,
+        batches::cancel_batch,
         files::download,
         health::health,
     ),
@@ -86,6 +109,13 @@ pub struct AppState {
         crate::model::CallbackState,
         jobs::SubmitJobRequest,
         jobs::JobList,
+        outputs::SubmitStillRequest,
+        crate::model::StillSpec,
+        crate::model::StillFormat,
+        batches::SubmitBatchRequest,
+        batches::BatchItemRequest,
+        batches::BatchView,
+        batches::BatchItemView,
         error::ErrorBody,
         error::ErrorDetail,
         crate::quota::QuotaExceeded,
@@ -95,6 +125,9 @@ pub struct AppState {
     tags(
         (name = "projects", description = "Video projects"),
         (name = "jobs", description = "Render jobs"),
+        (name = "previews", description = "Single frames of a project"),
+        (name = "schema", description = "The project format"),
+        (name = "batches", description = "One job per item of a template"),
         (name = "files", description = "Rendered outputs"),
         (name = "health", description = "Service health"),
     )
@@ -125,13 +158,23 @@ pub fn router(state: AppState) -> Router {
             "/render/jobs/{jobId}",
             get(jobs::get_job).delete(jobs::cancel_job),
         )
+        .route("/render/jobs/{jobId}/events", get(events::job_events))
+        .route("/render/previews", post(previews::preview))
+        .route("/schema/project.json", get(schema::project_schema))
+        .route("/render/stills", post(outputs::submit_still))
+        .route("/render/batches", post(batches::submit_batch))
+        .route(
+            "/render/batches/{batchId}",
+            get(batches::get_batch).delete(batches::cancel_batch),
+        )
         .route("/files/{*key}", get(files::download))
         .route("/health", get(health::health));
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
-        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi()))
+        .merge(studio::router())
+        .merge(SwaggerUi::new("/api/docs").external_url_unchecked("/api/openapi.json", schema::openapi()))
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::new())

@@ -9,7 +9,7 @@ use vrender_engine::{AssetResolver, Project, ValidationError};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::JsonBody;
-use super::AppState;
+use super::{templates, AppState};
 use crate::auth::Caller;
 use crate::model::{now_millis, rfc3339, StoredProject};
 use crate::quota::Refusal;
@@ -22,6 +22,12 @@ pub struct ProjectView {
     #[serde(flatten)]
     pub project: Project,
     pub created_at: String,
+    /// A template's JSON as sent (merge fields and `mergeDefaults` included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<serde_json::Value>,
+    /// The names of a template's merge fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge_fields: Option<Vec<String>>,
 }
 
 /// Ids are 1–128 characters of `A-Z a-z 0-9 _ . -`.
@@ -57,9 +63,78 @@ pub async fn create_project(
     Extension(caller): Extension<Caller>,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<ProjectView>), Refusal> {
-    let mut project = Project::from_json(body.text()?).map_err(ApiError::from_project)?;
+    let Checked {
+        project,
+        template,
+        checked,
+        fetched,
+        resolver,
+    } = check_project(&state, &caller, body.text()?).await?;
+    let limits = state.settings.limits.clone();
+    // Video layers are probed with the ffmpeg/ffprobe the renders use.
+    let tools = vrender_engine::video::MediaTools::for_ffmpeg(state.settings.ffmpeg.as_deref());
+    // Validation reads media file headers (and probes clips): keep it off the async threads.
+    tokio::task::spawn_blocking(move || {
+        let r = checked.validate_with_tools(&limits, &resolver, &tools);
+        drop(fetched);
+        r
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("validation crashed: {e}")))?
+    .or_else(|errors| {
+        // A template's fields still holding a placeholder are validated when a job fills them in.
+        match templates::pending_excluded(errors, template.as_ref()) {
+            remaining if remaining.is_empty() => Ok(()),
+            remaining => Err(ApiError::from_validation(remaining)),
+        }
+    })?;
+    let stored = StoredProject {
+        project,
+        created_at: now_millis(),
+        template,
+    };
+    state.projects.create_project(&stored).await?;
+    tracing::info!(project_id = %stored.project.project_id, user_id = %stored.project.user_id, "project stored");
+    Ok((
+        StatusCode::CREATED,
+        Json(ProjectView {
+            created_at: rfc3339(stored.created_at),
+            merge_fields: templates::field_names(stored.template.as_ref()),
+            template: stored.template,
+            project: stored.project,
+        }),
+    ))
+}
+
+/// A parsed project, owned and checked for everything but media and ranges, ready to validate.
+pub(crate) struct Checked {
+    /// As sent, with its owner and `projectId` set (a template: with its `mergeDefaults` filled in).
+    pub project: Project,
+    /// A template's JSON as sent, owned like the project (`None` without merge fields).
+    pub template: Option<serde_json::Value>,
+    /// The same with `s3://` sources replaced by downloaded copies.
+    pub checked: Project,
+    /// The folder of those copies.
+    pub fetched: Option<TempDir>,
+    /// Resolves media inside the asset roots (and the copies' folder).
+    pub resolver: AssetResolver,
+}
+
+/// What project creation and previews share: parse (422 at the JSON path), set the owner and the
+/// `projectId`, check the resolution quota and fetch `s3://` sources.
+pub(crate) async fn check_project(
+    state: &AppState,
+    caller: &Caller,
+    text: &str,
+) -> Result<Checked, Refusal> {
+    let (mut project, mut template) = templates::parse(text)?;
+    // `$schema` only helps editors; it is not part of the stored project.
+    project.schema = None;
+    if let Some(serde_json::Value::Object(t)) = &mut template {
+        t.remove("$schema");
+    }
     // With authentication on, a project belongs to its creator (an admin may name another user).
-    match &caller {
+    match caller {
         Caller::User { user_id, admin } if !admin || project.user_id.is_empty() => {
             project.user_id = user_id.clone();
         }
@@ -74,43 +149,25 @@ pub async fn create_project(
         )
         .into());
     }
+    templates::own(&mut template, &project);
     state
         .quotas
-        .check_resolution(&caller, &project.user_id, project.width, project.height)?;
-    let limits = state.settings.limits.clone();
+        .check_resolution(caller, &project.user_id, project.width, project.height)?;
     // `s3://` sources: checked here, fetched into a temporary folder so they are validated like files.
-    let (checked, fetched) = s3_assets_for_validation(&state, &project).await?;
+    let (checked, fetched) = s3_assets_for_validation(state, &project).await?;
     let mut roots = state.settings.asset_roots.clone();
     roots.extend(fetched.iter().map(|d| d.0.clone()));
-    let resolver = AssetResolver::confined_to(roots);
-    // Video layers are probed with the ffmpeg/ffprobe the renders use.
-    let tools = vrender_engine::video::MediaTools::for_ffmpeg(state.settings.ffmpeg.as_deref());
-    // Validation reads media file headers (and probes clips): keep it off the async threads.
-    tokio::task::spawn_blocking(move || {
-        let r = checked.validate_with_tools(&limits, &resolver, &tools);
-        drop(fetched);
-        r
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("validation crashed: {e}")))?
-    .map_err(ApiError::from_validation)?;
-    let stored = StoredProject {
+    Ok(Checked {
         project,
-        created_at: now_millis(),
-    };
-    state.projects.create_project(&stored).await?;
-    tracing::info!(project_id = %stored.project.project_id, user_id = %stored.project.user_id, "project stored");
-    Ok((
-        StatusCode::CREATED,
-        Json(ProjectView {
-            created_at: rfc3339(stored.created_at),
-            project: stored.project,
-        }),
-    ))
+        template,
+        checked,
+        fetched,
+        resolver: AssetResolver::confined_to(roots),
+    })
 }
 
 /// Removes a temporary folder when dropped.
-struct TempDir(std::path::PathBuf);
+pub struct TempDir(std::path::PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -190,6 +247,8 @@ pub async fn get_project(
         .ok_or_else(|| ApiError::not_found(format!("no project with id `{project_id}`")))?;
     Ok(Json(ProjectView {
         created_at: rfc3339(stored.created_at),
+        merge_fields: templates::field_names(stored.template.as_ref()),
+        template: stored.template,
         project: stored.project,
     }))
 }
