@@ -310,7 +310,7 @@ impl Scene<'_> {
             }
             // Captions: the state on screen now, drawn like a text layer.
             let state;
-            let src = if src.timed.is_empty() {
+            let src = if layer.kind != crate::project::LayerKind::Captions {
                 src
             } else {
                 let t = st.local - layer.start.unwrap_or(0.0);
