@@ -9,6 +9,7 @@
 //! cargo run --release -p vrender-bench -- peer-command       # print the peer's ffmpeg command
 //! cargo run --release -p vrender-bench -- chunks [--seconds 60] [--chunk-seconds 10] [--workers 2]
 //! cargo run --release -p vrender-bench -- preview [--scrubs 50] [--width 960] [--format jpeg]
+//! cargo run --release -p vrender-bench -- outputs [--frames 150] [--batch 100] [--batch-seconds 5]
 //! ```
 //!
 //! Rows: composition only (GPU work + YUV readback, frames discarded), the encode-only ceiling (the
@@ -30,6 +31,7 @@ use vrender_engine::*;
 
 mod captions_scene;
 mod chunks;
+mod outputs;
 mod peer;
 mod preview;
 mod video_scene;
@@ -84,6 +86,8 @@ enum Cmd {
     Chunks(ChunksArgs),
     /// Frame preview latency, cold and warm (p50/p95), as the Studio's scrubber sees it.
     Preview(PreviewArgs),
+    /// End-to-end fps per output format, and batch throughput through `vrender serve`.
+    Outputs(outputs::OutputsArgs),
     /// Print the peer's ffmpeg command for the project (shell-quoted) and exit.
     PeerCommand {
         /// The project to translate.
@@ -234,6 +238,7 @@ fn run(cli: Cli) -> Res<()> {
     match &cli.command {
         Some(Cmd::Chunks(args)) => return chunks::run(args),
         Some(Cmd::Preview(args)) => return preview::run(args),
+        Some(Cmd::Outputs(args)) => return outputs::run(args),
         Some(Cmd::PeerCommand {
             project,
             frames,
@@ -479,6 +484,8 @@ fn bench(cli: &Cli) -> Res<()> {
             audio: None,
             silent_audio: false,
             faststart: true,
+            alpha: false,
+            gif: None,
         })?;
         let count = frames.len() as u64;
         for (i, data) in frames.drain(..).enumerate() {
@@ -721,6 +728,32 @@ fn audio_rows(
         ));
     }
     Ok(())
+}
+
+/// Prints `rows` under a `scene` line, as a Markdown table or (`json`) one JSON object.
+pub fn print_rows(scene: &str, rows: &[Row], json: bool) {
+    let adapter = Engine::new(EngineConfig::default())
+        .map(|e| e.adapter().name.clone())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if json {
+        let report = json!({
+            "scene": scene, "adapter": adapter, "cores": cores, "commit": git_commit(),
+            "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+        return;
+    }
+    println!("\n{scene} — {adapter}, {cores} cores\n");
+    println!("| measurement | result |\n|---|---|");
+    for r in rows {
+        println!("| {} | {} |", r.label(), r.cell());
+    }
 }
 
 /// `git describe` of the working tree, when run inside one.

@@ -11,6 +11,9 @@ pub enum ProjectError {
     Io { path: String, message: String },
     #[error("{}", fmt_invalid(.0))]
     Invalid(Vec<ValidationError>),
+    /// Merge fields without a value, or values that do not fit.
+    #[error(transparent)]
+    Merge(#[from] crate::project::MergeError),
 }
 
 fn fmt_parse(path: &str, message: &str) -> String {
@@ -49,6 +52,11 @@ impl ProjectError {
                 }]
             }
             ProjectError::Invalid(errors) => errors.clone(),
+            ProjectError::Merge(e) => e
+                .details()
+                .into_iter()
+                .map(|(path, message)| ValidationError { path, message })
+                .collect(),
         }
     }
 }

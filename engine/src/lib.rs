@@ -14,6 +14,7 @@ pub mod compositor;
 pub mod encoder;
 pub mod error;
 pub mod project;
+pub mod stills;
 pub mod timeline;
 pub mod video;
 
@@ -22,6 +23,7 @@ pub use chunk::{chunk_ranges, ConcatRequest};
 pub use encoder::ChunkFile;
 pub use error::{AssetError, ProjectError, RenderError};
 pub use project::*;
+pub use stills::StillOutput;
 pub mod render;
 
 pub use render::{

@@ -18,7 +18,8 @@ use crate::compositor::text::TextSystem;
 use crate::compositor::{Compositor, FrameTarget, Scene};
 use crate::encoder::{self, EncoderConfig, Frame};
 use crate::error::{ProjectError, RenderError};
-use crate::project::{Limits, OutputFormat, Project, Quality};
+use crate::project::{GifOptions, Limits, OutputFormat, Project, Quality};
+use crate::stills::{self, StillOutput};
 use crate::timeline::Timeline;
 
 /// Creation-time options of an [`Engine`].
@@ -74,6 +75,10 @@ pub struct RenderRequest {
     /// Compose static bottom layers once and reuse them while they stay the same (default true).
     /// The pixels are identical either way; off is for measuring and testing.
     pub frame_cache: bool,
+    /// GIF output: frame rate and width (see [`GifOptions`]).
+    pub gif: GifOptions,
+    /// Posters and thumbnails taken from this render's frames as they are encoded.
+    pub stills: Vec<StillOutput>,
 }
 
 impl RenderRequest {
@@ -90,6 +95,8 @@ impl RenderRequest {
             faststart: true,
             video_only: false,
             frame_cache: true,
+            gif: GifOptions::default(),
+            stills: Vec::new(),
         }
     }
 }
@@ -196,10 +203,13 @@ pub struct Engine {
     text: Arc<Mutex<TextSystem>>,
 }
 
-/// Which frames [`Engine::frame_loop`] composes, and whether it may use the static-layer cache.
-struct FramePlan {
+/// Which frames [`Engine::frame_loop`] composes, whether it may use the static-layer cache, whether
+/// it reads back RGBA (outputs with alpha) instead of YUV, and the stills to take on the way.
+struct FramePlan<'a> {
     range: Range<u64>,
     cache: bool,
+    alpha: bool,
+    stills: &'a [StillOutput],
 }
 
 /// Staging buffers in flight: composing frame N+1 overlaps reading back and encoding frame N.
@@ -341,22 +351,40 @@ impl Engine {
         let target = FrameTarget::new(&self.gpu, &self.compositor, project.width, project.height);
         let format = request.format.unwrap_or(project.output_format);
         let quality = request.quality.unwrap_or(project.quality);
-        let audio: Option<Box<dyn encoder::AudioSource>> =
-            if request.video_only || !crate::audio::AudioMixer::may_sound(project) {
-                None
-            } else {
-                report(Phase::Audio, 0, None);
-                let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
-                let skip = (range.start as f64 * rate).round() as u64;
-                let end = (range.end as f64 * rate).round() as u64;
-                let tools = crate::video::MediaTools::for_ffmpeg(self.config.ffmpeg.as_deref());
-                crate::audio::AudioMixer::for_project(project, &request.assets, &tools, end)?.map(
-                    |mixer| {
-                        Box::new(crate::audio::MixerSource::new(mixer, skip))
-                            as Box<dyn encoder::AudioSource>
-                    },
-                )
-            };
+        let alpha = format.has_alpha() && project.has_transparency();
+        let gif = match format {
+            OutputFormat::Gif => {
+                let (fps, width, height) = request
+                    .gif
+                    .resolve(project.width, project.height, project.frame_rate, frames)
+                    .map_err(|e| RenderError::Project(ProjectError::Invalid(e)))?;
+                Some(encoder::GifOutput { fps, width, height })
+            }
+            _ => None,
+        };
+        for still in &request.stills {
+            still
+                .check(&range, project.width)
+                .map_err(RenderError::Request)?;
+        }
+        let audio: Option<Box<dyn encoder::AudioSource>> = if request.video_only
+            || !format.has_audio()
+            || !crate::audio::AudioMixer::may_sound(project)
+        {
+            None
+        } else {
+            report(Phase::Audio, 0, None);
+            let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
+            let skip = (range.start as f64 * rate).round() as u64;
+            let end = (range.end as f64 * rate).round() as u64;
+            let tools = crate::video::MediaTools::for_ffmpeg(self.config.ffmpeg.as_deref());
+            crate::audio::AudioMixer::for_project(project, &request.assets, &tools, end)?.map(
+                |mixer| {
+                    Box::new(crate::audio::MixerSource::new(mixer, skip))
+                        as Box<dyn encoder::AudioSource>
+                },
+            )
+        };
         let config = EncoderConfig {
             width: project.width,
             height: project.height,
@@ -369,6 +397,8 @@ impl Engine {
             audio,
             silent_audio: request.silent_audio && !request.video_only,
             faststart: request.faststart,
+            alpha,
+            gif,
         };
         let mut enc = open_encoder(config)?;
         let encoder_name = enc.name();
@@ -388,6 +418,8 @@ impl Engine {
             FramePlan {
                 range,
                 cache: request.frame_cache,
+                alpha,
+                stills: &request.stills,
             },
             &mut *enc,
             cancel,
@@ -445,9 +477,16 @@ impl Engine {
         let FramePlan {
             range,
             cache: frame_cache,
+            alpha,
+            stills,
         } = plan;
         let device = &self.gpu.device;
-        let len = target.yuv_len();
+        let (w, h) = (target.width, target.height);
+        let len = if alpha {
+            stills::rgba_row_bytes(w) as u64 * h as u64
+        } else {
+            target.yuv_len()
+        };
         let staging: Vec<wgpu::Buffer> = (0..READBACK_SLOTS)
             .map(|_| {
                 device.create_buffer(&wgpu::BufferDescriptor {
@@ -484,12 +523,20 @@ impl Engine {
                 return Err(RenderError::Gpu(format!("frame {}: {e}", f.frame)));
             }
             let buffer = &staging[f.slot];
-            let data = buffer
+            let mapped = buffer
                 .slice(..)
                 .get_mapped_range()
-                .map_err(|e| RenderError::Gpu(format!("reading frame {}: {e}", f.frame)))?
-                .to_vec();
+                .map_err(|e| RenderError::Gpu(format!("reading frame {}: {e}", f.frame)))?;
+            let data = if alpha {
+                stills::pack_rgba(&mapped, w, h)
+            } else {
+                mapped.to_vec()
+            };
+            drop(mapped);
             buffer.unmap();
+            for still in stills.iter().filter(|s| s.frame == f.frame) {
+                stills::write(still, &data, (w, h, target.stride), alpha)?;
+            }
             enc.send_frame(Some(Frame {
                 index: f.frame,
                 data,
@@ -518,8 +565,12 @@ impl Engine {
             )? {
                 cached_frames += 1;
             }
-            target.encode_yuv(&self.compositor, &mut encoder);
-            encoder.copy_buffer_to_buffer(&target.yuv, 0, &staging[slot], 0, len);
+            if alpha {
+                target.copy_rgba(&mut encoder, &staging[slot]);
+            } else {
+                target.encode_yuv(&self.compositor, &mut encoder);
+                encoder.copy_buffer_to_buffer(&target.yuv, 0, &staging[slot], 0, len);
+            }
             let submission = self.gpu.queue.submit([encoder.finish()]);
             let (tx, rx) = std::sync::mpsc::channel();
             staging[slot]

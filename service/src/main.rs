@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Render a project file to a video (or one frame to a PNG with --still).
-    Render(cli::render::RenderArgs),
+    Render(Box<cli::render::RenderArgs>),
     /// Run the REST render service (settings from the environment, see .env.example).
     Serve(cli::serve::ServeArgs),
     /// Run render workers on the shared queue (REDIS_URL) and store, without the public API.
@@ -33,7 +33,7 @@ fn main() {
     let cli = Cli::parse();
     cli::init_tracing();
     let result = match cli.command {
-        Command::Render(args) => cli::render::run(args),
+        Command::Render(args) => cli::render::run(*args),
         Command::Serve(args) => cli::serve::run(args),
         Command::Worker(args) => cli::worker::run(args),
         #[cfg(feature = "preview")]

@@ -116,6 +116,11 @@ impl JobPhase {
 pub struct StoredProject {
     pub project: Project,
     pub created_at: Millis,
+    /// A template's JSON as sent, `{{NAME}}` merge fields and `mergeDefaults` included; `project` is
+    /// then that JSON with its defaults filled in (fields without one left as they are). Jobs merge
+    /// their values into this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<serde_json::Value>,
 }
 
 /// How the completion callback went.
@@ -169,7 +174,79 @@ pub struct JobRecord {
     /// checks it, so a worker whose job was taken over (it lost its queue lease) writes nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<String>,
+    /// The project this job renders when it is not the stored one as it is: a template merged with
+    /// the job's `merge` values (validated before the job was queued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<Project>,
+    /// A full-size picture of one frame, taken from the frames as they are encoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poster: Option<StillSpec>,
+    /// A small picture of one frame, taken the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<StillSpec>,
+    /// A still-only job (`POST /render/stills`): this picture is the output, no video is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub still: Option<StillSpec>,
+    /// Storage keys of the poster and thumbnail once stored (beside the video).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poster_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_key: Option<String>,
+    /// GIF output: frame rate and width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gif: Option<vrender_engine::GifOptions>,
 }
+
+/// The picture format of a still.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StillFormat {
+    /// Lossless; keeps a transparent background.
+    Png,
+    /// Quality 90 (`vrender_engine::stills::JPEG_QUALITY`); transparent areas come out black.
+    Jpeg,
+}
+
+impl StillFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            StillFormat::Png => "png",
+            StillFormat::Jpeg => "jpg",
+        }
+    }
+
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            StillFormat::Png => "image/png",
+            StillFormat::Jpeg => "image/jpeg",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StillFormat::Png => "png",
+            StillFormat::Jpeg => "jpeg",
+        }
+    }
+}
+
+/// One frame as a picture: a poster, a thumbnail or a still-only job's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StillSpec {
+    /// Seconds into the video; at or past the end: the last frame.
+    pub time: f64,
+    /// Width in pixels, 16 to the video's width; the height keeps the aspect ratio. Posters are full
+    /// size; thumbnails default to 320.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// png or jpeg; default png for posters and stills, jpeg for thumbnails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<StillFormat>,
+}
+
+/// Thumbnail width when none is asked for.
+pub const THUMBNAIL_WIDTH: u32 = 320;
 
 /// A job as the API shows it: the seed's `RenderJobStatusDto` and more.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -190,10 +267,17 @@ pub struct JobView {
     /// Expiring signed download link, once completed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_url: Option<String>,
+    /// Expiring signed link of the poster, once completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poster_url: Option<String>,
+    /// Expiring signed link of the thumbnail, once completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
     pub project_id: String,
     pub user_id: String,
     pub priority: u8,
-    /// mp4, mov or webm
+    /// mp4, mov, webm, gif, hevc or png (a ZIP of PNG frames); a still-only job: its picture's
+    /// format (png or jpeg)
     pub output_format: String,
     /// low, medium, high or ultra; absent: the project's own
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -232,10 +316,15 @@ impl JobView {
                 .map(|s| (s * 10.0).round() / 10.0),
             error: job.error.clone(),
             output_url,
+            poster_url: None,
+            thumbnail_url: None,
             project_id: job.project_id.clone(),
             user_id: job.user_id.clone(),
             priority: job.priority,
-            output_format: job.output_format.extension().to_string(),
+            output_format: match &job.still {
+                Some(s) => s.format.unwrap_or(StillFormat::Png).as_str().to_string(),
+                None => job.output_format.as_str().to_string(),
+            },
             quality: job.quality.map(|q| q.as_str().to_string()),
             attempts: job.attempts,
             max_attempts: job.max_attempts,
@@ -251,4 +340,27 @@ impl JobView {
             chunks_done: job.chunks.as_ref().map(|c| c.done()),
         }
     }
+}
+
+/// A batch: one job per item of a template, submitted together (`POST /render/batches`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchRecord {
+    pub batch_id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub created_at: Millis,
+    /// One per item, in the order sent.
+    pub items: Vec<BatchItem>,
+}
+
+/// An item of a batch: its job, or why no job was made for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// The item's merge values did not make a valid project, or a quota refused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

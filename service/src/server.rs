@@ -207,6 +207,7 @@ impl Runtime {
                 self.store.clone(),
             )),
             jobs: self.store.clone(),
+            batches: self.store.clone(),
             queue: self.queue.clone(),
             storage: self.storage.clone(),
             local_files: self.local_files.clone(),

@@ -144,6 +144,33 @@ impl FrameTarget {
     }
 
     /// Records the RGBA → YUV conversion of the composed frame.
+    /// Records a copy of the composed frame (RGBA, premultiplied) into `buffer`, rows aligned to
+    /// `COPY_BYTES_PER_ROW_ALIGNMENT` (outputs with alpha read it instead of the YUV buffer).
+    pub fn copy_rgba(&self, encoder: &mut wgpu::CommandEncoder, buffer: &wgpu::Buffer) {
+        let row = (4 * self.width).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        encoder.copy_texture_to_buffer(
+            wgpu::TexelCopyTextureInfo {
+                texture: &self.texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::TexelCopyBufferInfo {
+                buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(row),
+                    rows_per_image: None,
+                },
+            },
+            wgpu::Extent3d {
+                width: self.width,
+                height: self.height,
+                depth_or_array_layers: 1,
+            },
+        );
+    }
+
     pub fn encode_yuv(&self, compositor: &Compositor, encoder: &mut wgpu::CommandEncoder) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("rgba to yuv420p"),

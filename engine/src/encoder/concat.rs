@@ -130,14 +130,18 @@ pub fn concat(
         }
         args.push("-shortest".into());
     }
-    if config.faststart && matches!(config.format, OutputFormat::Mp4 | OutputFormat::Mov) {
+    if config.faststart
+        && matches!(
+            config.format,
+            OutputFormat::Mp4 | OutputFormat::Mov | OutputFormat::Hevc
+        )
+    {
         args.extend(["-movflags", "+faststart"].map(String::from));
     }
-    match config.format {
-        OutputFormat::Mp4 => args.extend(["-f", "mp4"].map(String::from)),
-        OutputFormat::Mov => args.extend(["-f", "mov"].map(String::from)),
-        OutputFormat::Webm => args.extend(["-f", "webm"].map(String::from)),
-    }
+    args.extend([
+        "-f".to_string(),
+        super::formats::muxer(config.format).into(),
+    ]);
     args.push("-y".into());
     args.push(config.output.to_string_lossy().into_owned());
     tracing::debug!(?args, "joining chunks");

@@ -1,5 +1,6 @@
-//! x264 (and VP9 for WebM) through an `ffmpeg` child process: raw YUV frames on stdin, audio through
-//! a FIFO, the finished container written by ffmpeg itself.
+//! The `ffmpeg` child process: raw frames on stdin (YUV 4:2:0, or RGBA for outputs with alpha), audio
+//! through a FIFO, the finished file written by ffmpeg itself (a PNG sequence zipped at the end). The
+//! arguments of each format are in `formats.rs`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -9,8 +10,10 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::{AudioSource, Encoder, EncoderConfig, EncoderError, EncoderStatus, Frame, Packet};
-use crate::project::{OutputFormat, Quality};
+use super::{
+    formats, AudioSource, Encoder, EncoderConfig, EncoderError, EncoderStatus, Frame, Packet,
+};
+use crate::project::OutputFormat;
 
 /// `ffmpeg -version`'s first line, or why ffmpeg cannot run.
 pub fn ffmpeg_version(ffmpeg: &Path) -> Result<String, EncoderError> {
@@ -32,18 +35,13 @@ pub fn ffmpeg_version(ffmpeg: &Path) -> Result<String, EncoderError> {
         .to_string())
 }
 
-/// VP9 has its own CRF scale and speed knobs; these give roughly the x264 table's trade-offs.
-fn vp9_settings(q: Quality) -> (u8, u8) {
-    match q {
-        Quality::Ultra => (24, 1),
-        Quality::High => (31, 2),
-        Quality::Medium => (36, 4),
-        Quality::Low => (40, 5),
-    }
-}
-
-/// The ffmpeg arguments for `config`, with audio read from `audio_input` if given.
-pub(crate) fn ffmpeg_args(config: &EncoderConfig, audio_input: Option<&Path>) -> Vec<String> {
+/// The ffmpeg arguments for `config`, with audio read from `audio_input` if given and a PNG
+/// sequence's frames written into `sequence_dir`.
+pub(crate) fn ffmpeg_args(
+    config: &EncoderConfig,
+    audio_input: Option<&Path>,
+    sequence_dir: Option<&Path>,
+) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
     push(&[
@@ -57,21 +55,11 @@ pub(crate) fn ffmpeg_args(config: &EncoderConfig, audio_input: Option<&Path>) ->
         "-stats_period",
         "0.25",
     ]);
-    push(&["-f", "rawvideo", "-pix_fmt", "yuv420p"]);
-    push(&["-s", &format!("{}x{}", config.stride, config.height)]);
-    push(&["-r", &format!("{}", config.frame_rate)]);
-    push(&[
-        "-color_range",
-        "tv",
-        "-colorspace",
-        "bt709",
-        "-color_primaries",
-        "bt709",
-        "-color_trc",
-        "bt709",
-    ]);
-    push(&["-i", "pipe:0"]);
-    let has_audio = if let Some(path) = audio_input {
+    a.extend(formats::input_args(config));
+    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+    let has_audio = if !config.format.has_audio() {
+        false
+    } else if let Some(path) = audio_input {
         push(&[
             "-f",
             "f32le",
@@ -93,75 +81,8 @@ pub(crate) fn ffmpeg_args(config: &EncoderConfig, audio_input: Option<&Path>) ->
     if has_audio {
         push(&["-map", "1:a:0"]);
     }
-    if config.stride != config.width {
-        push(&[
-            "-vf",
-            &format!("crop={}:{}:0:0", config.width, config.height),
-        ]);
-    }
-    let q = config.quality;
-    match config.format {
-        OutputFormat::Mp4 | OutputFormat::Mov => {
-            push(&[
-                "-c:v",
-                "libx264",
-                "-preset",
-                q.x264_preset(),
-                "-crf",
-                &q.crf().to_string(),
-            ]);
-            push(&["-pix_fmt", "yuv420p"]);
-        }
-        OutputFormat::Webm => {
-            let (crf, speed) = vp9_settings(q);
-            push(&[
-                "-c:v",
-                "libvpx-vp9",
-                "-crf",
-                &crf.to_string(),
-                "-b:v",
-                "0",
-                "-deadline",
-                "good",
-            ]);
-            push(&[
-                "-cpu-used",
-                &speed.to_string(),
-                "-row-mt",
-                "1",
-                "-pix_fmt",
-                "yuv420p",
-            ]);
-        }
-    }
-    // Tag the stream so players decode with the matrix we encoded with.
-    push(&[
-        "-color_range",
-        "tv",
-        "-colorspace",
-        "bt709",
-        "-color_primaries",
-        "bt709",
-        "-color_trc",
-        "bt709",
-    ]);
-    if has_audio {
-        match config.format {
-            OutputFormat::Webm => push(&["-c:a", "libopus", "-b:a", "128k"]),
-            _ => push(&["-c:a", "aac", "-b:a", "192k"]),
-        }
-        // The audio is exactly as long as the video; cut a silent generator there too.
-        push(&["-shortest"]);
-    }
-    if config.faststart && matches!(config.format, OutputFormat::Mp4 | OutputFormat::Mov) {
-        push(&["-movflags", "+faststart"]);
-    }
-    match config.format {
-        OutputFormat::Mp4 => push(&["-f", "mp4"]),
-        OutputFormat::Mov => push(&["-f", "mov"]),
-        OutputFormat::Webm => push(&["-f", "webm"]),
-    }
-    push(&["-y", &config.output.to_string_lossy()]);
+    a.extend(formats::video_args(config));
+    a.extend(formats::muxer_args(config, has_audio, sequence_dir));
     a
 }
 
@@ -185,6 +106,8 @@ pub struct FfmpegEncoder {
     output: PathBuf,
     name: String,
     expected_len: usize,
+    /// A PNG sequence's frames before they are zipped into `output`.
+    sequence_dir: Option<tempfile::TempDir>,
 }
 
 /// Streams audio into ffmpeg through a FIFO from its own thread.
@@ -283,7 +206,31 @@ impl FfmpegEncoder {
             Some(src) => Some(AudioPump::start(src, &config.output)?),
             None => None,
         };
-        let args = ffmpeg_args(&config, audio.as_ref().map(|a| a.fifo.as_path()));
+        let sequence_dir = if config.format == OutputFormat::Png {
+            let parent = config
+                .output
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            Some(
+                tempfile::Builder::new()
+                    .prefix(".vrender-png-")
+                    .tempdir_in(parent)
+                    .map_err(|e| {
+                        EncoderError::Failed(format!(
+                            "cannot create a folder for the PNG frames beside {}: {e}",
+                            config.output.display()
+                        ))
+                    })?,
+            )
+        } else {
+            None
+        };
+        let args = ffmpeg_args(
+            &config,
+            audio.as_ref().map(|a| a.fifo.as_path()),
+            sequence_dir.as_ref().map(|d| d.path()),
+        );
         tracing::debug!(?args, "starting ffmpeg");
         let mut child = Command::new(&config.ffmpeg)
             .args(&args)
@@ -331,16 +278,11 @@ impl FfmpegEncoder {
                 stdin.flush()
             })
             .map_err(|e| EncoderError::Failed(format!("cannot start the writer thread: {e}")))?;
-        let name = match config.format {
-            OutputFormat::Webm => {
-                let (crf, speed) = vp9_settings(config.quality);
-                format!("libvpx-vp9 (ffmpeg, crf {crf}, cpu-used {speed})")
-            }
-            _ => format!(
-                "x264 (ffmpeg, preset {}, crf {})",
-                config.quality.x264_preset(),
-                config.quality.crf()
-            ),
+        let name = formats::encoder_name(&config);
+        let expected_len = if config.alpha {
+            config.width as usize * config.height as usize * 4
+        } else {
+            config.stride as usize * config.height as usize * 3 / 2
         };
         Ok(FfmpegEncoder {
             child,
@@ -353,7 +295,8 @@ impl FfmpegEncoder {
             finished: false,
             output: config.output,
             name,
-            expected_len: config.stride as usize * config.height as usize * 3 / 2,
+            expected_len,
+            sequence_dir,
         })
     }
 
@@ -422,6 +365,9 @@ impl FfmpegEncoder {
         }
         if let Some(Err(e)) = audio_result {
             return Err(EncoderError::Audio(e));
+        }
+        if let Some(dir) = self.sequence_dir.take() {
+            formats::zip_sequence(dir.path(), &self.output).map_err(EncoderError::Failed)?;
         }
         Ok(())
     }

@@ -10,11 +10,13 @@
 
 pub mod concat;
 mod ffmpeg;
+mod formats;
 
 use std::path::{Path, PathBuf};
 
 pub use concat::ChunkFile;
 pub use ffmpeg::{ffmpeg_version, FfmpegEncoder};
+pub use formats::{x265_settings, GifOutput};
 
 use crate::project::{OutputFormat, Quality};
 use crate::render::EncoderPreference;
@@ -70,9 +72,15 @@ pub struct EncoderConfig {
     pub silent_audio: bool,
     /// MP4/MOV: `-movflags +faststart` (the index at the front; ffmpeg rewrites the file at the end).
     pub faststart: bool,
+    /// Frames are RGBA with straight alpha, rows `width * 4` bytes (outputs that keep a transparent
+    /// background); otherwise YUV 4:2:0.
+    pub alpha: bool,
+    /// GIF output: its rate and size (default: the project's).
+    pub gif: Option<GifOutput>,
 }
 
-/// One raw frame: planar YUV 4:2:0, BT.709 limited range, rows `stride` bytes long.
+/// One raw frame: planar YUV 4:2:0, BT.709 limited range, rows `stride` bytes long; or, with
+/// [`EncoderConfig::alpha`], RGBA (sRGB-encoded, straight alpha), rows `width * 4` bytes long.
 pub struct Frame {
     pub index: u64,
     pub data: Vec<u8>,
@@ -114,7 +122,10 @@ pub fn open(
     config: EncoderConfig,
     preference: EncoderPreference,
 ) -> Result<Box<dyn Encoder>, EncoderError> {
-    if preference == EncoderPreference::Auto && config.format != OutputFormat::Webm {
+    if preference == EncoderPreference::Auto
+        && matches!(config.format, OutputFormat::Mp4 | OutputFormat::Mov)
+        && !config.alpha
+    {
         if cfg!(feature = "nvenc") {
             tracing::info!("NVENC session setup is not implemented in this build; using x264");
         } else {

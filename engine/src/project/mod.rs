@@ -10,6 +10,7 @@ mod audio_track;
 pub mod captions;
 mod color;
 mod memory;
+pub mod merge;
 mod schema;
 mod style;
 mod text_check;
@@ -21,6 +22,7 @@ mod video_check;
 pub use animation::{AnimatedProperty, Animation, Easing};
 pub use audio_track::AudioTrack;
 pub use color::{Color, ColorParseError};
+pub use merge::{MergeError, MergeValues, MissingField, Template};
 pub use schema::project_json_schema;
 pub use style::{
     Anchor, BlendMode, Fill, GradientKind, GradientStop, LinearGradient, Shadow, ShapeKind, Stroke,
@@ -148,29 +150,89 @@ pub enum OutputFormat {
     /// H.264 (x264 or NVENC) + AAC in MP4, `+faststart`.
     #[default]
     Mp4,
-    /// H.264 + AAC in QuickTime.
+    /// H.264 + AAC in QuickTime; with a transparent background, ProRes 4444 with alpha.
     Mov,
-    /// VP9 + Opus in WebM.
+    /// VP9 + Opus in WebM; with a transparent background, VP9 `yuva420p` (alpha kept).
     Webm,
+    /// Animated GIF: one palette made for the clip, no sound; rate and width are render options.
+    Gif,
+    /// H.265 (x265) + AAC in MP4, tagged `hvc1` for Apple players.
+    Hevc,
+    /// One PNG per frame (RGBA with a transparent background), delivered as one ZIP archive.
+    Png,
 }
 
 impl OutputFormat {
-    pub const ALL: [OutputFormat; 3] = [OutputFormat::Mp4, OutputFormat::Mov, OutputFormat::Webm];
+    pub const ALL: [OutputFormat; 6] = [
+        OutputFormat::Mp4,
+        OutputFormat::Mov,
+        OutputFormat::Webm,
+        OutputFormat::Gif,
+        OutputFormat::Hevc,
+        OutputFormat::Png,
+    ];
 
-    pub fn extension(self) -> &'static str {
+    /// The name users write (`outputFormat`, `--format`).
+    pub fn as_str(self) -> &'static str {
         match self {
             OutputFormat::Mp4 => "mp4",
             OutputFormat::Mov => "mov",
             OutputFormat::Webm => "webm",
+            OutputFormat::Gif => "gif",
+            OutputFormat::Hevc => "hevc",
+            OutputFormat::Png => "png",
+        }
+    }
+
+    /// The output file's extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Mp4 | OutputFormat::Hevc => "mp4",
+            OutputFormat::Mov => "mov",
+            OutputFormat::Webm => "webm",
+            OutputFormat::Gif => "gif",
+            OutputFormat::Png => "zip",
         }
     }
 
     pub fn mime_type(self) -> &'static str {
         match self {
-            OutputFormat::Mp4 => "video/mp4",
+            OutputFormat::Mp4 | OutputFormat::Hevc => "video/mp4",
             OutputFormat::Mov => "video/quicktime",
             OutputFormat::Webm => "video/webm",
+            OutputFormat::Gif => "image/gif",
+            OutputFormat::Png => "application/zip",
         }
+    }
+
+    /// The format an output file name implies (`.zip`: a PNG sequence; `.mp4`: H.264).
+    pub fn from_extension(ext: &str) -> Option<OutputFormat> {
+        match ext.to_ascii_lowercase().as_str() {
+            "zip" => Some(OutputFormat::Png),
+            "mp4" => Some(OutputFormat::Mp4),
+            other => other.parse().ok(),
+        }
+    }
+
+    /// Whether the format carries sound.
+    pub fn has_audio(self) -> bool {
+        !matches!(self, OutputFormat::Gif | OutputFormat::Png)
+    }
+
+    /// Whether the format keeps a transparent background's alpha.
+    pub fn has_alpha(self) -> bool {
+        matches!(
+            self,
+            OutputFormat::Mov | OutputFormat::Webm | OutputFormat::Png
+        )
+    }
+
+    /// Whether chunks of the format can be rendered apart and joined without re-encoding.
+    pub fn chunkable(self) -> bool {
+        matches!(
+            self,
+            OutputFormat::Mp4 | OutputFormat::Mov | OutputFormat::Webm
+        )
     }
 }
 
@@ -179,8 +241,98 @@ impl std::str::FromStr for OutputFormat {
     fn from_str(s: &str) -> Result<Self, String> {
         OutputFormat::ALL
             .into_iter()
-            .find(|f| f.extension() == s)
-            .ok_or_else(|| format!("unknown output format `{s}` (expected mp4, mov or webm)"))
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown output format `{s}` (expected mp4, mov, webm, gif, hevc or png)")
+            })
+    }
+}
+
+/// Options of GIF output. GIFs are for chat and e-mail: small, short, few colours.
+///
+/// ffmpeg makes one 256-colour palette for the whole clip (`palettegen`, `stats_mode=full`) and maps
+/// every frame to it with Sierra-2-4A error diffusion (`paletteuse`, `dither=sierra2_4a`): smooth
+/// gradients without the crawling of ordered dithering. The palette is made at the end of the clip, so
+/// ffmpeg holds the scaled clip in memory meanwhile: at most [`GifOptions::MAX_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GifOptions {
+    /// Frames per second, 1 to 30; default the project's rate, at most 15.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<f64>,
+    /// Width in pixels, 16 to 1280 and at most the project's; the height keeps the aspect ratio.
+    /// Default the project's width, at most 480.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+}
+
+impl GifOptions {
+    pub const MAX_FPS: f64 = 30.0;
+    pub const MAX_WIDTH: u32 = 1280;
+    /// Longest clip, seconds.
+    pub const MAX_SECONDS: f64 = 60.0;
+    /// Memory ffmpeg may hold for the palette pass (frames × width × height × 4 bytes).
+    pub const MAX_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
+
+    /// The frame rate, width and height used for `project` (`frames` long), or the problems, each
+    /// with its field (`gif.fps`, `gif.width`, `gif`).
+    pub fn resolve(
+        &self,
+        width: u32,
+        height: u32,
+        frame_rate: f64,
+        frames: u64,
+    ) -> Result<(f64, u32, u32), Vec<ValidationError>> {
+        let mut errors = Vec::new();
+        let fps = self.fps.unwrap_or(frame_rate.min(15.0));
+        if !(1.0..=Self::MAX_FPS).contains(&fps) || fps > frame_rate {
+            errors.push(ValidationError {
+                path: "gif.fps".into(),
+                message: format!(
+                    "must be between 1 and {} and at most the project's frame rate {frame_rate}, got {fps}",
+                    Self::MAX_FPS
+                ),
+            });
+        }
+        let w = self.width.unwrap_or(width.min(480));
+        if !(16..=Self::MAX_WIDTH).contains(&w) || w > width {
+            errors.push(ValidationError {
+                path: "gif.width".into(),
+                message: format!(
+                    "must be between 16 and {} and at most the project's width {width}, got {w}",
+                    Self::MAX_WIDTH
+                ),
+            });
+        }
+        // Even, like the video formats; the aspect ratio kept.
+        let h = (((height as f64 * w as f64 / width as f64) / 2.0).round() as u32 * 2).max(2);
+        let seconds = frames as f64 / frame_rate;
+        if seconds > Self::MAX_SECONDS {
+            errors.push(ValidationError {
+                path: "gif".into(),
+                message: format!(
+                    "a GIF may last at most {} s, this one is {seconds:.1} s",
+                    Self::MAX_SECONDS
+                ),
+            });
+        } else if errors.is_empty() {
+            let bytes = (seconds * fps).ceil() * w as f64 * h as f64 * 4.0;
+            if bytes > Self::MAX_BYTES {
+                errors.push(ValidationError {
+                    path: "gif".into(),
+                    message: format!(
+                        "{w}x{h} at {fps} fps for {seconds:.1} s needs {:.0} MiB for the palette pass, over {:.0} MiB: lower the width, the rate or the length",
+                        bytes / 1048576.0,
+                        Self::MAX_BYTES / 1048576.0
+                    ),
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok((fps, w, h))
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -192,7 +344,9 @@ pub struct Composition {
     #[serde(default)]
     #[schemars(range(max = 3600), extend("exclusiveMinimum" = 0))]
     pub duration: Option<f64>,
-    /// Opaque background colour (`#rrggbb`); default black.
+    /// Background colour; default black. `"transparent"` (or any alpha below 255) is kept in the
+    /// outputs with alpha (`mov`: ProRes 4444, `webm`: VP9 `yuva420p`, `png`); the others show it
+    /// over black.
     #[serde(default)]
     pub background: Option<Color>,
     /// How this composition enters from the previous one. The two overlap by the transition's duration,
@@ -533,6 +687,13 @@ impl Layer {
 }
 
 impl Project {
+    /// Whether a composition's background is not opaque (the alpha outputs keep it).
+    pub fn has_transparency(&self) -> bool {
+        self.frames
+            .iter()
+            .any(|c| c.background.is_some_and(|b| b.a < 255))
+    }
+
     /// A project with no compositions yet.
     pub fn new(width: u32, height: u32, frame_rate: f64) -> Self {
         Project {
@@ -574,6 +735,28 @@ impl Project {
                 message: inner.to_string(),
             }
         })
+    }
+
+    /// Parses a project from a JSON value (see [`Project::from_json`]).
+    pub fn from_value(value: serde_json::Value) -> Result<Project, ProjectError> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            ProjectError::Parse {
+                path: if path == "." || path == "?" {
+                    String::new()
+                } else {
+                    path
+                },
+                message: e.into_inner().to_string(),
+            }
+        })
+    }
+
+    /// Parses a project that may be a template: its `{{NAME}}` merge fields are filled from `values`
+    /// and its `mergeDefaults` first (see [`merge`]). A plain project parses as with
+    /// [`Project::from_json`].
+    pub fn from_json_merged(json: &str, values: &MergeValues) -> Result<Project, ProjectError> {
+        Template::from_json(json)?.values(values.clone()).project()
     }
 
     /// Reads and parses a project file.

@@ -194,11 +194,6 @@ impl Project {
                     format!("must last at least one frame ({one_frame:.4} s)"),
                 );
             }
-            if let Some(bg) = comp.background {
-                if bg.a != 255 {
-                    c.err(format!("{p}.background"), "must be opaque (alpha 255)");
-                }
-            }
             if let Some(t) = &comp.transition {
                 let tp = format!("{p}.transition");
                 if i == 0 {

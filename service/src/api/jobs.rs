@@ -6,14 +6,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use vrender_engine::{OutputFormat, Quality};
+use vrender_engine::{GifOptions, OutputFormat, Quality};
 
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::extract::JsonBody;
 use super::projects::valid_id;
+use super::templates::merged_project;
 use super::AppState;
 use crate::auth::Caller;
-use crate::model::{JobRecord, JobStatus, JobView};
+use crate::model::{JobRecord, JobStatus, JobView, StillSpec};
 use crate::orchestrator::callback::check_url;
 use crate::orchestrator::{NewJob, OrchestratorError};
 use crate::quota::Refusal;
@@ -31,12 +32,28 @@ pub struct SubmitJobRequest {
     /// http(s) URL that receives the final job status as a signed POST.
     #[serde(default)]
     pub callback_url: Option<String>,
-    /// mp4, mov or webm; default: the project's.
+    /// mp4, mov, webm, gif, hevc or png (a ZIP of PNG frames); default: the project's.
     #[serde(default)]
     pub output_format: Option<String>,
     /// low, medium, high or ultra; default: the project's.
     #[serde(default)]
     pub quality: Option<String>,
+    /// Values of the template's `{{NAME}}` merge fields (the project's `mergeDefaults` fill the rest).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub merge: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A full-size picture of the frame at `time` (png by default), stored beside the video; its
+    /// link is the job's `posterUrl`.
+    #[serde(default)]
+    pub poster: Option<StillSpec>,
+    /// A small picture of the frame at `time` (jpeg, 320 px wide by default); `thumbnailUrl`.
+    #[serde(default)]
+    pub thumbnail: Option<StillSpec>,
+    /// GIF output: `fps` (1–30, default the project's rate, at most 15) and `width` (16–1280, default
+    /// the project's, at most 480).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub gif: Option<GifOptions>,
 }
 
 /// A page of jobs, newest first.
@@ -130,8 +147,8 @@ pub async fn submit_job(
         return Err(ApiError::invalid(message, problems).into());
     }
     // Another user's project is as unknown as a missing one.
-    let project = match state.projects.get_project(&req.project_id).await? {
-        Some(p) if caller.can_access(&p.project.user_id) => p.project,
+    let stored = match state.projects.get_project(&req.project_id).await? {
+        Some(p) if caller.can_access(&p.project.user_id) => p,
         Some(_) => {
             return Err(ApiError::invalid_field(
                 "projectId",
@@ -141,6 +158,22 @@ pub async fn submit_job(
         }
         None => return Err(OrchestratorError::UnknownProject(req.project_id).into()),
     };
+    let merged = merged_project(&state, &stored, req.merge).await?;
+    let project = merged.clone().unwrap_or(stored.project);
+    let problems = super::outputs::check(
+        &project,
+        output_format.unwrap_or(project.output_format),
+        req.poster.as_ref(),
+        req.thumbnail.as_ref(),
+        req.gif.as_ref(),
+    );
+    if !problems.is_empty() {
+        let message = match problems.as_slice() {
+            [one] => format!("{}: {}", one.path, one.message),
+            many => format!("{} invalid fields", many.len()),
+        };
+        return Err(ApiError::invalid(message, problems).into());
+    }
     // Server capacity first (queue full, disk low: 503), then the user's quotas. Both guards are
     // held until the job is stored, so concurrent submissions are counted one by one.
     let _capacity = state.capacity.admit(state.jobs.as_ref()).await?;
@@ -156,6 +189,11 @@ pub async fn submit_job(
             callback_url: req.callback_url,
             output_format,
             quality,
+            project: merged,
+            poster: req.poster,
+            thumbnail: req.thumbnail,
+            still: None,
+            gif: req.gif,
         })
         .await?;
     Ok((

@@ -9,6 +9,8 @@
 //! * `POST /api/v1/render/previews` (one frame as PNG/JPEG)
 //! * `GET /api/v1/schema/project.json` (JSON Schema of the project format)
 //! * `GET /` and `/studio/*` (the Studio page, see [`studio`])
+//! * `POST /api/v1/render/stills` (one frame as a picture)
+//! * `POST /api/v1/render/batches`, `GET|DELETE /api/v1/render/batches/{batchId}` (templates)
 //! * `GET /api/v1/files/{key}?expires=&signature=` (signed output downloads)
 //! * `GET /api/v1/health` (also `/health`)
 //! * `GET /api/openapi.json`, `GET /api/docs` (Swagger UI)
@@ -16,6 +18,7 @@
 //!
 //! Authentication and rate limiting: see [`crate::auth`].
 
+pub mod batches;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -25,10 +28,12 @@ pub mod jobs;
 pub mod json_limits;
 pub mod metrics;
 pub mod openapi_security;
+pub mod outputs;
 pub mod previews;
 pub mod projects;
 pub mod schema;
 pub mod studio;
+pub mod templates;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +63,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub projects: Arc<dyn ProjectStore>,
     pub jobs: Arc<dyn JobStore>,
+    pub batches: Arc<dyn crate::store::BatchStore>,
     pub queue: Arc<dyn Queue>,
     pub storage: Arc<dyn Storage>,
     /// Set when outputs are on local disk and served by this service.
@@ -90,6 +96,10 @@ pub struct AppState {
         events::job_events,
         previews::preview,
         schema::project_schema,
+        outputs::submit_still,
+        batches::submit_batch,
+        batches::get_batch,
+        batches::cancel_batch,
         files::download,
         health::health,
     ),
@@ -99,6 +109,13 @@ pub struct AppState {
         crate::model::CallbackState,
         jobs::SubmitJobRequest,
         jobs::JobList,
+        outputs::SubmitStillRequest,
+        crate::model::StillSpec,
+        crate::model::StillFormat,
+        batches::SubmitBatchRequest,
+        batches::BatchItemRequest,
+        batches::BatchView,
+        batches::BatchItemView,
         error::ErrorBody,
         error::ErrorDetail,
         crate::quota::QuotaExceeded,
@@ -110,6 +127,7 @@ pub struct AppState {
         (name = "jobs", description = "Render jobs"),
         (name = "previews", description = "Single frames of a project"),
         (name = "schema", description = "The project format"),
+        (name = "batches", description = "One job per item of a template"),
         (name = "files", description = "Rendered outputs"),
         (name = "health", description = "Service health"),
     )
@@ -143,6 +161,12 @@ pub fn router(state: AppState) -> Router {
         .route("/render/jobs/{jobId}/events", get(events::job_events))
         .route("/render/previews", post(previews::preview))
         .route("/schema/project.json", get(schema::project_schema))
+        .route("/render/stills", post(outputs::submit_still))
+        .route("/render/batches", post(batches::submit_batch))
+        .route(
+            "/render/batches/{batchId}",
+            get(batches::get_batch).delete(batches::cancel_batch),
+        )
         .route("/files/{*key}", get(files::download))
         .route("/health", get(health::health));
     Router::new()

@@ -9,7 +9,7 @@ use vrender_engine::{AssetResolver, Project, ValidationError};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::JsonBody;
-use super::AppState;
+use super::{templates, AppState};
 use crate::auth::Caller;
 use crate::model::{now_millis, rfc3339, StoredProject};
 use crate::quota::Refusal;
@@ -22,6 +22,12 @@ pub struct ProjectView {
     #[serde(flatten)]
     pub project: Project,
     pub created_at: String,
+    /// A template's JSON as sent (merge fields and `mergeDefaults` included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<serde_json::Value>,
+    /// The names of a template's merge fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge_fields: Option<Vec<String>>,
 }
 
 /// Ids are 1–128 characters of `A-Z a-z 0-9 _ . -`.
@@ -59,6 +65,7 @@ pub async fn create_project(
 ) -> Result<(StatusCode, Json<ProjectView>), Refusal> {
     let Checked {
         project,
+        template,
         checked,
         fetched,
         resolver,
@@ -74,10 +81,17 @@ pub async fn create_project(
     })
     .await
     .map_err(|e| ApiError::internal(format!("validation crashed: {e}")))?
-    .map_err(ApiError::from_validation)?;
+    .or_else(|errors| {
+        // A template's fields still holding a placeholder are validated when a job fills them in.
+        match templates::pending_excluded(errors, template.as_ref()) {
+            remaining if remaining.is_empty() => Ok(()),
+            remaining => Err(ApiError::from_validation(remaining)),
+        }
+    })?;
     let stored = StoredProject {
         project,
         created_at: now_millis(),
+        template,
     };
     state.projects.create_project(&stored).await?;
     tracing::info!(project_id = %stored.project.project_id, user_id = %stored.project.user_id, "project stored");
@@ -85,6 +99,8 @@ pub async fn create_project(
         StatusCode::CREATED,
         Json(ProjectView {
             created_at: rfc3339(stored.created_at),
+            merge_fields: templates::field_names(stored.template.as_ref()),
+            template: stored.template,
             project: stored.project,
         }),
     ))
@@ -92,8 +108,10 @@ pub async fn create_project(
 
 /// A parsed project, owned and checked for everything but media and ranges, ready to validate.
 pub(crate) struct Checked {
-    /// As sent, with its owner and `projectId` set.
+    /// As sent, with its owner and `projectId` set (a template: with its `mergeDefaults` filled in).
     pub project: Project,
+    /// A template's JSON as sent, owned like the project (`None` without merge fields).
+    pub template: Option<serde_json::Value>,
     /// The same with `s3://` sources replaced by downloaded copies.
     pub checked: Project,
     /// The folder of those copies.
@@ -109,9 +127,12 @@ pub(crate) async fn check_project(
     caller: &Caller,
     text: &str,
 ) -> Result<Checked, Refusal> {
-    let mut project = Project::from_json(text).map_err(ApiError::from_project)?;
+    let (mut project, mut template) = templates::parse(text)?;
     // `$schema` only helps editors; it is not part of the stored project.
     project.schema = None;
+    if let Some(serde_json::Value::Object(t)) = &mut template {
+        t.remove("$schema");
+    }
     // With authentication on, a project belongs to its creator (an admin may name another user).
     match caller {
         Caller::User { user_id, admin } if !admin || project.user_id.is_empty() => {
@@ -128,6 +149,7 @@ pub(crate) async fn check_project(
         )
         .into());
     }
+    templates::own(&mut template, &project);
     state
         .quotas
         .check_resolution(caller, &project.user_id, project.width, project.height)?;
@@ -137,6 +159,7 @@ pub(crate) async fn check_project(
     roots.extend(fetched.iter().map(|d| d.0.clone()));
     Ok(Checked {
         project,
+        template,
         checked,
         fetched,
         resolver: AssetResolver::confined_to(roots),
@@ -224,6 +247,8 @@ pub async fn get_project(
         .ok_or_else(|| ApiError::not_found(format!("no project with id `{project_id}`")))?;
     Ok(Json(ProjectView {
         created_at: rfc3339(stored.created_at),
+        merge_fields: templates::field_names(stored.template.as_ref()),
+        template: stored.template,
         project: stored.project,
     }))
 }

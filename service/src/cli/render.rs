@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use vrender_engine::{
-    AssetResolver, CancelToken, Engine, EngineConfig, OutputFormat, Phase, Project, ProjectError,
-    Quality, RenderRequest,
+    AssetResolver, CancelToken, Engine, EngineConfig, MergeValues, OutputFormat, Phase, Project,
+    ProjectError, Quality, RenderRequest, StillOutput, Template,
 };
 
 #[derive(Args, Debug)]
@@ -21,9 +21,25 @@ pub struct RenderArgs {
     /// Override the project's quality: low, medium, high, ultra.
     #[arg(long)]
     pub quality: Option<Quality>,
-    /// Override the output format (default: the project's, or the output file's extension).
+    /// Override the output format: mp4, mov, webm, gif, hevc or png (a ZIP of PNG frames). Default:
+    /// the output file's extension (.zip: png), else the project's.
     #[arg(long)]
     pub format: Option<OutputFormat>,
+    /// GIF frame rate (default the project's, at most 15).
+    #[arg(long, value_name = "FPS")]
+    pub gif_fps: Option<f64>,
+    /// GIF width in pixels (default the project's, at most 480).
+    #[arg(long, value_name = "PIXELS")]
+    pub gif_width: Option<u32>,
+    /// Also write the frame at SECONDS, full size, to FILE (.png or .jpg) from the same render.
+    #[arg(long, value_name = "SECONDS:FILE", value_parser = parse_still)]
+    pub poster: Option<(f64, PathBuf)>,
+    /// Also write a thumbnail of the frame at SECONDS to FILE (.jpg or .png), `--thumbnail-width` wide.
+    #[arg(long, value_name = "SECONDS:FILE", value_parser = parse_still)]
+    pub thumbnail: Option<(f64, PathBuf)>,
+    /// Thumbnail width in pixels; the height keeps the aspect ratio.
+    #[arg(long, value_name = "PIXELS", default_value_t = 320)]
+    pub thumbnail_width: u32,
     /// Render only frames A..B (half-open, 0-based).
     #[arg(long, value_parser = parse_range)]
     pub frames: Option<std::ops::Range<u64>>,
@@ -39,9 +55,76 @@ pub struct RenderArgs {
     /// Add a silent audio track when the project has no audio.
     #[arg(long)]
     pub silent_audio: bool,
+    /// Fill merge field NAME of a template (repeatable). VALUE is read as JSON when it is a number,
+    /// true, false or null, else as text.
+    #[arg(long = "merge", value_name = "NAME=VALUE", value_parser = parse_merge)]
+    pub merge: Vec<(String, serde_json::Value)>,
+    /// Merge field values from a JSON object file (`--merge` values win).
+    #[arg(long = "merge-file", value_name = "FILE")]
+    pub merge_file: Option<PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+fn parse_still(s: &str) -> Result<(f64, PathBuf), String> {
+    let (t, file) = s
+        .split_once(':')
+        .ok_or("expected SECONDS:FILE, e.g. 1.5:poster.png")?;
+    let t: f64 = t
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad time `{t}` (seconds)"))?;
+    if !t.is_finite() || t < 0.0 {
+        return Err(format!("time must be 0 or more seconds, got {t}"));
+    }
+    Ok((t, PathBuf::from(file)))
+}
+
+fn parse_merge(s: &str) -> Result<(String, serde_json::Value), String> {
+    vrender_engine::merge::parse_assignment(s)
+}
+
+/// The merge values of `--merge-file` and `--merge`.
+fn merge_values(args: &RenderArgs) -> Result<MergeValues> {
+    let mut values = MergeValues::new();
+    if let Some(file) = &args.merge_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading merge file {}", file.display()))?;
+        match serde_json::from_str::<serde_json::Value>(&text)
+            .with_context(|| format!("merge file {}", file.display()))?
+        {
+            serde_json::Value::Object(o) => values = o,
+            _ => bail!(
+                "merge file {}: must be a JSON object of name → value",
+                file.display()
+            ),
+        }
+    }
+    values.extend(args.merge.iter().cloned());
+    Ok(values)
+}
+
+/// Reads the project file, filling its merge fields when it is a template.
+fn load_project(args: &RenderArgs) -> Result<Project> {
+    let values = merge_values(args)?;
+    let text = std::fs::read_to_string(&args.project).map_err(|e| {
+        anyhow::Error::new(ProjectError::Io {
+            path: args.project.display().to_string(),
+            message: e.to_string(),
+        })
+    })?;
+    let template = Template::from_json(&text)?;
+    if !values.is_empty() && !template.is_template() {
+        bail!(
+            "{}: --merge given, but the project has no {{{{NAME}}}} merge fields",
+            args.project.display()
+        );
+    }
+    template
+        .values(values)
+        .project()
+        .map_err(|e| anyhow::Error::new(e).context(args.project.display().to_string()))
 }
 
 fn parse_range(s: &str) -> Result<std::ops::Range<u64>, String> {
@@ -61,10 +144,7 @@ fn parse_range(s: &str) -> Result<std::ops::Range<u64>, String> {
 }
 
 pub fn run(args: RenderArgs) -> Result<()> {
-    let project = Project::from_file(&args.project).map_err(|e| match e {
-        ProjectError::Io { .. } => anyhow::Error::new(e),
-        other => anyhow::Error::new(other).context(args.project.display().to_string()),
-    })?;
+    let project = load_project(&args)?;
     let base = args
         .project
         .parent()
@@ -96,7 +176,7 @@ pub fn run(args: RenderArgs) -> Result<()> {
         args.output
             .extension()
             .and_then(|e| e.to_str())
-            .and_then(|e| e.to_ascii_lowercase().parse().ok())
+            .and_then(OutputFormat::from_extension)
     });
     if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
@@ -108,6 +188,23 @@ pub fn run(args: RenderArgs) -> Result<()> {
     request.format = format;
     request.frames = args.frames.clone();
     request.silent_audio = args.silent_audio;
+    request.gif.fps = args.gif_fps;
+    request.gif.width = args.gif_width;
+    let total = vrender_engine::chunk::total_frames(&project);
+    let stills = [
+        args.poster.as_ref().map(|p| (p, None)),
+        args.thumbnail
+            .as_ref()
+            .map(|t| (t, Some(args.thumbnail_width))),
+    ];
+    for ((t, path), width) in stills.into_iter().flatten() {
+        request.stills.push(StillOutput {
+            // Seconds of the timeline (with `--frames`, inside the rendered part).
+            frame: StillOutput::frame_at(*t, project.frame_rate, total),
+            width,
+            path: path.clone(),
+        });
+    }
 
     let bar = if args.quiet {
         ProgressBar::hidden()

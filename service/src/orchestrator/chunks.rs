@@ -353,11 +353,21 @@ impl Orchestrator {
         if self.settings.chunk_threshold_seconds <= 0.0 {
             return false;
         }
+        // GIF palettes, PNG sequences, alpha and stills need the whole render in one place.
+        if !job.output_format.chunkable()
+            || job.poster.is_some()
+            || job.thumbnail.is_some()
+            || job.still.is_some()
+        {
+            return false;
+        }
         // Errors here fall through to the normal path, which reports them.
-        let Ok(Some(stored)) = self.projects.get_project(&job.project_id).await else {
+        let Ok(Some(project)) = self.job_project(job).await else {
             return false;
         };
-        let project = stored.project;
+        if project.has_transparency() && job.output_format.has_alpha() {
+            return false;
+        }
         let total = vrender_engine::chunk::total_frames(&project);
         let Some(ranges) = split(
             total,
@@ -1120,8 +1130,8 @@ impl Orchestrator {
     }
 
     async fn engine_and_project(&self, job: &JobRecord) -> Result<(Arc<Engine>, Project), Attempt> {
-        let project = match self.projects.get_project(&job.project_id).await {
-            Ok(Some(p)) => p.project,
+        let project = match self.job_project(job).await {
+            Ok(Some(p)) => p,
             Ok(None) => {
                 return Err(Attempt::Failed {
                     message: format!("project `{}` no longer exists", job.project_id),

@@ -18,6 +18,7 @@
 pub mod callback;
 pub mod chunks;
 mod scratch;
+mod stills;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,7 +32,7 @@ use vrender_engine::{
 };
 
 use crate::config::Settings;
-use crate::model::{now_millis, JobPhase, JobRecord, JobStatus, JobView};
+use crate::model::{now_millis, JobPhase, JobRecord, JobStatus, JobView, StillSpec};
 use crate::queue::{CancelBus, Delivery, Queue, QueueError, QueueItem};
 use crate::storage::{output_key, s3_assets, Storage, StorageError, WriterState};
 use crate::store::{JobStore, ProjectStore, StoreError, UpdateOutcome};
@@ -66,6 +67,13 @@ pub struct NewJob {
     pub callback_url: Option<String>,
     pub output_format: Option<OutputFormat>,
     pub quality: Option<Quality>,
+    /// The merged project of a template job (see [`JobRecord::project`]).
+    pub project: Option<Project>,
+    pub poster: Option<StillSpec>,
+    pub thumbnail: Option<StillSpec>,
+    /// A still-only job's picture.
+    pub still: Option<StillSpec>,
+    pub gif: Option<vrender_engine::GifOptions>,
 }
 
 /// The engine, once opened, or why it could not be.
@@ -268,17 +276,57 @@ impl Orchestrator {
             },
             _ => None,
         };
-        JobView::new(job, url)
+        let mut view = JobView::new(job, url);
+        if job.status == JobStatus::Completed {
+            view.poster_url = self.sign(job, job.poster_key.as_deref()).await;
+            view.thumbnail_url = self.sign(job, job.thumbnail_key.as_deref()).await;
+        }
+        view
+    }
+
+    /// A signed link to `key`, if any (a failure is logged, the link left out).
+    async fn sign(&self, job: &JobRecord, key: Option<&str>) -> Option<String> {
+        let key = key?;
+        match self
+            .storage
+            .signed_url(key, self.settings.signed_url_expiry)
+            .await
+        {
+            Ok(u) => Some(u),
+            Err(e) => {
+                tracing::warn!(job_id = %job.job_id, key, error = %e, "cannot sign a still's link");
+                None
+            }
+        }
+    }
+
+    /// The project `job` renders: its merged template, else the stored project.
+    pub(crate) async fn job_project(
+        &self,
+        job: &JobRecord,
+    ) -> Result<Option<Project>, crate::store::StoreError> {
+        if let Some(p) = &job.project {
+            return Ok(Some(p.clone()));
+        }
+        Ok(self
+            .projects
+            .get_project(&job.project_id)
+            .await?
+            .map(|p| p.project))
     }
 
     /// Stores and queues a job.
     pub async fn submit(&self, req: NewJob) -> Result<JobRecord, OrchestratorError> {
-        let project = self
-            .projects
-            .get_project(&req.project_id)
-            .await?
-            .ok_or_else(|| OrchestratorError::UnknownProject(req.project_id.clone()))?
-            .project;
+        let project = match &req.project {
+            Some(p) => p.clone(),
+            None => {
+                self.projects
+                    .get_project(&req.project_id)
+                    .await?
+                    .ok_or_else(|| OrchestratorError::UnknownProject(req.project_id.clone()))?
+                    .project
+            }
+        };
         let now = now_millis();
         let job = JobRecord {
             job_id: uuid::Uuid::new_v4().to_string(),
@@ -306,6 +354,13 @@ impl Orchestrator {
             chunks: None,
             rendered_seconds: 0.0,
             claim: None,
+            project: req.project,
+            poster: req.poster,
+            thumbnail: req.thumbnail,
+            still: req.still,
+            poster_key: None,
+            thumbnail_key: None,
+            gif: req.gif,
         };
         self.jobs.create_job(&job).await?;
         // Mark queued before pushing: a worker claims only `queued` jobs. A crash in between leaves
@@ -784,8 +839,8 @@ impl Orchestrator {
     }
 
     async fn attempt(&self, job: &JobRecord, token: &CancelToken) -> Attempt {
-        let project = match self.projects.get_project(&job.project_id).await {
-            Ok(Some(p)) => p.project,
+        let project = match self.job_project(job).await {
+            Ok(Some(p)) => p,
             Ok(None) => {
                 return Attempt::Failed {
                     message: format!("project `{}` no longer exists", job.project_id),
@@ -848,6 +903,19 @@ impl Orchestrator {
         // Progressive upload needs the bytes behind the encoder's write position to stay put.
         request.faststart = !self.storage.progressive();
 
+        if let Some(spec) = job.still.clone() {
+            let attempt = self
+                .still_job(engine, project, request, job, &spec, &scratch.path)
+                .await;
+            drop(scratch);
+            return attempt;
+        }
+        if let Some(gif) = job.gif {
+            request.gif = gif;
+        }
+        let stills = stills::plan(job, &project, &scratch.path);
+        request.stills = stills::outputs(&stills);
+
         // The upload runs alongside the render (progressive storage sends parts while it encodes).
         let (writer, upload) = self.start_upload(job, &output);
         let result = self.render(engine, project, request, job, token).await;
@@ -856,8 +924,20 @@ impl Orchestrator {
                 crate::metrics::metrics()
                     .encode_seconds
                     .observe(stats.elapsed.as_secs_f64());
-                self.upload(job, writer, upload, stats.duration.as_secs_f64())
+                match self
+                    .upload(job, writer, upload, stats.duration.as_secs_f64())
                     .await
+                {
+                    done @ Attempt::Done { .. } => match self.store_stills(job, &stills).await {
+                        Ok(()) => done,
+                        Err(message) => Attempt::Failed {
+                            message,
+                            transient: true,
+                            reason: "upload",
+                        },
+                    },
+                    other => other,
+                }
             }
             Err(e) => {
                 writer.send_replace(WriterState::Abandoned);

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::model::{JobRecord, JobStatus, StoredProject};
+use crate::model::{BatchRecord, JobRecord, JobStatus, StoredProject};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -98,9 +98,16 @@ pub trait JobStore: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// Both stores in one object (every implementation keeps projects and jobs together).
-pub trait Store: ProjectStore + JobStore {}
-impl<T: ProjectStore + JobStore> Store for T {}
+#[async_trait]
+pub trait BatchStore: Send + Sync {
+    /// Stores a new batch; [`StoreError::Conflict`] when its id is taken.
+    async fn create_batch(&self, batch: &BatchRecord) -> Result<(), StoreError>;
+    async fn get_batch(&self, batch_id: &str) -> Result<Option<BatchRecord>, StoreError>;
+}
+
+/// Every store in one object (each implementation keeps projects, jobs and batches together).
+pub trait Store: ProjectStore + JobStore + BatchStore {}
+impl<T: ProjectStore + JobStore + BatchStore> Store for T {}
 
 /// The store the settings ask for: MongoDB when `MONGODB_URI` is set, else the SQLite file.
 pub async fn from_settings(
@@ -154,6 +161,13 @@ pub(crate) mod tests {
             chunks: None,
             rendered_seconds: 0.0,
             claim: None,
+            project: None,
+            poster: None,
+            thumbnail: None,
+            still: None,
+            poster_key: None,
+            thumbnail_key: None,
+            gif: None,
         }
     }
 

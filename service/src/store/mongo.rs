@@ -8,6 +8,7 @@
 //! - `projects`: `_id` = projectId.
 //! - `jobs`: `_id` = jobId; indexes `jobId` (unique), `userId + createdAt` (listing), `status +
 //!   createdAt` (recovery, queue resync).
+//! - `batches`: `_id` = batchId.
 //!
 //! A state change is optimistic: read the job, apply the change in Rust, then `replaceOne` filtered on
 //! `_id`, the `version` read *and* the expected statuses. If another process changed the job in
@@ -25,7 +26,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use super::{
     JobMutation, JobPage, JobQuery, JobStore, ProjectStore, StoreError, UpdateOutcome, Usage,
 };
-use crate::model::{now_millis, JobRecord, JobStatus, StoredProject};
+use crate::model::{now_millis, BatchRecord, JobRecord, JobStatus, StoredProject};
 
 /// Database used when the URI names none.
 pub const DEFAULT_DATABASE: &str = "vrender";
@@ -37,6 +38,7 @@ const CAS_ATTEMPTS: usize = 16;
 pub struct MongoStore {
     db: Database,
     projects: Collection<Document>,
+    batches: Collection<Document>,
     jobs: Collection<Document>,
 }
 
@@ -77,6 +79,7 @@ impl MongoStore {
         MongoStore {
             projects: db.collection("projects"),
             jobs: db.collection("jobs"),
+            batches: db.collection("batches"),
             db,
         }
     }
@@ -172,6 +175,39 @@ pub(crate) fn cas_filter(job_id: &str, version: i64, expected: &[JobStatus]) -> 
         f.insert("status", doc! { "$in": status_list(expected) });
     }
     f
+}
+
+#[async_trait]
+impl super::BatchStore for MongoStore {
+    async fn create_batch(&self, batch: &BatchRecord) -> Result<(), StoreError> {
+        let mut d = bson::to_document(batch).map_err(backend)?;
+        d.insert("_id", batch.batch_id.clone());
+        match self.batches.insert_one(d).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => {
+                Err(StoreError::Conflict(format!("batch {}", batch.batch_id)))
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn get_batch(&self, batch_id: &str) -> Result<Option<BatchRecord>, StoreError> {
+        let Some(mut d) = self
+            .batches
+            .find_one(doc! { "_id": batch_id })
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        d.remove("_id");
+        bson::from_document(d)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                id: batch_id.to_string(),
+                message: e.to_string(),
+            })
+    }
 }
 
 #[async_trait]
@@ -367,6 +403,7 @@ mod tests {
         StoredProject {
             project: serde_json::from_str(&text).unwrap(),
             created_at: 1_700_000_000_000,
+            template: None,
         }
     }
 

@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::{
     JobMutation, JobPage, JobQuery, JobStore, ProjectStore, StoreError, UpdateOutcome, Usage,
 };
-use crate::model::{now_millis, JobRecord, JobStatus, StoredProject};
+use crate::model::{now_millis, BatchRecord, JobRecord, JobStatus, StoredProject};
 
 const READERS: usize = 4;
 
@@ -65,7 +65,12 @@ impl SqliteStore {
                 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id, seq DESC);
                 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
                 CREATE INDEX IF NOT EXISTS jobs_by_user_created ON jobs (user_id, created_at);
-                CREATE INDEX IF NOT EXISTS jobs_by_user_status ON jobs (user_id, status);",
+                CREATE INDEX IF NOT EXISTS jobs_by_user_status ON jobs (user_id, status);
+                CREATE TABLE IF NOT EXISTS batches (
+                    id TEXT PRIMARY KEY,
+                    created_at INTEGER NOT NULL,
+                    data TEXT NOT NULL
+                );",
             )
             .map_err(backend)?;
         let readers = (0..READERS)
@@ -155,6 +160,50 @@ impl ProjectStore for SqliteStore {
                     params![id],
                     |r| r.get(0),
                 )
+                .optional()
+                .map_err(backend)?;
+            data.map(|d| {
+                serde_json::from_str(&d).map_err(|e| StoreError::Corrupt {
+                    id,
+                    message: e.to_string(),
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl super::BatchStore for SqliteStore {
+    async fn create_batch(&self, batch: &BatchRecord) -> Result<(), StoreError> {
+        let id = batch.batch_id.clone();
+        let data = encode(batch)?;
+        let created = batch.created_at;
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO batches (id, created_at, data) VALUES (?1, ?2, ?3)",
+                params![id, created, data],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("batch {id}"))
+                } else {
+                    backend(e)
+                }
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_batch(&self, batch_id: &str) -> Result<Option<BatchRecord>, StoreError> {
+        let id = batch_id.to_string();
+        self.read(move |c| {
+            let data: Option<String> = c
+                .query_row("SELECT data FROM batches WHERE id = ?1", params![id], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(backend)?;
             data.map(|d| {

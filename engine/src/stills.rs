@@ -1,0 +1,202 @@
+//! Posters and thumbnails taken from a render's own frames: the frame the encoder is handed at that
+//! index (YUV 4:2:0 or RGBA) becomes a PNG or JPEG, scaled when asked, with no second render or decode.
+//! Also the RGBA readback of outputs with alpha (rows packed, alpha un-premultiplied).
+
+use std::path::{Path, PathBuf};
+
+use image::{DynamicImage, RgbImage, RgbaImage};
+
+use crate::error::RenderError;
+
+/// JPEG quality of stills (0–100): 90 keeps text sharp at about a tenth of the PNG's size.
+pub const JPEG_QUALITY: u8 = 90;
+
+/// One still to write during a render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StillOutput {
+    /// Timeline frame (it must be inside the rendered range).
+    pub frame: u64,
+    /// Width in pixels (the height keeps the aspect ratio); default the video's size.
+    pub width: Option<u32>,
+    /// `.png`, `.jpg` or `.jpeg`.
+    pub path: PathBuf,
+}
+
+impl StillOutput {
+    /// The frame at `seconds` of a `frame_rate` timeline of `total` frames (the last frame when the
+    /// time is at or past the end).
+    pub fn frame_at(seconds: f64, frame_rate: f64, total: u64) -> u64 {
+        ((seconds.max(0.0) * frame_rate).floor() as u64).min(total.saturating_sub(1))
+    }
+
+    /// Why this still cannot be written for a render of `range` at `width`, if it cannot.
+    pub fn check(&self, range: &std::ops::Range<u64>, width: u32) -> Result<(), String> {
+        if !range.contains(&self.frame) {
+            return Err(format!(
+                "still frame {} is outside the rendered frames {}..{}",
+                self.frame, range.start, range.end
+            ));
+        }
+        if let Some(w) = self.width {
+            if !(16..=width).contains(&w) {
+                return Err(format!(
+                    "still width {w} must be between 16 and the video's width {width}"
+                ));
+            }
+        }
+        match ext(&self.path).as_deref() {
+            Some("png" | "jpg" | "jpeg") => Ok(()),
+            _ => Err(format!(
+                "still {}: the name must end in .png, .jpg or .jpeg",
+                self.path.display()
+            )),
+        }
+    }
+}
+
+fn ext(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+}
+
+/// Bytes per row of an RGBA readback of `width` pixels (wgpu's copy alignment).
+pub(crate) fn rgba_row_bytes(width: u32) -> u32 {
+    (4 * width).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT)
+}
+
+/// Packs an aligned RGBA readback (premultiplied, as the compositor stores it) into `width * 4`-byte
+/// rows with straight alpha, as encoders of alpha expect.
+pub(crate) fn pack_rgba(mapped: &[u8], width: u32, height: u32) -> Vec<u8> {
+    let row = rgba_row_bytes(width) as usize;
+    let w4 = 4 * width as usize;
+    let mut out = Vec::with_capacity(w4 * height as usize);
+    for y in 0..height as usize {
+        out.extend_from_slice(&mapped[y * row..y * row + w4]);
+    }
+    for px in out.chunks_exact_mut(4) {
+        let a = px[3] as u32;
+        if a != 0 && a != 255 {
+            for c in &mut px[..3] {
+                *c = ((*c as u32 * 255 + a / 2) / a).min(255) as u8;
+            }
+        }
+    }
+    out
+}
+
+/// BT.709 limited-range YUV 4:2:0 (rows `stride` bytes) to RGB.
+pub(crate) fn yuv420_to_rgb(data: &[u8], width: u32, height: u32, stride: u32) -> RgbImage {
+    let (w, h, s) = (width as usize, height as usize, stride as usize);
+    let cw = s / 2;
+    let y_plane = &data[..s * h];
+    let ch = h.div_ceil(2);
+    let u_plane = &data[s * h..s * h + cw * ch];
+    let v_plane = &data[s * h + cw * ch..s * h + 2 * cw * ch];
+    // Each chroma sample covers its 2x2 block, as ffmpeg's own yuv420p → RGB conversion does, so a
+    // still equals the video's frame as ffmpeg decodes it.
+    let chroma = |plane: &[u8], x: usize, y: usize| -> f32 { plane[(y / 2) * cw + x / 2] as f32 };
+    let mut img = RgbImage::new(width, height);
+    for y in 0..h {
+        for x in 0..w {
+            let luma = (y_plane[y * s + x] as f32 - 16.0) * (255.0 / 219.0);
+            let cb = (chroma(u_plane, x, y) - 128.0) * (255.0 / 224.0);
+            let cr = (chroma(v_plane, x, y) - 128.0) * (255.0 / 224.0);
+            let r = luma + 1.5748 * cr;
+            let g = luma - 0.1873 * cb - 0.4681 * cr;
+            let b = luma + 1.8556 * cb;
+            let q = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+            img.put_pixel(x as u32, y as u32, image::Rgb([q(r), q(g), q(b)]));
+        }
+    }
+    img
+}
+
+/// Writes `still` from a frame as the encoder receives it.
+pub(crate) fn write(
+    still: &StillOutput,
+    frame: &[u8],
+    size: (u32, u32, u32),
+    alpha: bool,
+) -> Result<(), RenderError> {
+    let (width, height, stride) = size;
+    let img = if alpha {
+        DynamicImage::ImageRgba8(
+            RgbaImage::from_raw(width, height, frame.to_vec())
+                .ok_or_else(|| RenderError::Request("still: frame size mismatch".into()))?,
+        )
+    } else {
+        DynamicImage::ImageRgb8(yuv420_to_rgb(frame, width, height, stride))
+    };
+    save(img, still)
+}
+
+/// Scales `img` to the still's width (Lanczos 3; the height keeps the aspect ratio) and writes it as
+/// PNG or JPEG (quality [`JPEG_QUALITY`]) by the name's extension.
+pub fn save(img: impl Into<DynamicImage>, still: &StillOutput) -> Result<(), RenderError> {
+    let img: DynamicImage = img.into();
+    let (width, height) = (img.width(), img.height());
+    let img = match still.width {
+        Some(w) if w != width => {
+            let h = ((height as f64 * w as f64 / width as f64).round() as u32).max(1);
+            img.resize_exact(w, h, image::imageops::FilterType::Lanczos3)
+        }
+        _ => img,
+    };
+    let io = |e: std::io::Error| RenderError::Io {
+        context: format!("writing {}", still.path.display()),
+        source: e,
+    };
+    let encode_err = |e: image::ImageError| RenderError::Io {
+        context: format!("encoding {}", still.path.display()),
+        source: std::io::Error::other(e.to_string()),
+    };
+    let file = std::fs::File::create(&still.path).map_err(io)?;
+    let mut out = std::io::BufWriter::new(file);
+    match ext(&still.path).as_deref() {
+        Some("jpg" | "jpeg") => {
+            // JPEG has no alpha: transparent stills are flattened over black.
+            let rgb = img.to_rgb8();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
+                .encode_image(&rgb)
+                .map_err(encode_err)?;
+        }
+        _ => img
+            .write_to(&mut out, image::ImageFormat::Png)
+            .map_err(encode_err)?,
+    }
+    use std::io::Write;
+    out.flush().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grey_and_colour_round_trip_through_bt709() {
+        // A flat colour in limited-range BT.709: Y 63, Cb 102, Cr 240 is about pure red (255, 0, 0).
+        let (w, h, s) = (4u32, 2u32, 8u32);
+        let mut data = vec![63u8; (s * h) as usize];
+        data.extend(vec![102u8; (s / 2 * h / 2) as usize]);
+        data.extend(vec![240u8; (s / 2 * h / 2) as usize]);
+        let img = yuv420_to_rgb(&data, w, h, s);
+        let p = img.get_pixel(1, 1).0;
+        assert!(p[0] >= 250 && p[1] <= 5 && p[2] <= 5, "{p:?}");
+    }
+
+    #[test]
+    fn alpha_is_unpremultiplied() {
+        let row = rgba_row_bytes(1) as usize;
+        let mut mapped = vec![0u8; row];
+        mapped[..4].copy_from_slice(&[64, 0, 32, 128]);
+        assert_eq!(pack_rgba(&mapped, 1, 1), vec![128, 0, 64, 128]);
+    }
+
+    #[test]
+    fn frame_times_clamp_to_the_timeline() {
+        assert_eq!(StillOutput::frame_at(1.0, 30.0, 90), 30);
+        assert_eq!(StillOutput::frame_at(99.0, 30.0, 90), 89);
+        assert_eq!(StillOutput::frame_at(-1.0, 30.0, 90), 0);
+    }
+}

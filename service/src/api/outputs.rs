@@ -1,0 +1,218 @@
+//! Output options of a job beyond the video: poster, thumbnail and GIF settings (checked against the
+//! project before the job is queued), and `POST /api/v1/render/stills` for a still-only job.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use vrender_engine::{GifOptions, OutputFormat, Project};
+
+use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::extract::JsonBody;
+use super::projects::valid_id;
+use super::templates::merged_project;
+use super::AppState;
+use crate::auth::Caller;
+use crate::model::{JobView, StillSpec};
+use crate::orchestrator::callback::check_url;
+use crate::orchestrator::{NewJob, OrchestratorError};
+use crate::quota::Refusal;
+
+/// Problems of a still's time and width, at `path`.
+fn check_still(path: &str, spec: &StillSpec, project: &Project, out: &mut Vec<ErrorDetail>) {
+    if !spec.time.is_finite() || spec.time < 0.0 {
+        out.push(ErrorDetail {
+            path: format!("{path}.time"),
+            message: format!("must be 0 or more seconds, got {}", spec.time),
+        });
+    }
+    if let Some(w) = spec.width {
+        if !(16..=project.width).contains(&w) {
+            out.push(ErrorDetail {
+                path: format!("{path}.width"),
+                message: format!(
+                    "must be between 16 and the video's width {}, got {w}",
+                    project.width
+                ),
+            });
+        }
+    }
+}
+
+/// Problems of a job's poster, thumbnail and GIF options for `project` rendered as `format`.
+pub fn check(
+    project: &Project,
+    format: OutputFormat,
+    poster: Option<&StillSpec>,
+    thumbnail: Option<&StillSpec>,
+    gif: Option<&GifOptions>,
+) -> Vec<ErrorDetail> {
+    let mut out = Vec::new();
+    if let Some(p) = poster {
+        if p.width.is_some() {
+            out.push(ErrorDetail {
+                path: "poster.width".into(),
+                message: "a poster is full size; ask for a thumbnail for a smaller picture".into(),
+            });
+        }
+        let time_only = StillSpec {
+            width: None,
+            ..p.clone()
+        };
+        check_still("poster", &time_only, project, &mut out);
+    }
+    if let Some(t) = thumbnail {
+        check_still("thumbnail", t, project, &mut out);
+    }
+    if let Some(g) = gif {
+        if format != OutputFormat::Gif {
+            out.push(ErrorDetail {
+                path: "gif".into(),
+                message: format!("GIF options need outputFormat gif, not {}", format.as_str()),
+            });
+        } else if let Err(errors) = g.resolve(
+            project.width,
+            project.height,
+            project.frame_rate,
+            vrender_engine::chunk::total_frames(project),
+        ) {
+            out.extend(errors.into_iter().map(|e| ErrorDetail {
+                path: e.path,
+                message: e.message,
+            }));
+        }
+    } else if format == OutputFormat::Gif {
+        // The defaults must fit too (a long clip is refused here, not at render time).
+        if let Err(errors) = GifOptions::default().resolve(
+            project.width,
+            project.height,
+            project.frame_rate,
+            vrender_engine::chunk::total_frames(project),
+        ) {
+            out.extend(errors.into_iter().map(|e| ErrorDetail {
+                path: e.path,
+                message: e.message,
+            }));
+        }
+    }
+    out
+}
+
+/// Body of `POST /render/stills`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubmitStillRequest {
+    /// A stored project (or template).
+    pub project_id: String,
+    /// Seconds into the video; at or past the end: the last frame.
+    pub time: f64,
+    /// Width in pixels, 16 to the video's width; default the video's.
+    #[serde(default)]
+    pub width: Option<u32>,
+    /// png (default) or jpeg.
+    #[serde(default)]
+    pub format: Option<crate::model::StillFormat>,
+    /// Values of the template's merge fields.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub merge: Option<serde_json::Map<String, serde_json::Value>>,
+    /// 1 (lowest) to 10 (highest), default 5.
+    #[serde(default)]
+    pub priority: Option<i64>,
+    #[serde(default)]
+    pub callback_url: Option<String>,
+}
+
+/// Render one frame as a picture (a still-only job).
+///
+/// The job runs like a render job (queue, status, callback); its `outputUrl` is the picture.
+#[utoipa::path(
+    post,
+    path = "/api/v1/render/stills",
+    tag = "jobs",
+    request_body = SubmitStillRequest,
+    responses(
+        (status = 202, description = "Queued", body = JobView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 422, description = "Invalid field (unknown projectId, bad time or width, missing merge values, …)", body = ErrorBody),
+        (status = 429, description = "A quota or the rate limit", body = ErrorBody),
+        (status = 503, description = "Out of capacity", body = ErrorBody),
+    )
+)]
+pub async fn submit_still(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<JobView>), Refusal> {
+    let req: SubmitStillRequest = body.parse()?;
+    if !valid_id(&req.project_id) {
+        return Err(ApiError::invalid_field(
+            "projectId",
+            "must be 1 to 128 characters of A-Z, a-z, 0-9, _, . or -",
+        )
+        .into());
+    }
+    let priority = req.priority.unwrap_or(5);
+    if !(1..=10).contains(&priority) {
+        return Err(ApiError::invalid_field(
+            "priority",
+            format!("must be between 1 and 10, got {priority}"),
+        )
+        .into());
+    }
+    if let Some(url) = &req.callback_url {
+        check_url(url, state.settings.allow_private_callbacks)
+            .map_err(|e| ApiError::invalid_field("callbackUrl", e))?;
+    }
+    let stored = match state.projects.get_project(&req.project_id).await? {
+        Some(p) if caller.can_access(&p.project.user_id) => p,
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "projectId",
+                format!("unknown project `{}`", req.project_id),
+            )
+            .into())
+        }
+        None => return Err(OrchestratorError::UnknownProject(req.project_id).into()),
+    };
+    let merged = merged_project(&state, &stored, req.merge).await?;
+    let project = merged.clone().unwrap_or(stored.project);
+    let spec = StillSpec {
+        time: req.time,
+        width: req.width,
+        format: req.format,
+    };
+    let mut problems = Vec::new();
+    check_still("", &spec, &project, &mut problems);
+    for p in &mut problems {
+        p.path = p.path.trim_start_matches('.').to_string();
+    }
+    if !problems.is_empty() {
+        let message = format!("{}: {}", problems[0].path, problems[0].message);
+        return Err(ApiError::invalid(message, problems).into());
+    }
+    let _capacity = state.capacity.admit(state.jobs.as_ref()).await?;
+    let _admission = state
+        .quotas
+        .admit(&caller, &project.user_id, project.width, project.height)
+        .await?;
+    let job = state
+        .orchestrator
+        .submit(NewJob {
+            project_id: project.project_id.clone(),
+            priority: priority as u8,
+            callback_url: req.callback_url,
+            output_format: None,
+            quality: None,
+            project: merged,
+            poster: None,
+            thumbnail: None,
+            still: Some(spec),
+            gif: None,
+        })
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(state.orchestrator.view(&job).await),
+    ))
+}
