@@ -38,6 +38,8 @@ COPY shaders shaders
 COPY engine engine
 COPY service service
 COPY benches benches
+# The Studio page (service/studio/) embeds the example projects.
+COPY examples examples
 # touch: the sources are older than the dummy build's outputs; make cargo rebuild the workspace crates.
 RUN find engine service benches -name '*.rs' -exec touch {} + \
     && cargo build --release --locked -p vrender-service \

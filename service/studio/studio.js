@@ -173,6 +173,8 @@ async function showFrame(n) {
   const blob = await resp.blob();
   const url = URL.createObjectURL(blob);
   const img = $("preview");
+  // data-frame names the frame shown once it is decoded (the browser test reads it).
+  delete img.dataset.frame;
   img.src = url;
   await img.decode().catch(() => {});
   if (state.url) URL.revokeObjectURL(state.url);

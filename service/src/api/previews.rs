@@ -181,10 +181,13 @@ pub async fn preview(
         None => {
             let body = JsonBody::from_request(request, &state).await?;
             let text = body.text()?.to_string();
-            (
-                content_key(&text, &state.settings.asset_roots),
-                Source::Inline(text),
-            )
+            // Per caller: a cache hit skips the checks (quota included) the caller has not passed.
+            let key = format!(
+                "{}:{}",
+                caller.user_id().unwrap_or(""),
+                content_key(&text, &state.settings.asset_roots)
+            );
+            (key, Source::Inline(text))
         }
     };
     let permit = state.previews.permit().await.ok_or_else(|| {

@@ -50,7 +50,7 @@ class Steps:
 # The preview image's size and a summary of its pixels (distinct colours, a hash), read via a canvas.
 PIXELS = """
 const img = document.getElementById('preview');
-if (!img.complete || !img.naturalWidth) return null;
+if (!img.complete || !img.naturalWidth || img.dataset.frame === undefined) return null;
 const c = document.createElement('canvas');
 c.width = img.naturalWidth; c.height = img.naturalHeight;
 const g = c.getContext('2d');
