@@ -1,11 +1,19 @@
-# vrender: common tasks. `make demo` renders every example to out/, `make test` runs the whole suite.
+# vrender: common tasks. `make demo` renders every example to out/ and `make serve` runs the service
+# with the Studio page; `make test` runs the whole suite.
 CARGO ?= cargo
 EXAMPLES := $(wildcard examples/*.json)
+PORT ?= 3001
+# `make serve`: the examples' media are the asset root, so the Studio previews and renders them.
+ASSET_ROOTS ?= $(CURDIR)/examples
 
-.PHONY: deps build demo test lint bench serve
+.PHONY: deps test-deps build demo test lint bench serve
 
+# What vrender needs to run.
 deps:
 	bash scripts/install-deps.sh
+
+# What only the tests need (the S3-protocol server, chromium + selenium for the Studio test).
+test-deps:
 	bash scripts/install-test-servers.sh
 
 build: deps
@@ -18,8 +26,9 @@ demo: build
 	  echo "rendering $$f -> out/$$name.mp4"; \
 	  $${CARGO_TARGET_DIR:-target}/release/vrender render $$f -o out/$$name.mp4; \
 	done
+	@echo "Studio: run 'make serve', then open http://127.0.0.1:$(PORT)/ to edit, preview and render these projects"
 
-test: deps
+test: deps test-deps
 	$(CARGO) test --workspace --locked
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
@@ -32,4 +41,5 @@ bench: deps
 	$(CARGO) run --release -p vrender-bench -- --project examples/s1.json $(BENCH_ARGS)
 
 serve: build
-	$${CARGO_TARGET_DIR:-target}/release/vrender serve
+	@echo "Studio: http://127.0.0.1:$(PORT)/  (API docs: http://127.0.0.1:$(PORT)/api/docs)"
+	PORT=$(PORT) ASSET_ROOTS=$(ASSET_ROOTS) $${CARGO_TARGET_DIR:-target}/release/vrender serve

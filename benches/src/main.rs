@@ -5,8 +5,10 @@
 //! cargo run --release -p vrender-bench -- [--project examples/s1.json]
 //!     [--rows compose,encode,e2e,peer,rss,audio] [--frames N] [--json]
 //! cargo run --release -p vrender-bench -- --rows v1          # the video scene V1 (off by default)
+//! cargo run --release -p vrender-bench -- --rows captions    # captions scene C1 (off by default)
 //! cargo run --release -p vrender-bench -- peer-command       # print the peer's ffmpeg command
 //! cargo run --release -p vrender-bench -- chunks [--seconds 60] [--chunk-seconds 10] [--workers 2]
+//! cargo run --release -p vrender-bench -- preview [--scrubs 50] [--width 960] [--format jpeg]
 //! cargo run --release -p vrender-bench -- outputs [--frames 150] [--batch 100] [--batch-seconds 5]
 //! ```
 //!
@@ -27,9 +29,11 @@ use serde_json::json;
 use vrender_engine::encoder::{self, DiscardEncoder, Encoder, EncoderConfig, Frame};
 use vrender_engine::*;
 
+mod captions_scene;
 mod chunks;
 mod outputs;
 mod peer;
+mod preview;
 mod video_scene;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -63,6 +67,10 @@ struct Cli {
     #[arg(long)]
     json: bool,
 
+    /// Length of the captions scene C1 (`--rows captions`), seconds; one cue per 2 s.
+    #[arg(long, default_value_t = 600.0)]
+    captions_seconds: f64,
+
     /// Internal: render PROJECT once end to end and print this process's peak RSS as JSON.
     #[arg(long, value_name = "PROJECT", hide = true)]
     child_render: Option<PathBuf>,
@@ -76,6 +84,8 @@ struct Cli {
 enum Cmd {
     /// Chunked rendering: one long job in one piece vs in chunks with 1 and N workers.
     Chunks(ChunksArgs),
+    /// Frame preview latency, cold and warm (p50/p95), as the Studio's scrubber sees it.
+    Preview(PreviewArgs),
     /// End-to-end fps per output format, and batch throughput through `vrender serve`.
     Outputs(outputs::OutputsArgs),
     /// Print the peer's ffmpeg command for the project (shell-quoted) and exit.
@@ -108,6 +118,25 @@ pub struct ChunksArgs {
     workers: usize,
 }
 
+#[derive(Args, Debug)]
+pub struct PreviewArgs {
+    /// The project.
+    #[arg(long, default_value = "examples/s1.json")]
+    project: PathBuf,
+    /// Warm previews (frames across the timeline, shuffled).
+    #[arg(long, default_value_t = 50)]
+    scrubs: usize,
+    /// Cold previews (the project prepared from scratch each time).
+    #[arg(long, default_value_t = 5)]
+    cold: usize,
+    /// Scale previews down to this width (the Studio asks for at most 960).
+    #[arg(long)]
+    width: Option<u32>,
+    /// png or jpeg.
+    #[arg(long, default_value = "png", value_parser = ["png", "jpeg"])]
+    format: String,
+}
+
 /// What `--rows` can pick.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowKind {
@@ -134,6 +163,8 @@ pub enum RowKind {
     V1Peer,
     /// V1: peak RSS of a 10 s and a 60 s render.
     V1Rss,
+    /// Scene C1: end to end and peak RSS with and without captions (`--captions-seconds`).
+    Captions,
 }
 
 /// One measurement; `value` is `None` where it cannot be measured (`note` says why).
@@ -206,6 +237,7 @@ fn main() {
 fn run(cli: Cli) -> Res<()> {
     match &cli.command {
         Some(Cmd::Chunks(args)) => return chunks::run(args),
+        Some(Cmd::Preview(args)) => return preview::run(args),
         Some(Cmd::Outputs(args)) => return outputs::run(args),
         Some(Cmd::PeerCommand {
             project,
@@ -554,6 +586,11 @@ fn bench(cli: &Cli) -> Res<()> {
         video_scene::run_rows(&cli.rows, &engine, cli.frames, &mut rows)?;
     }
 
+    // 8. The captions scene C1.
+    if want(RowKind::Captions) {
+        captions_scene::run_rows(cli.captions_seconds, dir.path(), &mut rows)?;
+    }
+
     let mut out = std::io::stdout().lock();
     if cli.json {
         let report = json!({
@@ -571,6 +608,12 @@ fn bench(cli: &Cli) -> Res<()> {
             "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
         });
         let mut report = report;
+        if want(RowKind::Captions) {
+            report["c1"] = json!({
+                "scene": captions_scene::DESCRIPTION,
+                "seconds": cli.captions_seconds,
+            });
+        }
         if with_v1 {
             report["v1"] = json!({
                 "scene": video_scene::DESCRIPTION,
@@ -598,6 +641,14 @@ fn bench(cli: &Cli) -> Res<()> {
             "V1 rows: {}, {} frames\n",
             video_scene::DESCRIPTION,
             video_scene::frames_of(cli.frames)
+        )?;
+    }
+    if want(RowKind::Captions) {
+        writeln!(
+            out,
+            "C1 rows: {}, {} s\n",
+            captions_scene::DESCRIPTION,
+            cli.captions_seconds
         )?;
     }
     writeln!(out, "| measurement | result |\n|---|---|")?;

@@ -359,10 +359,11 @@ fn wrap_lines(face: &ttf_parser::Face, text: &str, size: f64, wrap: Option<f64>)
 
 /// `drawtext` filters (one per line) drawing a text layer.
 pub fn text_filters(layer: &Layer) -> Res<Vec<String>> {
-    let bold = layer
-        .font
-        .as_deref()
-        .is_some_and(|f| f.to_ascii_lowercase().contains("bold"));
+    let bold = layer.font.as_ref().is_some_and(|f| {
+        f.names()
+            .iter()
+            .any(|n| n.to_ascii_lowercase().contains("bold"))
+    }) || layer.font_weight.is_some_and(|w| w.value() >= 600);
     let font = font_file(bold);
     let data = std::fs::read(&font).map_err(|e| format!("{}: {e}", font.display()))?;
     let face = ttf_parser::Face::parse(&data, 0).map_err(|e| format!("{}: {e}", font.display()))?;

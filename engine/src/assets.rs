@@ -21,6 +21,9 @@ pub struct AssetResolver {
 /// Largest image we decode, in pixels per side; bigger files are refused before decoding.
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
 
+/// Largest font file we load, in bytes (Noto CJK, among the biggest, is about 20 MiB).
+pub const MAX_FONT_BYTES: u64 = 64 * 1024 * 1024;
+
 impl AssetResolver {
     /// Sources relative to `dir` (the project file's folder); absolute paths allowed.
     pub fn relative_to(dir: impl Into<PathBuf>) -> Self {
@@ -157,6 +160,92 @@ impl AssetResolver {
             .map_err(|e| corrupt(e.to_string()))?;
         Ok(img.into_rgba8())
     }
+}
+
+/// Reads a file of at most `limit` bytes (checked before reading).
+fn read_limited(
+    path: &Path,
+    src: &str,
+    what: &'static str,
+    limit: u64,
+) -> Result<Vec<u8>, AssetError> {
+    let corrupt = |reason: String| AssetError::Corrupt {
+        src: src.to_string(),
+        what,
+        reason,
+    };
+    let len = std::fs::metadata(path)
+        .map_err(|e| corrupt(e.to_string()))?
+        .len();
+    if len > limit {
+        return Err(corrupt(format!(
+            "{len} bytes is over the limit of {} MiB",
+            limit / (1024 * 1024)
+        )));
+    }
+    std::fs::read(path).map_err(|e| corrupt(e.to_string()))
+}
+
+impl AssetResolver {
+    /// Resolves and reads a font file and checks that it is a TrueType/OpenType font (or
+    /// collection) whose faces parse. Returns its bytes.
+    pub fn load_font(&self, src: &str) -> Result<Vec<u8>, AssetError> {
+        let path = self.resolve(src)?;
+        let data = read_limited(&path, src, "font", MAX_FONT_BYTES)?;
+        check_font_data(&data).map_err(|reason| AssetError::Corrupt {
+            src: src.to_string(),
+            what: "font",
+            reason,
+        })?;
+        Ok(data)
+    }
+
+    /// Resolves and parses an SRT or WebVTT file; errors name the line.
+    pub fn load_captions(&self, src: &str) -> Result<Vec<crate::project::Cue>, AssetError> {
+        let path = self.resolve(src)?;
+        let corrupt = |reason: String| AssetError::Corrupt {
+            src: src.to_string(),
+            what: "captions",
+            reason,
+        };
+        let data = read_limited(
+            &path,
+            src,
+            "captions",
+            crate::project::captions::MAX_CAPTION_BYTES,
+        )?;
+        let text = String::from_utf8(data).map_err(|e| {
+            let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            corrupt(format!("line {line}: not UTF-8 text"))
+        })?;
+        crate::project::captions::parse(&text).map_err(|e| corrupt(e.to_string()))
+    }
+}
+
+/// Whether `data` is a font we can use: TrueType/OpenType or a collection, every face parsing.
+pub fn check_font_data(data: &[u8]) -> Result<(), String> {
+    match data.get(..4) {
+        Some(b"wOF2") | Some(b"wOFF") => {
+            return Err("WOFF/WOFF2 fonts are not supported; give the TTF or OTF file".into())
+        }
+        None => return Err("not a font file (too short)".into()),
+        _ => {}
+    }
+    let faces = ttf_parser::fonts_in_collection(data).unwrap_or(1);
+    if faces == 0 || faces > 256 {
+        return Err(format!("a font collection of {faces} faces"));
+    }
+    for i in 0..faces {
+        let face = ttf_parser::Face::parse(data, i)
+            .map_err(|e| format!("not a TrueType/OpenType font ({e})"))?;
+        if face.number_of_glyphs() == 0 {
+            return Err("the font has no glyphs".into());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -27,6 +27,6 @@ pub use stills::StillOutput;
 pub mod render;
 
 pub use render::{
-    AdapterSummary, CancelToken, EncoderPreference, Engine, EngineConfig, Phase, Progress,
-    RenderRequest, RenderStats,
+    AdapterSummary, CancelToken, EncoderPreference, Engine, EngineConfig, Phase, PreparedProject,
+    Progress, RenderRequest, RenderStats,
 };

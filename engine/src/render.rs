@@ -4,6 +4,7 @@
 //! [`EngineConfig`]); each [`Engine::render`] call takes per-render parameters ([`RenderRequest`]).
 //! One `Engine` is `Send + Sync` and may run several renders at once from different threads.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -31,6 +32,10 @@ pub struct EngineConfig {
     pub ffmpeg: Option<PathBuf>,
     /// Extra font files or folders for text layers (the bundled DejaVu Sans is always loaded).
     pub font_paths: Vec<PathBuf>,
+    /// Let text use the machine's installed fonts (fontconfig's folders). Off: only the bundled
+    /// DejaVu Sans, the Noto fallback fonts of `make deps` (when installed), `font_paths` and each
+    /// project's own `fonts` — renders then look the same on every machine. The CLI turns it on.
+    pub system_fonts: bool,
 }
 
 /// Which encoder to use.
@@ -194,7 +199,8 @@ pub struct Engine {
     config: EngineConfig,
     gpu: Gpu,
     compositor: Compositor,
-    text: Mutex<TextSystem>,
+    /// Shared with prepared scenes (they keep their project's fonts loaded while they live).
+    text: Arc<Mutex<TextSystem>>,
 }
 
 /// Which frames [`Engine::frame_loop`] composes, whether it may use the static-layer cache, whether
@@ -214,7 +220,12 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Result<Engine, RenderError> {
         let gpu = Gpu::open(config.adapter.as_deref())?;
         let compositor = Compositor::new(&gpu.device);
-        let text = Mutex::new(TextSystem::new(&gpu.device, &gpu.queue, &config.font_paths));
+        let text = Arc::new(Mutex::new(TextSystem::new(
+            &gpu.device,
+            &gpu.queue,
+            &config.font_paths,
+            config.system_fonts,
+        )));
         Ok(Engine {
             config,
             gpu,
@@ -225,6 +236,23 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// The glyphs a text layer's text is shaped into (engine fonts only, no project fonts): which
+    /// face draws each character and where, in layer units from the box's top-left corner.
+    pub fn text_glyphs(
+        &self,
+        layer: &crate::project::Layer,
+    ) -> Result<Vec<crate::compositor::text::GlyphBox>, RenderError> {
+        let mut ts = self.text.lock().unwrap_or_else(|e| e.into_inner());
+        let chain = ts.chain(&Default::default(), layer, "layer")?;
+        let job = crate::compositor::text::TextJob {
+            text: layer.text.as_deref().unwrap_or(""),
+            chain: &chain,
+            highlight: None,
+            path: "layer",
+        };
+        Ok(ts.glyphs(layer, &job))
     }
 
     /// The adapter renders run on.
@@ -313,7 +341,7 @@ impl Engine {
             &self.gpu,
             &self.compositor,
             &self.text,
-            project,
+            Cow::Borrowed(project),
             &request.assets,
             &self.media_tools(),
         )?;
@@ -591,36 +619,72 @@ impl Engine {
         assets: &AssetResolver,
         limits: &Limits,
     ) -> Result<image::RgbaImage, RenderError> {
-        self.check(project, limits, assets)?;
+        let mut prepared = self.prepare(project.clone(), assets, limits)?;
+        self.render_prepared(&mut prepared, frame)
+    }
+
+    /// Validates `project` and prepares it for [`Engine::render_prepared`]: media decoded, text
+    /// rasterised, the atlas uploaded and a frame target allocated, once for any number of frames
+    /// (previews scrubbing a timeline). The result belongs to this engine.
+    pub fn prepare(
+        &self,
+        project: Project,
+        assets: &AssetResolver,
+        limits: &Limits,
+    ) -> Result<PreparedProject, RenderError> {
+        self.check(&project, limits, assets)?;
         let scene = Scene::prepare(
             &self.gpu,
             &self.compositor,
             &self.text,
-            project,
+            Cow::Owned(project),
             assets,
             &self.media_tools(),
         )?;
+        let (w, h) = (scene.project().width, scene.project().height);
+        let target = FrameTarget::new(&self.gpu, &self.compositor, w, h);
+        let row = (4 * w).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        let readback = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("still readback"),
+            size: row as u64 * h as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(PreparedProject {
+            scene,
+            target,
+            readback,
+            row,
+        })
+    }
+
+    /// Renders frame `frame` of a project prepared by [`Engine::prepare`] (of this engine) to an
+    /// RGBA image (sRGB-encoded, opaque): the pixels the video's frame is encoded from.
+    pub fn render_prepared(
+        &self,
+        prepared: &mut PreparedProject,
+        frame: u64,
+    ) -> Result<image::RgbaImage, RenderError> {
+        let PreparedProject {
+            scene,
+            target,
+            readback: buffer,
+            row,
+        } = prepared;
+        let row = *row;
         let total = scene.timeline.total_frames();
         if frame >= total {
             return Err(RenderError::Request(format!(
                 "frame {frame} is past the end (the timeline has {total} frames)"
             )));
         }
-        let (w, h) = (project.width, project.height);
-        let target = FrameTarget::new(&self.gpu, &self.compositor, w, h);
-        let row = (4 * w).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
-        let buffer = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("still readback"),
-            size: row as u64 * h as u64,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let (w, h) = (scene.project().width, scene.project().height);
         let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
         scene.encode_frame(
             &self.gpu,
             &self.compositor,
             &mut encoder,
-            &target,
+            target,
             frame,
             false,
         )?;
@@ -632,7 +696,7 @@ impl Engine {
                 aspect: wgpu::TextureAspect::All,
             },
             wgpu::TexelCopyBufferInfo {
-                buffer: &buffer,
+                buffer,
                 layout: wgpu::TexelCopyBufferLayout {
                     offset: 0,
                     bytes_per_row: Some(row),
@@ -672,5 +736,25 @@ impl Engine {
         drop(mapped);
         buffer.unmap();
         Ok(image::RgbaImage::from_raw(w, h, pixels).expect("buffer size matches"))
+    }
+}
+
+/// A project made ready for single frames by [`Engine::prepare`]: its scene (decoded media, text,
+/// atlas) and a frame target, kept between calls so each frame costs only its composition.
+pub struct PreparedProject {
+    scene: Scene<'static>,
+    target: FrameTarget,
+    readback: wgpu::Buffer,
+    row: u32,
+}
+
+impl PreparedProject {
+    pub fn project(&self) -> &Project {
+        self.scene.project()
+    }
+
+    /// Frames of the project's timeline.
+    pub fn total_frames(&self) -> u64 {
+        self.scene.timeline.total_frames()
     }
 }

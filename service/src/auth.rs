@@ -197,7 +197,10 @@ fn credential(headers: &HeaderMap) -> Option<&str> {
 
 /// Routes that never need credentials.
 fn is_public(path: &str) -> bool {
-    !path.starts_with("/api/v1/") || path == "/api/v1/health" || path.starts_with("/api/v1/files/")
+    !path.starts_with("/api/v1/")
+        || path == "/api/v1/health"
+        || path == "/api/v1/schema/project.json"
+        || path.starts_with("/api/v1/files/")
 }
 
 /// Middleware: sets the [`Caller`] of every request; 401 without valid credentials when

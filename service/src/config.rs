@@ -50,6 +50,12 @@ pub struct Settings {
     /// `MAX_CONCURRENT_RENDERS` (default 4): renders running at once in this process; 0 makes
     /// `vrender serve` API-only (workers run elsewhere as `vrender worker`, with `REDIS_URL`).
     pub max_concurrent_renders: usize,
+    /// `PREVIEW_CONCURRENCY` (default 1): frame previews rendering at once; more wait (up to 10 s,
+    /// then 503), so scrubbing cannot take the machine from render jobs.
+    pub preview_concurrency: usize,
+    /// `PREVIEW_CACHE_ENTRIES` (default 4): prepared projects (decoded media, text) kept for previews;
+    /// 0 prepares every preview from scratch.
+    pub preview_cache_entries: usize,
     /// `LEASE_TTL_MS` (default 15000): how long a worker holds a Redis queue item without renewing
     /// it (renewed every third of it); a dead worker's job is redelivered after this.
     pub lease_ttl: Duration,
@@ -93,6 +99,9 @@ pub struct Settings {
     pub gpu_adapter: Option<String>,
     /// `FFMPEG_PATH` (default `ffmpeg` on PATH).
     pub ffmpeg: Option<PathBuf>,
+    /// `SYSTEM_FONTS` (default false): let text layers use the machine's installed fonts besides
+    /// the bundled DejaVu Sans, the Noto fallback and each project's own `fonts`.
+    pub system_fonts: bool,
     /// `MAX_WIDTH`, `MAX_HEIGHT`, `MAX_FRAME_RATE`, `MAX_DURATION_SECS`: project limits;
     /// `JOB_MAX_MEMORY_MB` (default 2048, 0 = none): the memory one render may hold, as estimated
     /// when the project is validated.
@@ -202,6 +211,10 @@ impl Settings {
             ..defaults
         };
         let max_concurrent_renders: usize = parse(&get, "MAX_CONCURRENT_RENDERS", 4)?;
+        let preview_concurrency: usize = parse(&get, "PREVIEW_CONCURRENCY", 1)?;
+        if preview_concurrency == 0 {
+            return Err(bad("PREVIEW_CONCURRENCY", "0", "must be at least 1"));
+        }
         let lease_ttl_ms: u64 = parse(&get, "LEASE_TTL_MS", 15_000)?;
         if lease_ttl_ms < 300 {
             return Err(bad(
@@ -336,6 +349,8 @@ impl Settings {
             asset_roots,
             data_dir,
             max_concurrent_renders,
+            preview_concurrency,
+            preview_cache_entries: parse(&get, "PREVIEW_CACHE_ENTRIES", 4)?,
             lease_ttl: Duration::from_millis(lease_ttl_ms),
             queue_max_deliveries,
             worker_port,
@@ -359,6 +374,7 @@ impl Settings {
             body_limit: parse(&get, "BODY_LIMIT_BYTES", 10 * 1024 * 1024)?,
             gpu_adapter: get("GPU_ADAPTER"),
             ffmpeg: get("FFMPEG_PATH").map(PathBuf::from),
+            system_fonts: parse_bool(&get, "SYSTEM_FONTS", false)?,
             limits,
             mongodb_uri: get("MONGODB_URI"),
             redis_url: get("REDIS_URL"),

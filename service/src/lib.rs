@@ -3,7 +3,7 @@
 //! Data flows: [`api`] (axum handlers) → [`store`] (projects and jobs) and [`queue`] (job ids by
 //! priority) → [`orchestrator`] (workers run the engine, track progress, retry, cancel, call back) →
 //! [`storage`] (rendered files and signed links). [`capacity`] refuses new jobs while the queue is full or the disk low, [`config`] reads the settings, [`server`] wires it
-//! all together.
+//! all together. [`preview`] keeps prepared projects for frame previews (the Studio page, `api::studio`).
 
 pub mod api;
 pub mod auth;
@@ -16,6 +16,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod model;
 pub mod orchestrator;
+pub mod preview;
 pub mod queue;
 pub mod quota;
 pub mod server;

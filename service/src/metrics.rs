@@ -23,6 +23,8 @@
 //! | `vrender_encode_seconds` | histogram | (wall time of the engine's render of an attempt that succeeded: composing and encoding run pipelined, so this is both; audio muxing included) |
 //! | `vrender_upload_bytes_total` | counter | (bytes of rendered outputs stored) |
 //! | `vrender_jobs_refused_total` | counter | `reason` (`queue_full`, `disk_low`: new jobs answered 503) |
+//! | `vrender_job_event_streams` | gauge | (open `GET /render/jobs/{id}/events` streams on this instance) |
+//! | `vrender_preview_seconds` | histogram | `cache` (`hit`, `miss`: wall time of previews answered 200) |
 
 use std::sync::OnceLock;
 
@@ -49,6 +51,8 @@ pub struct Metrics {
     pub encode_seconds: prometheus::Histogram,
     pub upload_bytes: IntCounter,
     pub jobs_refused: IntCounterVec,
+    pub event_streams: IntGauge,
+    pub preview_seconds: HistogramVec,
 }
 
 /// The process-wide metrics.
@@ -208,6 +212,23 @@ impl Metrics {
             )
             .expect("valid"),
         );
+        let event_streams = reg(
+            &registry,
+            IntGauge::new(
+                "vrender_job_event_streams",
+                "Open job event streams (Server-Sent Events)",
+            )
+            .expect("valid"),
+        );
+        let preview_seconds = reg(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new("vrender_preview_seconds", "Wall time of frame previews")
+                    .buckets(vec![0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                &["cache"],
+            )
+            .expect("valid metric"),
+        );
         // Both reasons are listed (at 0) from the start.
         for reason in ["queue_full", "disk_low"] {
             jobs_refused.with_label_values(&[reason]);
@@ -216,6 +237,8 @@ impl Metrics {
             encode_seconds,
             upload_bytes,
             jobs_refused,
+            event_streams,
+            preview_seconds,
             registry,
             http_requests,
             http_duration,

@@ -220,6 +220,10 @@ impl Runtime {
                 settings.capacity.clone(),
                 &settings.data_dir,
             )),
+            previews: Arc::new(crate::preview::PreviewCache::new(
+                settings.preview_cache_entries,
+                settings.preview_concurrency,
+            )),
         })
     }
 

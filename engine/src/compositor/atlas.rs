@@ -43,8 +43,8 @@ impl AtlasItem {
 }
 
 pub struct Atlas {
-    /// Kept with its view for the render's lifetime.
-    _texture: wgpu::Texture,
+    /// Kept with its view for the render's lifetime (caption states are copied into it).
+    pub texture: wgpu::Texture,
     pub view: wgpu::TextureView,
     pub page_size: u32,
     pub slots: Vec<AtlasSlot>,
@@ -182,7 +182,7 @@ impl Atlas {
             ..Default::default()
         });
         Ok(Atlas {
-            _texture: texture,
+            texture,
             view,
             page_size,
             slots,

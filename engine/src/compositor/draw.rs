@@ -46,6 +46,9 @@ pub struct DrawList {
     /// Video layers on screen: (video slot, seconds into the layer). Their records get the shown
     /// source frame before upload (see `encode.rs`).
     pub videos: Vec<(usize, f64)>,
+    /// Caption states on screen: (caption slot, state). Drawn into the atlas first when they
+    /// changed (see `captions.rs`).
+    pub captions: Vec<(usize, usize)>,
 }
 
 impl DrawList {
@@ -278,6 +281,7 @@ impl Scene<'_> {
                 ..GpuLayer::zeroed()
             },
             end: None,
+            timed: Vec::new(),
         };
         let placed = place(&bg, [1.0, 0.0, 0.0, 1.0, dx, 0.0], 1.0, 1.0, frame);
         let placed = placed.unwrap_or_else(|| {
@@ -304,6 +308,26 @@ impl Scene<'_> {
             if !visible {
                 continue;
             }
+            // Captions: the state on screen now, drawn like a text layer.
+            let state;
+            let src = if src.timed.is_empty() {
+                src
+            } else {
+                let t = st.local - layer.start.unwrap_or(0.0);
+                let Some(now) = super::captions::active(&src.timed, t) else {
+                    continue;
+                };
+                list.captions.push(now.caption);
+                state = LayerSource {
+                    box_size: now.box_size,
+                    content: now.content,
+                    kind: SourceKind::Textured { raster: now.raster },
+                    template: now.template,
+                    end: None,
+                    timed: Vec::new(),
+                };
+                &state
+            };
             let s = layer.state_at(st.local);
             if s.opacity <= 0.0 || s.scale <= 1e-6 {
                 continue;
@@ -328,7 +352,7 @@ impl Scene<'_> {
 
     /// What to draw for frame `n`: the layers bottom to top and how to split them into passes.
     pub fn frame_data(&self, frame: u64) -> DrawList {
-        let fs = self.timeline.scene_at(self.project, frame);
+        let fs = self.timeline.scene_at(&self.project, frame);
         let (w, h) = (self.project.width, self.project.height);
         let mut list = DrawList::default();
         match fs.transition {

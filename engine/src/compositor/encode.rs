@@ -200,6 +200,16 @@ impl Scene<'_> {
         cache: bool,
     ) -> Result<bool, RenderError> {
         let mut list = self.frame_data(frame);
+        if !list.captions.is_empty() {
+            super::captions::show(
+                gpu,
+                &self.text,
+                &self.captions,
+                &self.atlas.texture,
+                encoder,
+                &list.captions,
+            )?;
+        }
         let mut videos = self.videos.lock().unwrap_or_else(|e| e.into_inner());
         if !list.videos.is_empty() {
             let mut shown = vec![None; videos.len()];

@@ -12,18 +12,22 @@
 //! * `target.rs` — [`FrameTarget`]: the frame texture and the YUV 4:2:0 buffer read back.
 //! * `video.rs` — video layers: each one's decoder, plane textures and uploads.
 //! * `layout.rs` — the CPU twins of the shader structs; `gpu.rs` opens the device; `text.rs`
-//!   rasterises text with glyphon.
+//!   rasterises text with glyphon (`text_shape.rs` shapes and measures it, `fonts.rs` picks the
+//!   fonts); `captions.rs` draws each caption state once and picks the one on screen.
 
 mod atlas;
 mod cache;
+mod captions;
 mod draw;
 mod encode;
+pub mod fonts;
 pub mod gpu;
 pub mod layout;
 mod pipelines;
 mod scene;
 mod target;
 pub mod text;
+mod text_shape;
 mod video;
 
 pub use draw::{Dest, DrawList, Segment};

@@ -3,16 +3,18 @@
 //! into one atlas uploaded once; each layer gets a [`LayerSource`]: its box, what it samples and its
 //! colours. Per frame only transforms and opacity change (see `draw.rs`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytemuck::Zeroable;
 use wgpu::util::DeviceExt;
 
 use super::atlas::{Atlas, AtlasItem};
+use super::captions::{CaptionSlot, TimedItem, TimedSource};
 use super::gpu::Gpu;
 use super::layout::*;
-use super::text::{self, TextSystem};
+use super::text::{TextJob, TextSystem};
 use super::video::VideoSlot;
 use super::Compositor;
 use crate::assets::AssetResolver;
@@ -53,11 +55,15 @@ pub(super) struct LayerSource {
     /// Composition-local time the layer disappears when it is not the layer's own `end` (a video
     /// layer lasts as long as its clip plays); `None`: the layer's `end` or the composition's.
     pub end: Option<f64>,
+    /// Captions: the states shown in turn (seconds after the layer's start), sorted; when not
+    /// empty, the fields above are unused and a frame draws the state on screen, if any.
+    pub timed: Vec<TimedSource>,
 }
 
 /// One render's GPU resources and prepared layers.
 pub struct Scene<'p> {
-    pub(super) project: &'p Project,
+    /// Borrowed for one render; owned by a [`crate::render::PreparedProject`] kept between previews.
+    pub(super) project: Cow<'p, Project>,
     pub timeline: Timeline,
     pub(super) sources: Vec<Vec<LayerSource>>,
     /// Frame size, bound in `bind_group`.
@@ -66,7 +72,13 @@ pub struct Scene<'p> {
     pub(super) bind_group: wgpu::BindGroup,
     /// The decoders and textures of video layers, used by one frame at a time.
     pub(super) videos: Mutex<Vec<VideoSlot>>,
-    _atlas: Atlas,
+    /// Captions layers' atlas slots; states are drawn into them as they come on screen.
+    pub(super) captions: Mutex<Vec<CaptionSlot>>,
+    /// Shared with the engine (not borrowed), so a scene can outlive one call (previews).
+    pub(super) text: Arc<Mutex<TextSystem>>,
+    pub(super) atlas: Atlas,
+    /// The project's fonts stay loaded while captions may still be drawn.
+    _fonts: FontsGuard,
 }
 
 /// Image size at which to keep a decoded image: the largest it is ever drawn, never upscaled.
@@ -122,6 +134,10 @@ enum Pending {
         uv: [f64; 4],
     },
     Shape,
+    Timed {
+        slot: usize,
+        states: Vec<TimedItem>,
+    },
     Video {
         slot: usize,
         size: (u32, u32),
@@ -152,17 +168,26 @@ fn drawn_size(content: [f64; 4], uv: [f64; 4]) -> (f64, f64) {
 }
 
 impl<'p> Scene<'p> {
+    /// The project this scene draws.
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
     /// Decodes media, rasterises text and uploads everything into the atlas.
     pub fn prepare(
         gpu: &Gpu,
         compositor: &Compositor,
-        text: &Mutex<TextSystem>,
-        project: &'p Project,
+        text: &Arc<Mutex<TextSystem>>,
+        project: Cow<'p, Project>,
         assets: &AssetResolver,
         tools: &MediaTools,
     ) -> Result<Scene<'p>, RenderError> {
+        let owned = project;
+        let project: &Project = &owned;
         let mut videos: Vec<VideoSlot> = Vec::new();
         let timeline = Timeline::new(project);
+        let fonts = FontsGuard::load(text, project, assets)?;
+        let mut captions: Vec<(CaptionSlot, usize)> = Vec::new();
         let mut items: Vec<AtlasItem> = Vec::new();
         let mut image_cache: HashMap<(String, u32, u32), usize> = HashMap::new();
         let mut pending: Vec<Vec<Pending>> = Vec::new();
@@ -218,18 +243,19 @@ impl<'p> Scene<'p> {
                     }
                     LayerKind::Text => {
                         let mut ts = text.lock().unwrap_or_else(|e| e.into_inner());
-                        let family = layer.font.as_deref().unwrap_or(text::DEFAULT_FONT);
-                        if !ts.has_family(family) {
-                            return Err(RenderError::Request(format!(
-                                "{path}.font: font family `{family}` is not installed (available: {})",
-                                ts.families().join(", ")
-                            )));
-                        }
+                        let chain = ts.chain(fonts.loaded(), layer, &path)?;
+                        let job = TextJob {
+                            text: layer.text.as_deref().unwrap_or(""),
+                            chain: &chain,
+                            highlight: None,
+                            path: &path,
+                        };
                         let raster_scale = layer.max_scale().clamp(1.0, 4.0);
                         let r = ts.rasterize(
                             &gpu.device,
                             &gpu.queue,
                             layer,
+                            &job,
                             raster_scale,
                             gpu.max_texture_side - 8,
                         )?;
@@ -243,6 +269,26 @@ impl<'p> Scene<'p> {
                             box_size: r.box_size,
                             content: r.content,
                             uv: [0.0, 0.0, 1.0, 1.0],
+                        }
+                    }
+                    LayerKind::Captions => {
+                        let cues = super::captions::cues(layer, assets, &path)?;
+                        let mut ts = text.lock().unwrap_or_else(|e| e.into_inner());
+                        let chain = ts.chain(fonts.loaded(), layer, &path)?;
+                        let (slot, index, states) = super::captions::prepare(
+                            gpu,
+                            &mut ts,
+                            chain,
+                            layer,
+                            &cues,
+                            &path,
+                            project.width,
+                            &mut items,
+                        )?;
+                        captions.push((slot, index));
+                        Pending::Timed {
+                            slot: captions.len() - 1,
+                            states,
                         }
                     }
                     LayerKind::Shape => Pending::Shape,
@@ -309,8 +355,8 @@ impl<'p> Scene<'p> {
         for (ci, comp) in project.frames.iter().enumerate() {
             let mut v = Vec::with_capacity(comp.layers.len());
             for (li, layer) in comp.layers.iter().enumerate() {
-                v.push(match pending[ci][li] {
-                    Pending::Item {
+                v.push(match &pending[ci][li] {
+                    &Pending::Item {
                         index,
                         box_size,
                         content,
@@ -336,9 +382,47 @@ impl<'p> Scene<'p> {
                             },
                             template: g,
                             end: None,
+                            timed: Vec::new(),
                         }
                     }
-                    Pending::Video {
+                    Pending::Timed { slot, states } => {
+                        let a = atlas.slots[captions[*slot].1];
+                        let s = atlas.page_size as f32;
+                        LayerSource {
+                            box_size: (0.0, 0.0),
+                            content: [0.0; 4],
+                            kind: SourceKind::Textured { raster: (1, 1) },
+                            template: GpuLayer::zeroed(),
+                            end: None,
+                            timed: states
+                                .iter()
+                                .map(|st| {
+                                    // The state is drawn into the slot's top-left corner.
+                                    let mut g = GpuLayer::zeroed();
+                                    g.info[1] = blend_code(layer.blend);
+                                    g.info[2] = a.page;
+                                    // Which state: records of different states differ (cache).
+                                    g.info2[1] = st.state as u32 + 1;
+                                    g.uv = [
+                                        a.x as f32 / s,
+                                        a.y as f32 / s,
+                                        (a.x + st.raster.0) as f32 / s,
+                                        (a.y + st.raster.1) as f32 / s,
+                                    ];
+                                    TimedSource {
+                                        from: st.from,
+                                        to: st.to,
+                                        caption: (*slot, st.state),
+                                        box_size: st.box_size,
+                                        content: st.content,
+                                        raster: st.raster,
+                                        template: g,
+                                    }
+                                })
+                                .collect(),
+                        }
+                    }
+                    &Pending::Video {
                         slot,
                         size,
                         box_size,
@@ -356,6 +440,7 @@ impl<'p> Scene<'p> {
                             kind: SourceKind::Video { slot, size },
                             template: g,
                             end,
+                            timed: Vec::new(),
                         }
                     }
                     Pending::Shape => shape_source(layer),
@@ -417,14 +502,25 @@ impl<'p> Scene<'p> {
             ],
         });
         Ok(Scene {
-            project,
+            project: owned,
             timeline,
             sources,
             _frame_buf: frame_buf,
             layer_buf,
             bind_group,
             videos: Mutex::new(videos),
-            _atlas: atlas,
+            captions: Mutex::new(
+                captions
+                    .into_iter()
+                    .map(|(mut c, index)| {
+                        c.slot = Some(atlas.slots[index]);
+                        c
+                    })
+                    .collect(),
+            ),
+            text: Arc::clone(text),
+            atlas,
+            _fonts: fonts,
         })
     }
 }
@@ -486,5 +582,44 @@ fn shape_source(layer: &Layer) -> LayerSource {
         kind,
         template: g,
         end: None,
+        timed: Vec::new(),
+    }
+}
+
+/// The project's fonts, loaded for the time of one scene preparation (text is drawn then).
+struct FontsGuard {
+    text: Arc<Mutex<TextSystem>>,
+    loaded: Option<super::fonts::ProjectFonts>,
+}
+
+impl FontsGuard {
+    fn load(
+        text: &Arc<Mutex<TextSystem>>,
+        project: &Project,
+        assets: &AssetResolver,
+    ) -> Result<Self, RenderError> {
+        let loaded = text
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .load(project, assets)?;
+        Ok(FontsGuard {
+            text: Arc::clone(text),
+            loaded: Some(loaded),
+        })
+    }
+
+    fn loaded(&self) -> &super::fonts::ProjectFonts {
+        self.loaded.as_ref().expect("loaded until dropped")
+    }
+}
+
+impl Drop for FontsGuard {
+    fn drop(&mut self) {
+        if let Some(l) = self.loaded.take() {
+            self.text
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .unload(l);
+        }
     }
 }

@@ -1,23 +1,22 @@
 //! Text layers: shaped with cosmic-text and drawn with glyphon into a texture once per render; the
 //! compositor then treats the texture like an image (so text gets transforms and blend modes too).
 
+use std::ops::Range;
 use std::path::PathBuf;
 
 use glyphon::{
-    fontdb, Attrs, Buffer, Cache, Color as GColor, ColorMode, Family, FontSystem, Metrics,
-    Resolution, Shaping, SwashCache, TextArea, TextAtlas, TextBounds, TextRenderer, Viewport,
+    Buffer, Cache, Color as GColor, ColorMode, ContentType, CustomGlyph, FontSystem,
+    RasterizeCustomGlyphRequest, RasterizedCustomGlyph, Resolution, SwashCache, TextArea,
+    TextAtlas, TextBounds, TextRenderer, Viewport,
 };
 
-use crate::project::{Layer, TextAlign};
+use super::fonts::{self, ProjectFonts};
+use super::text_shape::{self as ts, ShapeSpec};
+use crate::assets::AssetResolver;
+use crate::project::{Layer, LayerKind, Project, TextAlign};
 use crate::RenderError;
 
-const BUNDLED_FONTS: [&[u8]; 2] = [
-    include_bytes!("../../../assets/fonts/DejaVuSans.ttf"),
-    include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf"),
-];
-
-/// Default family of text layers (bundled, so renders look the same on every machine).
-pub const DEFAULT_FONT: &str = "DejaVu Sans";
+pub use super::fonts::DEFAULT_FONT;
 
 /// Font database and glyph caches. One per engine, behind a mutex (text is drawn once per render).
 pub struct TextSystem {
@@ -36,48 +35,110 @@ pub struct RasterText {
     /// The layer's box in local units (what anchors and alignment refer to).
     pub box_size: (f64, f64),
     /// The rectangle the texture covers, in local units relative to the box's top-left corner
-    /// (x0, y0, x1, y1): the text's ink plus a transparent margin for strokes and shadows, cut to
-    /// the box grown by that margin.
+    /// (x0, y0, x1, y1): the text's ink (and background box) plus a transparent margin for strokes
+    /// and shadows, cut to the box grown by that margin.
     pub content: [f64; 4],
 }
 
-/// The text's ink in buffer pixels (x0, y0, x1, y1): each glyph's advance widened by a third of an
-/// em on both sides (overhangs), each line from its top (or an ascender above its baseline) to its
-/// bottom (or a descender below it). Empty text gives an empty rectangle at the origin.
-fn ink_rect(buffer: &Buffer, font_px: f64) -> [f64; 4] {
-    let mut r = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
-    for run in buffer.layout_runs() {
-        let top = (run.line_top as f64).min(run.line_y as f64 - 1.3 * font_px);
-        let bottom =
-            ((run.line_top + run.line_height) as f64).max(run.line_y as f64 + 0.6 * font_px);
-        for g in run.glyphs {
-            r[0] = r[0].min(g.x as f64 - font_px / 3.0);
-            r[2] = r[2].max((g.x + g.w) as f64 + font_px / 3.0);
-            r[1] = r[1].min(top);
-            r[3] = r[3].max(bottom);
+/// What [`TextSystem::measure`] finds: the raster's size, the box and the content rectangle (as
+/// in [`RasterText`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    pub raster: (u32, u32),
+    pub box_size: (f64, f64),
+    pub content: [f64; 4],
+}
+
+/// One string to draw in a layer's style: a text layer's text or one caption cue (state).
+pub struct TextJob<'a> {
+    pub text: &'a str,
+    /// The layer's `font` chain, resolved ([`TextSystem::chain`]).
+    pub chain: &'a [String],
+    /// Byte range of the word drawn in the layer's `highlight` (captions).
+    pub highlight: Option<Range<usize>>,
+    /// JSON path of the layer, for errors.
+    pub path: &'a str,
+}
+
+/// One shaped glyph, for inspection (tests, tools): which characters it draws, with which glyph of
+/// which face, and its box in layer units (advance × line box, relative to the box's top-left).
+#[derive(Debug, Clone)]
+pub struct GlyphBox {
+    pub chars: String,
+    pub glyph_id: u16,
+    pub family: String,
+    /// The face's file (`None` for the bundled DejaVu Sans and fonts loaded from memory).
+    pub font_file: Option<PathBuf>,
+    pub face_index: u32,
+    pub rect: [f64; 4],
+}
+
+/// Coverage mask of a rounded rectangle filling `w` × `h` pixels with corner radius `r`.
+fn rounded_box_mask(w: u16, h: u16, r: f32) -> Vec<u8> {
+    let (w, h) = (w as usize, h as usize);
+    let (hw, hh) = (w as f32 / 2.0, h as f32 / 2.0);
+    let r = r.min(hw).min(hh).max(0.0);
+    let mut out = vec![0u8; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let px = (x as f32 + 0.5 - hw).abs() - (hw - r);
+            let py = (y as f32 + 0.5 - hh).abs() - (hh - r);
+            let outside = (px.max(0.0).powi(2) + py.max(0.0).powi(2)).sqrt() + px.max(py).min(0.0);
+            let d = outside - r;
+            out[y * w + x] = ((0.5 - d).clamp(0.0, 1.0) * 255.0).round() as u8;
         }
     }
-    if r[0] > r[2] {
-        [0.0; 4]
-    } else {
-        r
-    }
+    out
+}
+
+/// Custom glyphs are rounded boxes; the id is the corner radius in raster pixels (glyphon caches
+/// them by id and size, which then fixes the mask).
+fn rasterize_box(req: RasterizeCustomGlyphRequest) -> Option<RasterizedCustomGlyph> {
+    Some(RasterizedCustomGlyph {
+        data: rounded_box_mask(req.width, req.height, req.id as f32),
+        content_type: ContentType::Mask,
+    })
+}
+
+fn to_g(c: crate::project::Color) -> GColor {
+    GColor::rgba(c.r, c.g, c.b, c.a)
+}
+
+/// A string shaped and placed for drawing (see [`TextSystem::layout`]).
+struct Layout {
+    buffer: Buffer,
+    /// Font size in layer units (after fitting).
+    size: f64,
+    /// Raster pixels per layer unit.
+    rs: f64,
+    box_size: (f64, f64),
+    content: [f64; 4],
+    width: u32,
+    height: u32,
+    /// Vertical offset of the text in its box, layer units.
+    dy: f64,
+    /// Background boxes: colour, rectangle in layer units, corner radius.
+    boxes: Vec<(crate::project::Color, [f64; 4], f64)>,
+}
+
+fn union(a: [f64; 4], b: [f64; 4]) -> [f64; 4] {
+    [
+        a[0].min(b[0]),
+        a[1].min(b[1]),
+        a[2].max(b[2]),
+        a[3].max(b[3]),
+    ]
 }
 
 impl TextSystem {
-    pub fn new(device: &wgpu::Device, queue: &wgpu::Queue, extra: &[PathBuf]) -> TextSystem {
-        let mut db = fontdb::Database::new();
-        for data in BUNDLED_FONTS {
-            db.load_font_data(data.to_vec());
-        }
-        for p in extra {
-            if p.is_dir() {
-                db.load_fonts_dir(p);
-            } else if let Err(e) = db.load_font_file(p) {
-                tracing::warn!(path = %p.display(), error = %e, "cannot load font file");
-            }
-        }
-        db.set_sans_serif_family(DEFAULT_FONT);
+    /// Loads the bundled, fallback and extra fonts, and the machine's fonts when `system_fonts`.
+    pub fn new(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        extra: &[PathBuf],
+        system_fonts: bool,
+    ) -> TextSystem {
+        let db = fonts::engine_database(extra, system_fonts);
         let fonts = FontSystem::new_with_locale_and_db("en-US".into(), db);
         let cache = Cache::new(device);
         let mut atlas = TextAtlas::with_color_mode(
@@ -99,66 +160,239 @@ impl TextSystem {
         }
     }
 
-    /// Whether `family` names a loaded font.
-    pub fn has_family(&self, family: &str) -> bool {
-        self.fonts.db().faces().any(|f| {
-            f.families
-                .iter()
-                .any(|(name, _)| name.eq_ignore_ascii_case(family))
-        })
-    }
-
+    /// Every loaded family name, sorted.
     pub fn families(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .fonts
-            .db()
-            .faces()
-            .flat_map(|f| f.families.iter().map(|(n, _)| n.clone()))
-            .collect();
-        v.sort();
-        v.dedup();
-        v
+        fonts::families(self.fonts.db())
     }
 
-    /// Shapes and draws one text layer at `raster_scale` device pixels per layer unit.
+    /// Loads the project's `fonts` for one render; give them back with [`Self::unload`].
+    pub fn load(
+        &mut self,
+        project: &Project,
+        assets: &AssetResolver,
+    ) -> Result<ProjectFonts, RenderError> {
+        if project.fonts.is_empty() {
+            return Ok(ProjectFonts::default());
+        }
+        fonts::load_project_fonts(self.fonts.db_mut(), project, assets)
+    }
+
+    /// Removes a render's project fonts, and the shaping caches that refer to them.
+    pub fn unload(&mut self, loaded: ProjectFonts) {
+        if loaded.faces.is_empty() {
+            return;
+        }
+        let empty = FontSystem::new_with_locale_and_db("en-US".into(), Default::default());
+        let (locale, mut db) = std::mem::replace(&mut self.fonts, empty).into_locale_and_db();
+        for id in loaded.faces {
+            db.remove_face(id);
+        }
+        self.fonts = FontSystem::new_with_locale_and_db(locale, db);
+        self.swash = SwashCache::new();
+    }
+
+    /// The layer's `font` chain as loaded family names; an unknown family is an error at its path.
+    pub fn chain(
+        &self,
+        loaded: &ProjectFonts,
+        layer: &Layer,
+        path: &str,
+    ) -> Result<Vec<String>, RenderError> {
+        fonts::resolve_chain(self.fonts.db(), loaded, layer.font.as_ref(), path)
+    }
+
+    /// The shape parameters of `job` at font size `size` (raster pixels) and raster scale `rs`.
+    fn spec<'a>(&self, layer: &Layer, job: &'a TextJob, size: f64, rs: f64) -> ShapeSpec<'a> {
+        let (weight, style) = fonts::face_style(layer);
+        let captions = layer.kind == LayerKind::Captions;
+        let default_align = if captions {
+            TextAlign::Center
+        } else {
+            TextAlign::Left
+        };
+        let align = match layer.align.unwrap_or(default_align) {
+            TextAlign::Left => glyphon::cosmic_text::Align::Left,
+            TextAlign::Center => glyphon::cosmic_text::Align::Center,
+            TextAlign::Right => glyphon::cosmic_text::Align::Right,
+        };
+        let colored = match (
+            &job.highlight,
+            layer.highlight.as_ref().and_then(|h| h.color),
+        ) {
+            (Some(r), Some(c)) => Some((r.clone(), to_g(c))),
+            _ => None,
+        };
+        ShapeSpec {
+            text: job.text,
+            chain: job.chain,
+            weight,
+            style,
+            size,
+            line_height: layer.line_height.unwrap_or(1.2),
+            letter_spacing: layer.letter_spacing.unwrap_or(0.0) * rs,
+            wrap: wrap_width(layer).map(|w| w * rs),
+            align,
+            colored,
+        }
+    }
+
+    /// The font size the layer is drawn at: `size`, or with `autoFit` the largest that fits
+    /// `width` × `height`, and for captions at most `maxLines` lines.
+    fn fitted_size(&mut self, layer: &Layer, job: &TextJob) -> f64 {
+        let size = layer.size.unwrap_or(48.0);
+        let auto = layer.auto_fit == Some(true);
+        let max_lines = layer.max_lines.map(|n| n as usize);
+        if !auto && max_lines.is_none() {
+            return size;
+        }
+        let max = if auto && layer.size.is_none() {
+            2000.0
+        } else {
+            size
+        };
+        let fits = |this: &mut Self, s: f64| {
+            let spec = this.spec(layer, job, s, 1.0);
+            let (buffer, (w, h)) = ts::shape(&mut this.fonts, &spec);
+            let lines_ok = max_lines.is_none_or(|n| ts::line_count(&buffer) <= n);
+            let box_ok = !auto
+                || (w <= layer.width.unwrap_or(f64::MAX) + 0.5
+                    && h <= layer.height.unwrap_or(f64::MAX) + 0.5);
+            lines_ok && box_ok
+        };
+        ts::largest_fitting(max, |s| fits(self, s))
+    }
+
+    /// Shapes `job` as the layer draws it at scale 1 and lists its glyphs.
+    pub fn glyphs(&mut self, layer: &Layer, job: &TextJob) -> Vec<GlyphBox> {
+        let size = self.fitted_size(layer, job);
+        let spec = self.spec(layer, job, size, 1.0);
+        let (buffer, measured) = ts::shape(&mut self.fonts, &spec);
+        let dy = vertical_offset(layer, measured.1);
+        let db = self.fonts.db();
+        let mut out = Vec::new();
+        for run in buffer.layout_runs() {
+            for g in run.glyphs {
+                let face = db.face(g.font_id);
+                let file = face.and_then(|f| match &f.source {
+                    glyphon::fontdb::Source::File(p)
+                    | glyphon::fontdb::Source::SharedFile(p, _) => Some(p.clone()),
+                    _ => None,
+                });
+                out.push(GlyphBox {
+                    chars: run.text.get(g.start..g.end).unwrap_or("").to_string(),
+                    glyph_id: g.glyph_id,
+                    family: face
+                        .and_then(|f| f.families.first().map(|(n, _)| n.clone()))
+                        .unwrap_or_default(),
+                    font_file: file,
+                    face_index: face.map_or(0, |f| f.index),
+                    rect: [
+                        g.x as f64,
+                        run.line_top as f64 + dy,
+                        (g.x + g.w) as f64,
+                        (run.line_top + run.line_height) as f64 + dy,
+                    ],
+                });
+            }
+        }
+        out
+    }
+
+    /// Shapes and draws one string in the layer's style at `raster_scale` device pixels per layer
+    /// unit. Characters no loaded font can draw are an error at `{path}.text` naming them.
     pub fn rasterize(
         &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         layer: &Layer,
+        job: &TextJob,
         raster_scale: f64,
         max_side: u32,
     ) -> Result<RasterText, RenderError> {
-        let text = layer.text.as_deref().unwrap_or("");
-        let family = layer
-            .font
-            .clone()
-            .unwrap_or_else(|| DEFAULT_FONT.to_string());
-        let size = layer.size.unwrap_or(48.0);
-        let line_height = layer.line_height.unwrap_or(1.2);
+        let l = self.layout(layer, job, raster_scale, max_side)?;
+        self.draw(device, queue, layer, job, l)
+    }
+
+    /// The raster size, box and content rectangle [`Self::rasterize`] would give, without drawing
+    /// (and with the same check for characters no font can draw).
+    pub fn measure(
+        &mut self,
+        layer: &Layer,
+        job: &TextJob,
+        raster_scale: f64,
+        max_side: u32,
+    ) -> Result<Measured, RenderError> {
+        let l = self.layout(layer, job, raster_scale, max_side)?;
+        Ok(Measured {
+            raster: (l.width, l.height),
+            box_size: l.box_size,
+            content: l.content,
+        })
+    }
+
+    /// Shapes one string and places it: raster scale and size, box, content rectangle, boxes.
+    fn layout(
+        &mut self,
+        layer: &Layer,
+        job: &TextJob,
+        raster_scale: f64,
+        max_side: u32,
+    ) -> Result<Layout, RenderError> {
+        let size = self.fitted_size(layer, job);
         let stroke = layer.stroke.as_ref().filter(|s| s.width > 0.0);
         let shadow = layer.shadow.as_ref();
+        let background = layer.background.as_ref();
+        let pad = background.map_or(0.0, |b| b.padding.unwrap_or(8.0));
         let margin = 2.0
+            + pad
             + stroke.map_or(0.0, |s| s.width)
             + shadow.map_or(0.0, |s| s.offset_x.abs().max(s.offset_y.abs()));
-        let wrap = layer.max_width.or(layer.width);
+        let highlight_bg = layer.highlight.as_ref().and_then(|h| h.background);
 
         // The raster covers the text's ink (cut to the box and its margin), not the whole box: a
         // short text in a huge box costs its few glyphs. Shrink the raster scale if the texture
         // would still exceed the device limit.
         let mut rs = raster_scale.max(1.0);
-        let (buffer, box_size, content) = loop {
-            let (buffer, measured) = self.shape(
-                text,
-                &family,
-                size * rs,
-                line_height,
-                wrap.map(|w| w * rs),
-                layer.align,
-            );
-            let box_w = layer.width.or(wrap).unwrap_or(measured.0 / rs);
+        let mut checked = false;
+        let (buffer, box_size, content, dy, boxes) = loop {
+            let spec = self.spec(layer, job, size * rs, rs);
+            let (buffer, measured) = ts::shape(&mut self.fonts, &spec);
+            if !checked {
+                let missing = ts::missing_chars(&buffer);
+                if !missing.is_empty() {
+                    return Err(fonts::invalid(
+                        format!("{}.text", job.path),
+                        format!(
+                            "no loaded font can draw {} (add a font that has them to `fonts`)",
+                            ts::describe_chars(&missing)
+                        ),
+                    ));
+                }
+                checked = true;
+            }
+            let box_w = layer.width.or(wrap_width(layer)).unwrap_or(measured.0 / rs);
             let box_h = layer.height.unwrap_or(measured.1 / rs);
-            let ink = ink_rect(&buffer, size * rs).map(|v| v / rs);
+            let dy = vertical_offset(layer, measured.1 / rs);
+            let shift = |r: [f64; 4]| [r[0] / rs, r[1] / rs + dy, r[2] / rs, r[3] / rs + dy];
+            let mut ink = shift(ts::ink_rect(&buffer, size * rs));
+            // Background boxes (colour, rectangle in layer units, radius).
+            let mut boxes: Vec<(crate::project::Color, [f64; 4], f64)> = Vec::new();
+            if let (Some(b), Some(r)) = (background, ts::glyph_rect(&buffer, job.text, None)) {
+                let r = shift(r);
+                let r = [r[0] - pad, r[1] - pad, r[2] + pad, r[3] + pad];
+                boxes.push((b.color, r, b.corner_radius.unwrap_or(0.0)));
+            }
+            if let (Some(c), Some(range)) = (highlight_bg, &job.highlight) {
+                if let Some(r) = ts::glyph_rect(&buffer, job.text, Some(range)) {
+                    let r = shift(r);
+                    let p = 0.12 * size;
+                    let r = [r[0] - p, r[1], r[2] + p, r[3]];
+                    boxes.push((c, r, 0.25 * size));
+                }
+            }
+            for (_, r, _) in &boxes {
+                ink = union(ink, *r);
+            }
             let content = [
                 (ink[0] - margin).max(-margin),
                 (ink[1] - margin).max(-margin),
@@ -170,7 +404,7 @@ impl TextSystem {
                 .max(0.0)
                 * rs;
             if side.ceil() <= max_side as f64 || rs <= 0.05 {
-                break (buffer, (box_w, box_h), content);
+                break (buffer, (box_w, box_h), content, dy, boxes);
             }
             rs *= max_side as f64 / side * 0.99;
         };
@@ -183,7 +417,41 @@ impl TextSystem {
             content[0] + width as f64 / rs,
             content[1] + height as f64 / rs,
         ];
+        Ok(Layout {
+            buffer,
+            size,
+            rs,
+            box_size,
+            content,
+            width,
+            height,
+            dy,
+            boxes,
+        })
+    }
 
+    /// Draws a laid-out string into a texture of its raster size.
+    fn draw(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        layer: &Layer,
+        job: &TextJob,
+        l: Layout,
+    ) -> Result<RasterText, RenderError> {
+        let Layout {
+            buffer,
+            size,
+            rs,
+            box_size,
+            content,
+            width,
+            height,
+            dy,
+            boxes,
+        } = l;
+        let stroke = layer.stroke.as_ref().filter(|s| s.width > 0.0);
+        let shadow = layer.shadow.as_ref();
         let texture = super::gpu::texture_2d(
             device,
             "text layer",
@@ -194,20 +462,37 @@ impl TextSystem {
         let view = texture.create_view(&Default::default());
         self.viewport.update(queue, Resolution { width, height });
 
-        // Draw order: shadow (with its stroke), stroke rings, fill. Strokes are the text drawn in the
-        // stroke colour at 16 offsets around a circle (and a half-radius ring for thick strokes).
+        // Strokes and shadows are drawn in one colour: with a highlight colour, they use the text
+        // shaped without it.
+        let plain = if job.highlight.is_some()
+            && layer.highlight.as_ref().is_some_and(|h| h.color.is_some())
+            && (stroke.is_some() || shadow.is_some())
+        {
+            let plain_job = TextJob {
+                highlight: None,
+                ..*job
+            };
+            let spec = self.spec(layer, &plain_job, size * rs, rs);
+            Some(ts::shape(&mut self.fonts, &spec).0)
+        } else {
+            None
+        };
+        let outline: &Buffer = plain.as_ref().unwrap_or(&buffer);
+
+        // Draw order: background boxes, shadow (with its stroke), stroke rings, fill. Strokes are
+        // the text drawn in the stroke colour at 16 offsets around a circle (and a half-radius
+        // ring for thick strokes).
         let color = layer.color.unwrap_or(crate::project::Color::WHITE);
-        let to_g = |c: crate::project::Color| GColor::rgba(c.r, c.g, c.b, c.a);
-        let origin = ((-content[0] * rs) as f32, (-content[1] * rs) as f32);
-        let mut offsets: Vec<(f32, f32, GColor)> = Vec::new();
-        let rings = |dx: f32, dy: f32, c: GColor, out: &mut Vec<(f32, f32, GColor)>| {
+        let origin = ((-content[0] * rs) as f32, ((dy - content[1]) * rs) as f32);
+        let mut offsets: Vec<(f32, f32, GColor, bool)> = Vec::new();
+        let rings = |dx: f32, dy: f32, c: GColor, out: &mut Vec<(f32, f32, GColor, bool)>| {
             if let Some(s) = stroke {
                 let r = (s.width * rs) as f32;
                 let radii: &[f32] = if r > 2.0 { &[1.0, 0.5] } else { &[1.0] };
                 for &k in radii {
                     for i in 0..16 {
                         let a = i as f32 / 16.0 * std::f32::consts::TAU;
-                        out.push((dx + a.cos() * r * k, dy + a.sin() * r * k, c));
+                        out.push((dx + a.cos() * r * k, dy + a.sin() * r * k, c, true));
                     }
                 }
             }
@@ -215,29 +500,47 @@ impl TextSystem {
         if let Some(sh) = shadow {
             let (dx, dy) = ((sh.offset_x * rs) as f32, (sh.offset_y * rs) as f32);
             rings(dx, dy, to_g(sh.color), &mut offsets);
-            offsets.push((dx, dy, to_g(sh.color)));
+            offsets.push((dx, dy, to_g(sh.color), true));
         }
         if let Some(s) = stroke {
             rings(0.0, 0.0, to_g(s.color), &mut offsets);
         }
-        offsets.push((0.0, 0.0, to_g(color)));
+        offsets.push((0.0, 0.0, to_g(color), false));
+        // The boxes ride on the first area (custom glyphs are drawn before its text).
+        let first = offsets[0];
+        let custom: Vec<CustomGlyph> = boxes
+            .iter()
+            .map(|(c, r, radius)| CustomGlyph {
+                id: (radius * rs).round().clamp(0.0, u16::MAX as f64) as u16,
+                left: ((r[0] - content[0]) * rs) as f32 - (origin.0 + first.0),
+                top: ((r[1] - content[1]) * rs) as f32 - (origin.1 + first.1),
+                width: ((r[2] - r[0]) * rs) as f32,
+                height: ((r[3] - r[1]) * rs) as f32,
+                color: Some(to_g(*c)),
+                snap_to_physical_pixel: true,
+                metadata: 0,
+            })
+            .collect();
         let bounds = TextBounds {
             left: 0,
             top: 0,
             right: width as i32,
             bottom: height as i32,
         };
-        let areas = offsets.iter().map(|&(dx, dy, c)| TextArea {
-            buffer: &buffer,
-            left: origin.0 + dx,
-            top: origin.1 + dy,
-            scale: 1.0,
-            bounds,
-            default_color: c,
-            custom_glyphs: &[],
-        });
+        let areas = offsets
+            .iter()
+            .enumerate()
+            .map(|(i, &(dx, dy, c, is_outline))| TextArea {
+                buffer: if is_outline { outline } else { &buffer },
+                left: origin.0 + dx,
+                top: origin.1 + dy,
+                scale: 1.0,
+                bounds,
+                default_color: c,
+                custom_glyphs: if i == 0 { &custom } else { &[] },
+            });
         self.renderer
-            .prepare(
+            .prepare_with_custom(
                 device,
                 queue,
                 &mut self.fonts,
@@ -245,6 +548,7 @@ impl TextSystem {
                 &self.viewport,
                 areas,
                 &mut self.swash,
+                rasterize_box,
             )
             .map_err(|e| RenderError::Gpu(format!("preparing text: {e}")))?;
         let mut encoder = device.create_command_encoder(&Default::default());
@@ -276,43 +580,17 @@ impl TextSystem {
             content,
         })
     }
+}
 
-    /// Lays out `text`; returns the buffer and its measured size in pixels.
-    fn shape(
-        &mut self,
-        text: &str,
-        family: &str,
-        size: f64,
-        line_height: f64,
-        wrap: Option<f64>,
-        align: Option<TextAlign>,
-    ) -> (Buffer, (f64, f64)) {
-        let metrics = Metrics::new(size as f32, (size * line_height) as f32);
-        let mut buffer = Buffer::new(&mut self.fonts, metrics);
-        let attrs = Attrs::new().family(Family::Name(family));
-        let align = match align.unwrap_or_default() {
-            TextAlign::Left => glyphon::cosmic_text::Align::Left,
-            TextAlign::Center => glyphon::cosmic_text::Align::Center,
-            TextAlign::Right => glyphon::cosmic_text::Align::Right,
-        };
-        buffer.set_size(wrap.map(|w| w as f32), None);
-        buffer.set_text(text, &attrs, Shaping::Advanced, Some(align));
-        buffer.shape_until_scroll(&mut self.fonts, false);
-        let measure = |b: &Buffer| {
-            b.layout_runs().fold((0.0f64, 0.0f64), |(w, h), run| {
-                (
-                    w.max(run.line_w as f64),
-                    h.max((run.line_top + run.line_height) as f64),
-                )
-            })
-        };
-        let mut measured = measure(&buffer);
-        if wrap.is_none() {
-            // Without a wrap width, align lines within the widest one.
-            buffer.set_size(Some(measured.0.ceil() as f32), None);
-            buffer.shape_until_scroll(&mut self.fonts, false);
-            measured = measure(&buffer);
-        }
-        (buffer, measured)
+/// The width lines wrap at: `maxWidth`, else `width` (the scene gives captions a default).
+fn wrap_width(layer: &Layer) -> Option<f64> {
+    layer.max_width.or(layer.width)
+}
+
+/// How far the text moves down in its box (`verticalAlign` with a `height`), layer units.
+fn vertical_offset(layer: &Layer, text_h: f64) -> f64 {
+    match (layer.vertical_align, layer.height) {
+        (Some(v), Some(h)) => (h - text_h) * v.fraction(),
+        _ => 0.0,
     }
 }

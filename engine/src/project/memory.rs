@@ -56,11 +56,12 @@ pub(super) fn check(
     limits: &Limits,
     images: &HashMap<String, (u32, u32)>,
     clips: &HashMap<String, ClipSizes>,
+    captions: &HashMap<String, Vec<super::Cue>>,
 ) {
     if limits.max_memory_mb == 0 {
         return;
     }
-    let estimate = estimate(project, images, clips);
+    let estimate = estimate(project, images, clips, captions);
     let budget = limits.max_memory_mb.saturating_mul(MIB);
     if estimate.total <= budget {
         return;
@@ -98,6 +99,7 @@ fn estimate(
     project: &Project,
     images: &HashMap<String, (u32, u32)>,
     clips: &HashMap<String, ClipSizes>,
+    captions: &HashMap<String, Vec<super::Cue>>,
 ) -> Estimate {
     let mut layers = Vec::new();
     let mut items: Vec<(u32, u32)> = Vec::new();
@@ -158,6 +160,28 @@ fn estimate(
                     layers.push(Cost {
                         path,
                         what: format!("the {dw}x{dh} video decoder"),
+                        bytes,
+                    });
+                }
+                LayerKind::Captions => {
+                    // One atlas slot as large as the largest cue; states are drawn into it as
+                    // they come on screen (plus one raster at a time on its way there).
+                    let (mut rw, mut rh) = (1, 1);
+                    for cue in captions.get(&path).map_or(&[][..], |v| &v[..]) {
+                        let mut one = layer.clone();
+                        one.text = Some(cue.text.clone());
+                        if one.max_width.is_none() && one.width.is_none() {
+                            one.max_width = Some(project.width as f64 * 0.9);
+                        }
+                        let (w, h) = text_raster(&one);
+                        (rw, rh) = (rw.max(w), rh.max(h));
+                    }
+                    items.push((rw, rh));
+                    let bytes = 2 * rw as u64 * rh as u64 * RGBA;
+                    total += bytes / 2;
+                    layers.push(Cost {
+                        path,
+                        what: format!("the {rw}x{rh} caption raster (and its atlas slot)"),
                         bytes,
                     });
                 }
@@ -277,10 +301,14 @@ fn text_raster(layer: &Layer) -> (u32, u32) {
 /// Transparent border around a text layer's ink that holds strokes and shadows, in layer units.
 fn text_margin(layer: &Layer) -> f64 {
     2.0 + layer
-        .stroke
+        .background
         .as_ref()
-        .filter(|s| s.width > 0.0)
-        .map_or(0.0, |s| s.width)
+        .map_or(0.0, |b| b.padding.unwrap_or(8.0))
+        + layer
+            .stroke
+            .as_ref()
+            .filter(|s| s.width > 0.0)
+            .map_or(0.0, |s| s.width)
         + layer
             .shadow
             .as_ref()

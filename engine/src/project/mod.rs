@@ -7,11 +7,14 @@
 
 mod animation;
 mod audio_track;
+pub mod captions;
 mod color;
 mod memory;
 pub mod merge;
 mod schema;
 mod style;
+mod text_check;
+mod text_style;
 mod validate;
 mod video;
 mod video_check;
@@ -24,6 +27,10 @@ pub use schema::project_json_schema;
 pub use style::{
     Anchor, BlendMode, Fill, GradientKind, GradientStop, LinearGradient, Shadow, ShapeKind, Stroke,
     TextAlign,
+};
+pub use text_style::{
+    Cue, CueWord, FontFamilies, FontSource, FontStyle, FontWeight, Highlight, TextBackground,
+    VerticalAlign, WeightKeyword,
 };
 pub use validate::{Limits, ValidationError};
 pub use video::{Fit, FitPlacement, MAX_SPEED, MIN_SPEED};
@@ -72,6 +79,10 @@ pub struct Project {
     pub audio_tracks: Vec<AudioTrack>,
     #[serde(default)]
     pub output_format: OutputFormat,
+    /// Font files shipped with the project (resolved like media), usable by name in `font`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub fonts: Vec<FontSource>,
 }
 
 /// Encoder quality presets, exactly the seed's table (x264 CRF and preset).
@@ -378,6 +389,8 @@ pub enum LayerKind {
     Shape,
     /// A video clip (see [`crate::video`]): `src` plus the video fields of [`Layer`].
     Video,
+    /// Timed captions from an SRT/WebVTT file (`src`) or inline `cues`, in one text style.
+    Captions,
 }
 
 /// One layer. Common fields (placement, transform, timing, animation) apply to every kind; the rest are
@@ -462,9 +475,40 @@ pub struct Layer {
     // --- text ---
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    /// Font family name; default "DejaVu Sans" (bundled).
+    /// Font family name or a fallback chain of them; default "DejaVu Sans" (bundled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub font: Option<String>,
+    pub font: Option<FontFamilies>,
+    /// 1–1000 or `"normal"` / `"bold"`; default normal (400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub font_weight: Option<FontWeight>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub font_style: Option<FontStyle>,
+    /// Extra pixels between letters (negative: tighter); default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = -1000, max = 1000))]
+    pub letter_spacing: Option<f64>,
+    /// A box behind the text's lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<TextBackground>,
+    /// Where the text sits in a taller box (`height`); default top.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vertical_align: Option<VerticalAlign>,
+    /// Pick the largest font size (up to `size`, or without it as large as fits) at which the text
+    /// fits `width` × `height`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_fit: Option<bool>,
+
+    // --- captions (and the text style above) ---
+    /// Inline cues, instead of a caption file in `src`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cues: Option<Vec<Cue>>,
+    /// Word highlight following the spoken word.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub highlight: Option<Highlight>,
+    /// Most lines a cue may wrap to; longer cues are drawn smaller until they fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 20))]
+    pub max_lines: Option<u32>,
     /// Font size in pixels; default 48.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 2000))]
@@ -527,6 +571,15 @@ impl Layer {
             fade_out: None,
             text: None,
             font: None,
+            font_weight: None,
+            font_style: None,
+            letter_spacing: None,
+            background: None,
+            vertical_align: None,
+            auto_fit: None,
+            cues: None,
+            highlight: None,
+            max_lines: None,
             size: None,
             color: None,
             align: None,
@@ -561,6 +614,14 @@ impl Layer {
         Layer {
             text: Some(text.into()),
             ..Layer::new(LayerKind::Text)
+        }
+    }
+
+    /// A captions layer showing `cues` (seconds relative to the layer's start) in the default style.
+    pub fn captions(cues: Vec<Cue>) -> Self {
+        Layer {
+            cues: Some(cues),
+            ..Layer::new(LayerKind::Captions)
         }
     }
 
@@ -647,6 +708,7 @@ impl Project {
             frames: Vec::new(),
             audio_tracks: Vec::new(),
             output_format: OutputFormat::default(),
+            fonts: Vec::new(),
         }
     }
 

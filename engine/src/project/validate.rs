@@ -164,6 +164,7 @@ impl Project {
         if self.output_format == OutputFormat::Webm && self.quality == Quality::Ultra {
             // Fine: VP9 maps the same preset table; nothing to check. Kept explicit for readers.
         }
+        super::text_check::check_fonts(&mut c, self, assets);
         if self.frames.is_empty() {
             c.err("frames", "must contain at least one composition");
         }
@@ -301,7 +302,8 @@ impl Project {
         if c.errors.is_empty() {
             let images = std::mem::take(&mut c.media.images);
             let clips = std::mem::take(&mut c.media.clip_sizes);
-            super::memory::check(&mut c, self, limits, &images, &clips);
+            let captions = std::mem::take(&mut c.media.captions);
+            super::memory::check(&mut c, self, limits, &images, &clips, &captions);
         }
         if c.errors.is_empty() {
             Ok(())
@@ -426,6 +428,7 @@ fn check_layer(
             c.forbid(p, "cornerRadius", &l.corner_radius, "image");
             c.forbid(p, "stroke", &l.stroke, "image");
             super::video_check::forbid_video_fields(c, p, l, "image");
+            super::text_check::forbid_text_style(c, p, l, "image");
             match &l.src {
                 None => c.err(format!("{p}.src"), "is required on an image layer"),
                 Some(src) => match assets.check_image(src) {
@@ -438,40 +441,11 @@ fn check_layer(
         }
         LayerKind::Text => {
             c.forbid(p, "src", &l.src, "text");
-            c.forbid(p, "fit", &l.fit, "text");
             super::video_check::forbid_video_fields(c, p, l, "text");
-            c.forbid(p, "shape", &l.shape, "text");
-            c.forbid(p, "fill", &l.fill, "text");
-            c.forbid(p, "cornerRadius", &l.corner_radius, "text");
-            match &l.text {
-                None => c.err(format!("{p}.text"), "is required on a text layer"),
-                Some(t) if t.chars().count() > limits.max_text_chars => c.err(
-                    format!("{p}.text"),
-                    format!("at most {} characters", limits.max_text_chars),
-                ),
-                Some(_) => {}
-            }
-            if let Some(size) = l.size {
-                c.range(&format!("{p}.size"), size, 1.0, 2000.0);
-            }
-            if let Some(mw) = l.max_width {
-                c.range(&format!("{p}.maxWidth"), mw, 1.0, max_side);
-            }
-            if let Some(lh) = l.line_height {
-                c.range(&format!("{p}.lineHeight"), lh, 0.1, 10.0);
-            }
-            if let Some(font) = &l.font {
-                if font.trim().is_empty() || font.len() > 200 {
-                    c.err(format!("{p}.font"), "must be a font family name");
-                }
-            }
-            if let Some(s) = &l.shadow {
-                c.range(&format!("{p}.shadow.offsetX"), s.offset_x, -1000.0, 1000.0);
-                c.range(&format!("{p}.shadow.offsetY"), s.offset_y, -1000.0, 1000.0);
-            }
-            if let Some(s) = &l.stroke {
-                c.range(&format!("{p}.stroke.width"), s.width, 0.0, 100.0);
-            }
+            super::text_check::check_text_layer(c, p, l, limits);
+        }
+        LayerKind::Captions => {
+            super::text_check::check_captions_layer(c, p, l, limits, assets);
         }
         LayerKind::Shape => {
             c.forbid(p, "src", &l.src, "shape");
@@ -485,6 +459,7 @@ fn check_layer(
             c.forbid(p, "maxWidth", &l.max_width, "shape");
             c.forbid(p, "lineHeight", &l.line_height, "shape");
             c.forbid(p, "shadow", &l.shadow, "shape");
+            super::text_check::forbid_text_style(c, p, l, "shape");
             match l.shape {
                 None => c.err(
                     format!("{p}.shape"),
@@ -536,6 +511,7 @@ fn check_layer(
             }
         }
         LayerKind::Video => {
+            super::text_check::forbid_text_style(c, p, l, "video");
             super::video_check::check_video_layer(c, p, l, comp_duration, limits, assets);
         }
     }

@@ -19,6 +19,8 @@ pub(super) struct MediaCheck {
     pub(super) images: HashMap<String, (u32, u32)>,
     /// Sizes of the clips of the video layers checked, by layer path (for the memory estimate).
     pub(super) clip_sizes: HashMap<String, ClipSizes>,
+    /// Cues of the captions layers checked, by layer path (for the memory estimate).
+    pub(super) captions: HashMap<String, Vec<super::Cue>>,
 }
 
 impl MediaCheck {
@@ -29,6 +31,7 @@ impl MediaCheck {
             video_layers: 0,
             images: HashMap::new(),
             clip_sizes: HashMap::new(),
+            captions: HashMap::new(),
         }
     }
 

@@ -224,7 +224,7 @@ pub async fn get_job(
 
 /// The job `job_id` if it exists and the caller may see it; otherwise 404, so ids of other users'
 /// jobs do not leak.
-async fn visible_job(
+pub(crate) async fn visible_job(
     state: &AppState,
     caller: &Caller,
     job_id: &str,

@@ -5,6 +5,10 @@
 //! * `POST /api/v1/render/projects`, `GET /api/v1/render/projects/{projectId}`
 //! * `POST /api/v1/render/jobs`, `GET /api/v1/render/jobs?userId=&status=&page=&limit=`
 //! * `GET /api/v1/render/jobs/{jobId}`, `DELETE /api/v1/render/jobs/{jobId}`
+//! * `GET /api/v1/render/jobs/{jobId}/events` (Server-Sent Events)
+//! * `POST /api/v1/render/previews` (one frame as PNG/JPEG)
+//! * `GET /api/v1/schema/project.json` (JSON Schema of the project format)
+//! * `GET /` and `/studio/*` (the Studio page, see [`studio`])
 //! * `POST /api/v1/render/stills` (one frame as a picture)
 //! * `POST /api/v1/render/batches`, `GET|DELETE /api/v1/render/batches/{batchId}` (templates)
 //! * `GET /api/v1/files/{key}?expires=&signature=` (signed output downloads)
@@ -16,6 +20,7 @@
 
 pub mod batches;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod files;
 pub mod health;
@@ -24,7 +29,10 @@ pub mod json_limits;
 pub mod metrics;
 pub mod openapi_security;
 pub mod outputs;
+pub mod previews;
 pub mod projects;
+pub mod schema;
+pub mod studio;
 pub mod templates;
 
 use std::sync::Arc;
@@ -70,6 +78,8 @@ pub struct AppState {
     pub quotas: Arc<crate::quota::Quotas>,
     /// Server capacity checks on new jobs (`MAX_QUEUED_JOBS`, `MIN_FREE_DISK_MB`).
     pub capacity: Arc<crate::capacity::Capacity>,
+    /// Prepared projects of recent previews and the bound on concurrent previews.
+    pub previews: Arc<crate::preview::PreviewCache>,
 }
 
 #[derive(OpenApi)]
@@ -83,6 +93,9 @@ pub struct AppState {
         jobs::list_jobs,
         jobs::get_job,
         jobs::cancel_job,
+        events::job_events,
+        previews::preview,
+        schema::project_schema,
         outputs::submit_still,
         batches::submit_batch,
         batches::get_batch,
@@ -112,6 +125,8 @@ pub struct AppState {
     tags(
         (name = "projects", description = "Video projects"),
         (name = "jobs", description = "Render jobs"),
+        (name = "previews", description = "Single frames of a project"),
+        (name = "schema", description = "The project format"),
         (name = "batches", description = "One job per item of a template"),
         (name = "files", description = "Rendered outputs"),
         (name = "health", description = "Service health"),
@@ -143,6 +158,9 @@ pub fn router(state: AppState) -> Router {
             "/render/jobs/{jobId}",
             get(jobs::get_job).delete(jobs::cancel_job),
         )
+        .route("/render/jobs/{jobId}/events", get(events::job_events))
+        .route("/render/previews", post(previews::preview))
+        .route("/schema/project.json", get(schema::project_schema))
         .route("/render/stills", post(outputs::submit_still))
         .route("/render/batches", post(batches::submit_batch))
         .route(
@@ -155,7 +173,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
-        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi()))
+        .merge(studio::router())
+        .merge(SwaggerUi::new("/api/docs").external_url_unchecked("/api/openapi.json", schema::openapi()))
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::new())

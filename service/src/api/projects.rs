@@ -63,33 +63,14 @@ pub async fn create_project(
     Extension(caller): Extension<Caller>,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<ProjectView>), Refusal> {
-    let (mut project, mut template) = templates::parse(body.text()?)?;
-    // With authentication on, a project belongs to its creator (an admin may name another user).
-    match &caller {
-        Caller::User { user_id, admin } if !admin || project.user_id.is_empty() => {
-            project.user_id = user_id.clone();
-        }
-        _ => {}
-    }
-    if project.project_id.is_empty() {
-        project.project_id = uuid::Uuid::new_v4().to_string();
-    } else if !valid_id(&project.project_id) {
-        return Err(ApiError::invalid_field(
-            "projectId",
-            "must be 1 to 128 characters of A-Z, a-z, 0-9, _, . or -",
-        )
-        .into());
-    }
-    templates::own(&mut template, &project);
-    state
-        .quotas
-        .check_resolution(&caller, &project.user_id, project.width, project.height)?;
+    let Checked {
+        project,
+        template,
+        checked,
+        fetched,
+        resolver,
+    } = check_project(&state, &caller, body.text()?).await?;
     let limits = state.settings.limits.clone();
-    // `s3://` sources: checked here, fetched into a temporary folder so they are validated like files.
-    let (checked, fetched) = s3_assets_for_validation(&state, &project).await?;
-    let mut roots = state.settings.asset_roots.clone();
-    roots.extend(fetched.iter().map(|d| d.0.clone()));
-    let resolver = AssetResolver::confined_to(roots);
     // Video layers are probed with the ffmpeg/ffprobe the renders use.
     let tools = vrender_engine::video::MediaTools::for_ffmpeg(state.settings.ffmpeg.as_deref());
     // Validation reads media file headers (and probes clips): keep it off the async threads.
@@ -125,8 +106,68 @@ pub async fn create_project(
     ))
 }
 
+/// A parsed project, owned and checked for everything but media and ranges, ready to validate.
+pub(crate) struct Checked {
+    /// As sent, with its owner and `projectId` set (a template: with its `mergeDefaults` filled in).
+    pub project: Project,
+    /// A template's JSON as sent, owned like the project (`None` without merge fields).
+    pub template: Option<serde_json::Value>,
+    /// The same with `s3://` sources replaced by downloaded copies.
+    pub checked: Project,
+    /// The folder of those copies.
+    pub fetched: Option<TempDir>,
+    /// Resolves media inside the asset roots (and the copies' folder).
+    pub resolver: AssetResolver,
+}
+
+/// What project creation and previews share: parse (422 at the JSON path), set the owner and the
+/// `projectId`, check the resolution quota and fetch `s3://` sources.
+pub(crate) async fn check_project(
+    state: &AppState,
+    caller: &Caller,
+    text: &str,
+) -> Result<Checked, Refusal> {
+    let (mut project, mut template) = templates::parse(text)?;
+    // `$schema` only helps editors; it is not part of the stored project.
+    project.schema = None;
+    if let Some(serde_json::Value::Object(t)) = &mut template {
+        t.remove("$schema");
+    }
+    // With authentication on, a project belongs to its creator (an admin may name another user).
+    match caller {
+        Caller::User { user_id, admin } if !admin || project.user_id.is_empty() => {
+            project.user_id = user_id.clone();
+        }
+        _ => {}
+    }
+    if project.project_id.is_empty() {
+        project.project_id = uuid::Uuid::new_v4().to_string();
+    } else if !valid_id(&project.project_id) {
+        return Err(ApiError::invalid_field(
+            "projectId",
+            "must be 1 to 128 characters of A-Z, a-z, 0-9, _, . or -",
+        )
+        .into());
+    }
+    templates::own(&mut template, &project);
+    state
+        .quotas
+        .check_resolution(caller, &project.user_id, project.width, project.height)?;
+    // `s3://` sources: checked here, fetched into a temporary folder so they are validated like files.
+    let (checked, fetched) = s3_assets_for_validation(state, &project).await?;
+    let mut roots = state.settings.asset_roots.clone();
+    roots.extend(fetched.iter().map(|d| d.0.clone()));
+    Ok(Checked {
+        project,
+        template,
+        checked,
+        fetched,
+        resolver: AssetResolver::confined_to(roots),
+    })
+}
+
 /// Removes a temporary folder when dropped.
-struct TempDir(std::path::PathBuf);
+pub struct TempDir(std::path::PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {

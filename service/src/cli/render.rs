@@ -158,6 +158,7 @@ pub fn run(args: RenderArgs) -> Result<()> {
         .map_err(ProjectError::Invalid)?;
     let engine = Engine::new(EngineConfig {
         adapter: args.adapter.clone(),
+        system_fonts: true,
         ..Default::default()
     })?;
 

@@ -88,6 +88,7 @@ impl EngineState {
         let config = EngineConfig {
             adapter: settings.gpu_adapter.clone(),
             ffmpeg: settings.ffmpeg.clone(),
+            system_fonts: settings.system_fonts,
             ..EngineConfig::default()
         };
         match tokio::task::spawn_blocking(move || Engine::new(config)).await {

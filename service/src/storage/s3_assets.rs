@@ -45,6 +45,9 @@ fn sources_mut(project: &mut Project) -> Vec<(String, &mut String)> {
     for (i, track) in project.audio_tracks.iter_mut().enumerate() {
         out.push((format!("audioTracks[{i}].src"), &mut track.src));
     }
+    for (i, font) in project.fonts.iter_mut().enumerate() {
+        out.push((format!("fonts[{i}].src"), &mut font.src));
+    }
     out
 }
 
@@ -59,6 +62,9 @@ fn sources(project: &Project) -> Vec<(String, &str)> {
     }
     for (i, track) in project.audio_tracks.iter().enumerate() {
         out.push((format!("audioTracks[{i}].src"), track.src.as_str()));
+    }
+    for (i, font) in project.fonts.iter().enumerate() {
+        out.push((format!("fonts[{i}].src"), font.src.as_str()));
     }
     out
 }
