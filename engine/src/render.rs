@@ -601,7 +601,8 @@ impl Engine {
         Ok(cached_frames)
     }
 
-    /// Renders one frame of the timeline to an RGBA image (sRGB-encoded, opaque).
+    /// Renders one frame of the timeline to an RGBA image (sRGB-encoded, straight alpha; opaque unless
+    /// a background is transparent).
     pub fn render_still(
         &self,
         project: &Project,
@@ -730,10 +731,8 @@ impl Engine {
             .slice(..)
             .get_mapped_range()
             .map_err(|e| RenderError::Gpu(format!("reading the still: {e}")))?;
-        let mut pixels = Vec::with_capacity((4 * w * h) as usize);
-        for y in 0..h as usize {
-            pixels.extend_from_slice(&mapped[y * row as usize..y * row as usize + 4 * w as usize]);
-        }
+        // Straight alpha, as image files expect (the compositor keeps it premultiplied).
+        let pixels = stills::pack_rgba(&mapped, w, h);
         drop(mapped);
         buffer.unmap();
         Ok(image::RgbaImage::from_raw(w, h, pixels).expect("buffer size matches"))

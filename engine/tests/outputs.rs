@@ -272,6 +272,12 @@ fn transparent_outputs_keep_alpha() {
     let img = image::load_from_memory(&data).unwrap().to_rgba8();
     check_alpha(img.as_raw(), "png", 1);
 
+    // A still of the same frame has the same straight alpha.
+    let still = engine()
+        .render_still(&p, 0, &AssetResolver::relative_to(d.dir.path()))
+        .unwrap();
+    check_alpha(still.as_raw(), "render_still", 1);
+
     // The same project as MP4 has no alpha: the background shows black.
     let mp4 = d.path("a.mp4");
     render(&p, &mp4, OutputFormat::Mp4, |_| {});

@@ -327,3 +327,99 @@ fn gif_jobs_take_their_options() {
     );
     assert_eq!(v["nb_read_frames"], "5", "{probe}");
 }
+
+#[test]
+fn the_cli_merges_values_and_writes_formats_and_stills() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = template("u-cli", 0.5);
+    t["frames"][0]["background"] = json!("{{BG}}");
+    let project = dir.path().join("t.json");
+    std::fs::write(&project, t.to_string()).unwrap();
+    let vrender = || std::process::Command::new(env!("CARGO_BIN_EXE_vrender"));
+
+    // Without values: one line naming each missing field and its paths; no output.
+    let out = vrender()
+        .args(["render", "-q"])
+        .arg(&project)
+        .arg("-o")
+        .arg(dir.path().join("x.mp4"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("merge field `BG` has no value (used at frames[0].background)")
+            && stderr
+                .contains("merge field `NAME` has no value (used at frames[0].layers[1].text)"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("x.mp4").exists());
+
+    // Values from a file and the command line (the command line wins), GIF options, stills.
+    let values = dir.path().join("values.json");
+    std::fs::write(
+        &values,
+        json!({"BG": "#ff0000", "NAME": "file"}).to_string(),
+    )
+    .unwrap();
+    let gif = dir.path().join("a.gif");
+    let poster = dir.path().join("p.png");
+    let thumb = dir.path().join("t.jpg");
+    let out = vrender()
+        .args([
+            "render",
+            "-q",
+            "--merge",
+            "BG=#0000ff",
+            "--merge",
+            "OP=0.25",
+        ])
+        .arg("--merge-file")
+        .arg(&values)
+        .args(["--gif-width", "32", "--gif-fps", "4"])
+        .arg("--poster")
+        .arg(format!("0.2:{}", poster.display()))
+        .arg("--thumbnail")
+        .arg(format!("0.2:{}", thumb.display()))
+        .args(["--thumbnail-width", "16"])
+        .arg(&project)
+        .arg("-o")
+        .arg(&gif)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let probe = ffprobe(&gif);
+    let v = &probe["streams"][0];
+    assert_eq!(v["codec_name"], "gif");
+    assert_eq!(v["width"], 32);
+    assert_eq!(v["nb_read_frames"], "2", "{probe}");
+    let p = image::open(&poster).unwrap().to_rgb8();
+    assert_eq!(p.dimensions(), (64, 64));
+    let bg = p.get_pixel(20, 50).0;
+    assert!(
+        bg[2] > 230 && bg[0] < 30,
+        "--merge BG wins over the file: {bg:?}"
+    );
+    assert_eq!(image::open(&thumb).unwrap().width(), 16);
+
+    // Values for a project without merge fields are a mistake.
+    let plain = dir.path().join("plain.json");
+    std::fs::write(&plain, common::tiny_project("u", 0.2, 10.0).to_string()).unwrap();
+    let out = vrender()
+        .args(["render", "-q", "--merge", "A=1"])
+        .arg(&plain)
+        .arg("-o")
+        .arg(dir.path().join("y.mp4"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no {{NAME}} merge fields"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
