@@ -15,6 +15,7 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     ("hello", include_str!("../../../examples/hello.json")),
     ("captions", include_str!("../../../examples/captions.json")),
     ("s1", include_str!("../../../examples/s1.json")),
+    ("template", include_str!("../../../examples/template.json")),
     (
         "transitions",
         include_str!("../../../examples/transitions.json"),
