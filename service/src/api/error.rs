@@ -82,6 +82,23 @@ impl ApiError {
     }
 
     /// 422 for one field.
+    /// 400 for bad query parameters: every problem in `details`, and all of them in the message.
+    pub fn bad_query(problems: Vec<ErrorDetail>) -> Self {
+        let message = format!(
+            "bad query: {}",
+            problems
+                .iter()
+                .map(|p| format!("{}: {}", p.path, p.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            details: problems,
+        }
+    }
+
     pub fn invalid_field(path: impl Into<String>, message: impl Into<String>) -> Self {
         let (path, message) = (path.into(), message.into());
         Self::invalid(

@@ -301,19 +301,7 @@ pub async fn list_jobs(
         }
     }
     if !problems.is_empty() {
-        let message = format!(
-            "bad query: {}",
-            problems
-                .iter()
-                .map(|p| format!("{}: {}", p.path, p.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-        return Err(ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message,
-            details: problems,
-        });
+        return Err(ApiError::bad_query(problems));
     }
     // A user sees only their own jobs: their id is the filter, and asking for another user's jobs
     // finds none.

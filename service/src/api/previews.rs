@@ -96,19 +96,7 @@ fn parse_params(q: &HashMap<String, String>) -> Result<Params, ApiError> {
         );
     }
     if !problems.is_empty() {
-        let message = format!(
-            "bad query: {}",
-            problems
-                .iter()
-                .map(|p| format!("{}: {}", p.path, p.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-        return Err(ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message,
-            details: problems,
-        });
+        return Err(ApiError::bad_query(problems));
     }
     Ok(Params {
         project_id,
