@@ -426,3 +426,39 @@ fn merged_values_show_in_the_pixels() {
         "{err}"
     );
 }
+
+/// Wipe and slide transitions between transparent scenes keep the background transparent on both
+/// sides of the split (the clipped passes start from transparent, not opaque black).
+#[test]
+fn transitions_between_transparent_scenes_keep_alpha() {
+    for kind in ["wipe", "slide"] {
+        let p = Project::from_value(json!({
+            "width": W, "height": H, "frameRate": FPS,
+            "frames": [
+                {"duration": 1.0, "background": "transparent", "layers": [
+                    {"type": "shape", "shape": "rect", "x": 0, "y": 0, "width": W, "height": 10,
+                     "fill": "#ff0000"}]},
+                {"duration": 1.0, "background": "transparent",
+                 "transition": {"type": kind, "duration": 0.6}, "layers": [
+                    {"type": "shape", "shape": "rect", "x": 0, "y": 0, "width": W, "height": 10,
+                     "fill": "#0000ff"}]}
+            ]
+        }))
+        .unwrap();
+        // Frame 7 of 10 + 10 − 6: in the middle of the transition.
+        let still = engine()
+            .render_still(&p, 7, &AssetResolver::relative_to(Path::new(".")))
+            .unwrap();
+        for x in [2, W / 2, W - 3] {
+            let bg = px(still.as_raw(), W, x, 50);
+            assert_eq!(bg[3], 0, "{kind}: background at x={x}: {bg:?}");
+            let bar = px(still.as_raw(), W, x, 5);
+            assert_eq!(bar[3], 255, "{kind}: bar at x={x}: {bar:?}");
+        }
+        // Both scenes' bars show: wipe reveals the incoming (blue) from the left, slide pushes the
+        // outgoing (red) out to the left.
+        let (left, right) = if kind == "wipe" { (2, 0) } else { (0, 2) };
+        assert!(px(still.as_raw(), W, 2, 5)[left] > 200, "{kind}");
+        assert!(px(still.as_raw(), W, W - 3, 5)[right] > 200, "{kind}");
+    }
+}

@@ -37,7 +37,10 @@ impl Recorder<'_> {
         } else {
             dest
         };
-        self.list.clear[slot as usize].unwrap_or([0.0, 0.0, 0.0, 1.0])
+        // Without an unclipped background (wipe and slide transitions draw each scene's background
+        // inside its scissor) the pass starts transparent: a transparent scene stays transparent,
+        // and opaque formats show it over black like any other transparent pixel.
+        self.list.clear[slot as usize].unwrap_or([0.0; 4])
     }
 
     /// Makes sure a render pass into `dest` is open.
