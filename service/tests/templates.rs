@@ -200,24 +200,36 @@ fn cancelling_a_batch_stops_its_jobs() {
     let server = Server::start(dir.path(), &[("MAX_CONCURRENT_RENDERS", "1")]);
     // 600 s each: none can finish before the cancel.
     let id = server.create_project(&template("u-cancel", 600.0));
-    let items: Vec<Value> = (0..4)
+    let mut items: Vec<Value> = (0..4)
         .map(|i| json!({"merge": {"BG": "#000000", "NAME": format!("{i}")}}))
         .collect();
+    // A GIF of 600 s is over the format's length limit: that item alone is refused, by its path.
+    items.push(json!({"merge": {"BG": "#000000", "NAME": "gif"}, "outputFormat": "gif"}));
     let (s, batch) = server.post(
         "/api/v1/render/batches",
         &json!({"projectId": id, "items": items}),
     );
     assert_eq!(s, StatusCode::ACCEPTED, "{batch}");
+    let gif = &batch["items"][4];
+    assert!(gif["jobId"].is_null(), "{gif}");
+    assert!(
+        gif["error"].as_str().unwrap().starts_with("items[4]."),
+        "{gif}"
+    );
     let first = batch["items"][0]["jobId"].as_str().unwrap().to_string();
     server.wait_for(&first, RENDER_TIMEOUT, |j| j["status"] == "processing");
     let batch_id = batch["batchId"].as_str().unwrap();
     let (s, cancelled) = server.delete(&format!("/api/v1/render/batches/{batch_id}"));
     assert_eq!(s, StatusCode::OK, "{cancelled}");
-    assert_eq!(cancelled["counts"], json!({"cancelled": 4}), "{cancelled}");
+    assert_eq!(
+        cancelled["counts"],
+        json!({"cancelled": 4, "failed": 1}),
+        "{cancelled}"
+    );
     assert_eq!(cancelled["done"], true);
     // They stay cancelled: the running one stopped, the queued ones never start.
     std::thread::sleep(Duration::from_millis(500));
-    for item in cancelled["items"].as_array().unwrap() {
+    for item in &cancelled["items"].as_array().unwrap()[..4] {
         let job = server.job(item["jobId"].as_str().unwrap());
         assert_eq!(job["status"], "cancelled", "{job}");
     }

@@ -17,11 +17,11 @@ use vrender_engine::OutputFormat;
 use super::error::{ApiError, ErrorBody};
 use super::extract::JsonBody;
 use super::projects::valid_id;
+use super::submit::{admit, caller_project, Problems};
 use super::templates::merged_project;
 use super::AppState;
 use crate::auth::Caller;
 use crate::model::{now_millis, rfc3339, BatchItem, BatchRecord, JobStatus};
-use crate::orchestrator::callback::check_url;
 use crate::orchestrator::NewJob;
 use crate::quota::Refusal;
 
@@ -130,44 +130,23 @@ pub async fn submit_batch(
     body: JsonBody,
 ) -> Result<(StatusCode, Json<BatchView>), Refusal> {
     let req: SubmitBatchRequest = body.parse()?;
-    if !valid_id(&req.project_id) {
-        return Err(ApiError::invalid_field(
-            "projectId",
-            "must be 1 to 128 characters of A-Z, a-z, 0-9, _, . or -",
-        )
-        .into());
-    }
-    let priority = req.priority.unwrap_or(5);
-    if !(1..=10).contains(&priority) {
-        return Err(ApiError::invalid_field(
-            "priority",
-            format!("must be between 1 and 10, got {priority}"),
-        )
-        .into());
-    }
+    let mut problems = Problems::new();
+    problems.project_id(&req.project_id);
+    let priority = problems.priority(req.priority);
     if req.items.is_empty() || req.items.len() > MAX_BATCH_ITEMS {
-        return Err(ApiError::invalid_field(
+        problems.add(
             "items",
             format!(
                 "must hold 1 to {MAX_BATCH_ITEMS} items, got {}",
                 req.items.len()
             ),
-        )
-        .into());
+        );
     }
-    let stored = match state.projects.get_project(&req.project_id).await? {
-        Some(p) if caller.can_access(&p.project.user_id) => p,
-        _ => {
-            return Err(ApiError::invalid_field(
-                "projectId",
-                format!("unknown project `{}`", req.project_id),
-            )
-            .into())
-        }
-    };
+    problems.finish()?;
+    let stored = caller_project(&state, &caller, &req.project_id).await?;
     let mut items = Vec::with_capacity(req.items.len());
     for (i, item) in req.items.into_iter().enumerate() {
-        let outcome = submit_item(&state, &caller, &stored, item, i, priority as u8).await;
+        let outcome = submit_item(&state, &caller, &stored, item, i, priority).await;
         items.push(match outcome {
             Ok(job_id) => BatchItem {
                 job_id: Some(job_id),
@@ -201,39 +180,41 @@ async fn submit_item(
     index: usize,
     priority: u8,
 ) -> Result<String, Refusal> {
-    let at = |field: &str| format!("items[{index}].{field}");
-    let output_format = item
-        .output_format
-        .as_deref()
-        .map(str::parse::<OutputFormat>)
-        .transpose()
-        .map_err(|e| ApiError::invalid_field(at("outputFormat"), e))?;
-    if let Some(url) = &item.callback_url {
-        check_url(url, state.settings.allow_private_callbacks)
-            .map_err(|e| ApiError::invalid_field(at("callbackUrl"), e))?;
-    }
+    let mut problems = Problems::at(format!("items[{index}]."));
+    let output_format =
+        problems.parse::<OutputFormat>("outputFormat", item.output_format.as_deref());
+    problems.callback_url(state, item.callback_url.as_deref());
+    problems.finish()?;
     let merged = merged_project(state, stored, item.merge).await?;
     let project = merged.as_ref().unwrap_or(&stored.project);
-    let _capacity = state.capacity.admit(state.jobs.as_ref()).await?;
-    let _admission = state
-        .quotas
-        .admit(caller, &project.user_id, project.width, project.height)
-        .await?;
-    let job = state
-        .orchestrator
-        .submit(NewJob {
+    // The format's own limits (a GIF's length and size) hold for each merged project.
+    let mut problems = Problems::at(format!("items[{index}]."));
+    problems.extend(super::outputs::check(
+        project,
+        output_format.unwrap_or(project.output_format),
+        None,
+        None,
+        None,
+    ));
+    problems.finish()?;
+    let job = admit(
+        state,
+        caller,
+        project,
+        NewJob {
             project_id: stored.project.project_id.clone(),
             priority,
             callback_url: item.callback_url,
             output_format,
             quality: None,
-            project: merged,
+            project: merged.clone(),
             poster: None,
             thumbnail: None,
             still: None,
             gif: None,
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(job.job_id)
 }
 

@@ -81,7 +81,6 @@ impl ApiError {
         }
     }
 
-    /// 422 for one field.
     /// 400 for bad query parameters: every problem in `details`, and all of them in the message.
     pub fn bad_query(problems: Vec<ErrorDetail>) -> Self {
         let message = format!(
@@ -99,6 +98,7 @@ impl ApiError {
         }
     }
 
+    /// 422 for one field.
     pub fn invalid_field(path: impl Into<String>, message: impl Into<String>) -> Self {
         let (path, message) = (path.into(), message.into());
         Self::invalid(

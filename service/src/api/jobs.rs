@@ -11,12 +11,12 @@ use vrender_engine::{GifOptions, OutputFormat, Quality};
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::extract::JsonBody;
 use super::projects::valid_id;
+use super::submit::{admit, caller_project, Problems};
 use super::templates::merged_project;
 use super::AppState;
 use crate::auth::Caller;
 use crate::model::{JobRecord, JobStatus, JobView, StillSpec};
-use crate::orchestrator::callback::check_url;
-use crate::orchestrator::{NewJob, OrchestratorError};
+use crate::orchestrator::NewJob;
 use crate::quota::Refusal;
 use crate::store::JobQuery;
 
@@ -90,102 +90,33 @@ pub async fn submit_job(
     body: JsonBody,
 ) -> Result<(StatusCode, Json<JobView>), Refusal> {
     let req: SubmitJobRequest = body.parse()?;
-    let mut problems = Vec::new();
-    let mut problem = |path: &str, message: String| {
-        problems.push(ErrorDetail {
-            path: path.into(),
-            message,
-        })
-    };
-    if !valid_id(&req.project_id) {
-        problem(
-            "projectId",
-            "must be 1 to 128 characters of A-Z, a-z, 0-9, _, . or -".into(),
-        );
-    }
-    let priority = req.priority.unwrap_or(5);
-    if !(1..=10).contains(&priority) {
-        problem(
-            "priority",
-            format!("must be between 1 and 10, got {priority}"),
-        );
-    }
-    let output_format = match req
-        .output_format
-        .as_deref()
-        .map(str::parse::<OutputFormat>)
-        .transpose()
-    {
-        Ok(f) => f,
-        Err(e) => {
-            problem("outputFormat", e);
-            None
-        }
-    };
-    let quality = match req
-        .quality
-        .as_deref()
-        .map(str::parse::<Quality>)
-        .transpose()
-    {
-        Ok(q) => q,
-        Err(e) => {
-            problem("quality", e);
-            None
-        }
-    };
-    if let Some(url) = &req.callback_url {
-        if let Err(e) = check_url(url, state.settings.allow_private_callbacks) {
-            problem("callbackUrl", e);
-        }
-    }
-    if !problems.is_empty() {
-        let message = match problems.as_slice() {
-            [one] => format!("{}: {}", one.path, one.message),
-            many => format!("{} invalid fields", many.len()),
-        };
-        return Err(ApiError::invalid(message, problems).into());
-    }
-    // Another user's project is as unknown as a missing one.
-    let stored = match state.projects.get_project(&req.project_id).await? {
-        Some(p) if caller.can_access(&p.project.user_id) => p,
-        Some(_) => {
-            return Err(ApiError::invalid_field(
-                "projectId",
-                format!("unknown project `{}`", req.project_id),
-            )
-            .into())
-        }
-        None => return Err(OrchestratorError::UnknownProject(req.project_id).into()),
-    };
+    let mut problems = Problems::new();
+    problems.project_id(&req.project_id);
+    let priority = problems.priority(req.priority);
+    let output_format =
+        problems.parse::<OutputFormat>("outputFormat", req.output_format.as_deref());
+    let quality = problems.parse::<Quality>("quality", req.quality.as_deref());
+    problems.callback_url(&state, req.callback_url.as_deref());
+    problems.finish()?;
+    let stored = caller_project(&state, &caller, &req.project_id).await?;
     let merged = merged_project(&state, &stored, req.merge).await?;
     let project = merged.clone().unwrap_or(stored.project);
-    let problems = super::outputs::check(
+    let mut problems = Problems::new();
+    problems.extend(super::outputs::check(
         &project,
         output_format.unwrap_or(project.output_format),
         req.poster.as_ref(),
         req.thumbnail.as_ref(),
         req.gif.as_ref(),
-    );
-    if !problems.is_empty() {
-        let message = match problems.as_slice() {
-            [one] => format!("{}: {}", one.path, one.message),
-            many => format!("{} invalid fields", many.len()),
-        };
-        return Err(ApiError::invalid(message, problems).into());
-    }
-    // Server capacity first (queue full, disk low: 503), then the user's quotas. Both guards are
-    // held until the job is stored, so concurrent submissions are counted one by one.
-    let _capacity = state.capacity.admit(state.jobs.as_ref()).await?;
-    let _admission = state
-        .quotas
-        .admit(&caller, &project.user_id, project.width, project.height)
-        .await?;
-    let job = state
-        .orchestrator
-        .submit(NewJob {
+    ));
+    problems.finish()?;
+    let job = admit(
+        &state,
+        &caller,
+        &project,
+        NewJob {
             project_id: req.project_id,
-            priority: priority as u8,
+            priority,
             callback_url: req.callback_url,
             output_format,
             quality,
@@ -194,8 +125,9 @@ pub async fn submit_job(
             thumbnail: req.thumbnail,
             still: None,
             gif: req.gif,
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(state.orchestrator.view(&job).await),

@@ -33,6 +33,7 @@ pub mod previews;
 pub mod projects;
 pub mod schema;
 pub mod studio;
+pub mod submit;
 pub mod templates;
 
 use std::sync::Arc;

@@ -7,15 +7,14 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use vrender_engine::{GifOptions, OutputFormat, Project};
 
-use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::error::{ErrorBody, ErrorDetail};
 use super::extract::JsonBody;
-use super::projects::valid_id;
+use super::submit::{admit, caller_project, Problems};
 use super::templates::merged_project;
 use super::AppState;
 use crate::auth::Caller;
 use crate::model::{JobView, StillSpec};
-use crate::orchestrator::callback::check_url;
-use crate::orchestrator::{NewJob, OrchestratorError};
+use crate::orchestrator::NewJob;
 use crate::quota::Refusal;
 
 /// Problems of a still's time and width, at `path`.
@@ -145,36 +144,12 @@ pub async fn submit_still(
     body: JsonBody,
 ) -> Result<(StatusCode, Json<JobView>), Refusal> {
     let req: SubmitStillRequest = body.parse()?;
-    if !valid_id(&req.project_id) {
-        return Err(ApiError::invalid_field(
-            "projectId",
-            "must be 1 to 128 characters of A-Z, a-z, 0-9, _, . or -",
-        )
-        .into());
-    }
-    let priority = req.priority.unwrap_or(5);
-    if !(1..=10).contains(&priority) {
-        return Err(ApiError::invalid_field(
-            "priority",
-            format!("must be between 1 and 10, got {priority}"),
-        )
-        .into());
-    }
-    if let Some(url) = &req.callback_url {
-        check_url(url, state.settings.allow_private_callbacks)
-            .map_err(|e| ApiError::invalid_field("callbackUrl", e))?;
-    }
-    let stored = match state.projects.get_project(&req.project_id).await? {
-        Some(p) if caller.can_access(&p.project.user_id) => p,
-        Some(_) => {
-            return Err(ApiError::invalid_field(
-                "projectId",
-                format!("unknown project `{}`", req.project_id),
-            )
-            .into())
-        }
-        None => return Err(OrchestratorError::UnknownProject(req.project_id).into()),
-    };
+    let mut problems = Problems::new();
+    problems.project_id(&req.project_id);
+    let priority = problems.priority(req.priority);
+    problems.callback_url(&state, req.callback_url.as_deref());
+    problems.finish()?;
+    let stored = caller_project(&state, &caller, &req.project_id).await?;
     let merged = merged_project(&state, &stored, req.merge).await?;
     let project = merged.clone().unwrap_or(stored.project);
     let spec = StillSpec {
@@ -182,25 +157,21 @@ pub async fn submit_still(
         width: req.width,
         format: req.format,
     };
-    let mut problems = Vec::new();
-    check_still("", &spec, &project, &mut problems);
-    for p in &mut problems {
-        p.path = p.path.trim_start_matches('.').to_string();
-    }
-    if !problems.is_empty() {
-        let message = format!("{}: {}", problems[0].path, problems[0].message);
-        return Err(ApiError::invalid(message, problems).into());
-    }
-    let _capacity = state.capacity.admit(state.jobs.as_ref()).await?;
-    let _admission = state
-        .quotas
-        .admit(&caller, &project.user_id, project.width, project.height)
-        .await?;
-    let job = state
-        .orchestrator
-        .submit(NewJob {
+    let mut found = Vec::new();
+    check_still("", &spec, &project, &mut found);
+    let mut problems = Problems::new();
+    problems.extend(found.into_iter().map(|mut d| {
+        d.path = d.path.trim_start_matches('.').to_string();
+        d
+    }));
+    problems.finish()?;
+    let job = admit(
+        &state,
+        &caller,
+        &project,
+        NewJob {
             project_id: project.project_id.clone(),
-            priority: priority as u8,
+            priority,
             callback_url: req.callback_url,
             output_format: None,
             quality: None,
@@ -209,8 +180,9 @@ pub async fn submit_still(
             thumbnail: None,
             still: Some(spec),
             gif: None,
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(state.orchestrator.view(&job).await),
