@@ -1,0 +1,170 @@
+//! Single frames: a still of any frame, and projects prepared once for many frames (previews
+//! scrubbing a timeline) — composed and read back as straight-alpha RGBA.
+
+use std::borrow::Cow;
+
+use super::Engine;
+use crate::assets::AssetResolver;
+use crate::compositor::{FrameTarget, Scene};
+use crate::error::RenderError;
+use crate::project::{Limits, Project};
+use crate::stills;
+
+impl Engine {
+    /// Renders one frame of the timeline to an RGBA image (sRGB-encoded, straight alpha; opaque unless
+    /// a background is transparent).
+    pub fn render_still(
+        &self,
+        project: &Project,
+        frame: u64,
+        assets: &AssetResolver,
+    ) -> Result<image::RgbaImage, RenderError> {
+        self.render_still_with_limits(project, frame, assets, &Limits::default())
+    }
+
+    pub fn render_still_with_limits(
+        &self,
+        project: &Project,
+        frame: u64,
+        assets: &AssetResolver,
+        limits: &Limits,
+    ) -> Result<image::RgbaImage, RenderError> {
+        let mut prepared = self.prepare(project.clone(), assets, limits)?;
+        self.render_prepared(&mut prepared, frame)
+    }
+
+    /// Validates `project` and prepares it for [`Engine::render_prepared`]: media decoded, text
+    /// rasterised, the atlas uploaded and a frame target allocated, once for any number of frames
+    /// (previews scrubbing a timeline). The result belongs to this engine.
+    pub fn prepare(
+        &self,
+        project: Project,
+        assets: &AssetResolver,
+        limits: &Limits,
+    ) -> Result<PreparedProject, RenderError> {
+        self.check(&project, limits, assets)?;
+        let scene = Scene::prepare(
+            &self.gpu,
+            &self.compositor,
+            &self.text,
+            Cow::Owned(project),
+            assets,
+            &self.media_tools(),
+        )?;
+        let (w, h) = (scene.project().width, scene.project().height);
+        let target = FrameTarget::new(&self.gpu, &self.compositor, w, h);
+        let row = (4 * w).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        let readback = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("still readback"),
+            size: row as u64 * h as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(PreparedProject {
+            scene,
+            target,
+            readback,
+            row,
+        })
+    }
+
+    /// Renders frame `frame` of a project prepared by [`Engine::prepare`] (of this engine) to an
+    /// RGBA image (sRGB-encoded, opaque): the pixels the video's frame is encoded from.
+    pub fn render_prepared(
+        &self,
+        prepared: &mut PreparedProject,
+        frame: u64,
+    ) -> Result<image::RgbaImage, RenderError> {
+        let PreparedProject {
+            scene,
+            target,
+            readback: buffer,
+            row,
+        } = prepared;
+        let row = *row;
+        let total = scene.timeline.total_frames();
+        if frame >= total {
+            return Err(RenderError::Request(format!(
+                "frame {frame} is past the end (the timeline has {total} frames)"
+            )));
+        }
+        let (w, h) = (scene.project().width, scene.project().height);
+        let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+        scene.encode_frame(
+            &self.gpu,
+            &self.compositor,
+            &mut encoder,
+            target,
+            frame,
+            false,
+        )?;
+        encoder.copy_texture_to_buffer(
+            wgpu::TexelCopyTextureInfo {
+                texture: &target.texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::TexelCopyBufferInfo {
+                buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(row),
+                    rows_per_image: None,
+                },
+            },
+            wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: 1,
+            },
+        );
+        let submission = self.gpu.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.gpu
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submission),
+                timeout: None,
+            })
+            .map_err(|e| RenderError::Gpu(format!("waiting for the still: {e}")))?;
+        if let Some(e) = self.gpu.take_error() {
+            return Err(RenderError::Gpu(format!("frame {frame}: {e}")));
+        }
+        rx.recv()
+            .map_err(|_| RenderError::Gpu("readback callback dropped".into()))?
+            .map_err(|e| RenderError::Gpu(format!("mapping the still: {e}")))?;
+        let mapped = buffer
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| RenderError::Gpu(format!("reading the still: {e}")))?;
+        // Straight alpha, as image files expect (the compositor keeps it premultiplied).
+        let pixels = stills::pack_rgba(&mapped, w, h);
+        drop(mapped);
+        buffer.unmap();
+        Ok(image::RgbaImage::from_raw(w, h, pixels).expect("buffer size matches"))
+    }
+}
+
+/// A project made ready for single frames by [`Engine::prepare`]: its scene (decoded media, text,
+/// atlas) and a frame target, kept between calls so each frame costs only its composition.
+pub struct PreparedProject {
+    scene: Scene<'static>,
+    target: FrameTarget,
+    readback: wgpu::Buffer,
+    row: u32,
+}
+
+impl PreparedProject {
+    pub fn project(&self) -> &Project {
+        self.scene.project()
+    }
+
+    /// Frames of the project's timeline.
+    pub fn total_frames(&self) -> u64 {
+        self.scene.timeline.total_frames()
+    }
+}
