@@ -281,6 +281,28 @@ fn uneven_chunks_join_exactly_webm() {
     assert_seamless(&single, &joined, 60, &seams);
 }
 
+#[test]
+fn hevc_chunks_join_exactly_and_keep_the_hvc1_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = moving_project(2.0);
+    let assets = AssetResolver::relative_to(dir.path());
+    let (single, joined, seams) =
+        single_and_chunked(dir.path(), &p, 25, OutputFormat::Hevc, &assets);
+    assert_seamless(&single, &joined, 60, &seams);
+    let tag = output(
+        Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0"])
+            .args([
+                "-show_entries",
+                "stream=codec_name,codec_tag_string",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&joined),
+    );
+    assert_eq!(String::from_utf8_lossy(&tag).trim(), "hevc,hvc1");
+}
+
 /// Writes `secs` of a 440 Hz mono sine as a 48 kHz float WAV.
 fn tone_wav(path: &Path, secs: f64) {
     let spec = hound::WavSpec {

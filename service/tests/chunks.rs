@@ -51,7 +51,9 @@ fn long_job_renders_in_chunks_on_two_workers_and_matches_a_single_render() {
     let project = moving_project("u-chunks", 60.0, FPS, true);
     let pid = server.create_project(&project);
     let started = Instant::now();
-    let job = server.submit(&json!({"projectId": pid, "outputFormat": "mp4"}));
+    // A poster and a thumbnail do not stop the split: they are composed at the join.
+    let job = server.submit(&json!({"projectId": pid, "outputFormat": "mp4",
+        "poster": {"time": 42.0}, "thumbnail": {"time": 42.0, "width": 80}}));
     let id = job["jobId"].as_str().unwrap().to_string();
 
     // Both workers render chunks at once: seen as two running renders for one job.
@@ -122,6 +124,34 @@ fn long_job_renders_in_chunks_on_two_workers_and_matches_a_single_render() {
     let a = decode(&single, W, H);
     let b = decode(&joined, W, H);
     assert_eq!((a.len(), b.len()), (600, 600));
+    // The poster is the video's frame 420 (42 s at 10 fps), the thumbnail the same picture smaller.
+    let still = |key: &str| {
+        let url = done[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key}: {done}"));
+        let resp = server.client.get(url).send().unwrap();
+        assert_eq!(resp.status(), 200, "{key}");
+        image::load_from_memory(&resp.bytes().unwrap()).unwrap()
+    };
+    let rgb_frame = |n: u32| {
+        run(Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-i"])
+            .arg(&joined)
+            .args(["-vf", &format!("select=eq(n\\,{n})"), "-frames:v", "1"])
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]))
+    };
+    let poster = still("posterUrl").to_rgb8();
+    assert_eq!((poster.width() as u64, poster.height() as u64), (W, H));
+    let db = psnr(poster.as_raw(), &rgb_frame(420));
+    eprintln!("poster vs the joined video's frame 420: {db:.1} dB");
+    assert!(db >= 38.0, "poster vs frame 420: {db:.1} dB");
+    assert!(
+        psnr(poster.as_raw(), &rgb_frame(400)) < db,
+        "the poster is closer to frame 400"
+    );
+    let thumb = still("thumbnailUrl");
+    assert_eq!((thumb.width(), thumb.height()), (80, 45));
+
     for seam in [100usize, 200, 300, 400, 500] {
         for n in [seam - 1, seam] {
             let db = psnr(&a[n], &b[n]);

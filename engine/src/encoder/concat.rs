@@ -120,6 +120,10 @@ pub fn concat(
         false
     };
     args.extend(["-map", "0:v:0", "-c:v", "copy"].map(String::from));
+    if config.format == OutputFormat::Hevc {
+        // Stream copy keeps the codec but not the chunks' `hvc1` tag (ffmpeg's default is hev1).
+        args.extend(["-tag:v", "hvc1"].map(String::from));
+    }
     if has_audio {
         args.extend(["-map", "1:a:0"].map(String::from));
         match config.format {

@@ -231,7 +231,7 @@ impl OutputFormat {
     pub fn chunkable(self) -> bool {
         matches!(
             self,
-            OutputFormat::Mp4 | OutputFormat::Mov | OutputFormat::Webm
+            OutputFormat::Mp4 | OutputFormat::Mov | OutputFormat::Webm | OutputFormat::Hevc
         )
     }
 }

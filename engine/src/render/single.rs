@@ -1,9 +1,9 @@
-//! Single frames: a still of any frame, and projects prepared once for many frames (previews
-//! scrubbing a timeline) — composed and read back as straight-alpha RGBA.
+//! Single frames: the stills of a render without its video, a still of any frame, and projects
+//! prepared once for many frames (previews scrubbing a timeline).
 
 use std::borrow::Cow;
 
-use super::Engine;
+use super::{CancelToken, Engine, RenderRequest};
 use crate::assets::AssetResolver;
 use crate::compositor::{FrameTarget, Scene};
 use crate::error::RenderError;
@@ -11,6 +11,38 @@ use crate::project::{Limits, Project};
 use crate::stills;
 
 impl Engine {
+    /// Writes `request.stills` (posters, thumbnails) without encoding a video: each still's frame
+    /// composed and read back exactly as a render of `request` would (YUV 4:2:0 for opaque
+    /// formats, RGBA for transparent ones), so the pictures match the video's frames. For renders
+    /// split into chunks, whose frames are encoded elsewhere.
+    pub fn render_stills(
+        &self,
+        project: &Project,
+        request: &RenderRequest,
+    ) -> Result<(), RenderError> {
+        let mut frames: Vec<u64> = request.stills.iter().map(|s| s.frame).collect();
+        frames.sort_unstable();
+        frames.dedup();
+        for frame in frames {
+            let mut one = request.clone();
+            one.frames = Some(frame..frame + 1);
+            one.stills = request
+                .stills
+                .iter()
+                .filter(|s| s.frame == frame)
+                .cloned()
+                .collect();
+            one.video_only = true;
+            one.silent_audio = false;
+            self.render_with(project, &one, &mut |_| {}, &CancelToken::new(), &mut |_| {
+                Ok(Box::new(crate::encoder::DiscardEncoder::new(
+                    |_: &crate::encoder::Frame| {},
+                )))
+            })?;
+        }
+        Ok(())
+    }
+
     /// Renders one frame of the timeline to an RGBA image (sRGB-encoded, straight alpha; opaque unless
     /// a background is transparent).
     pub fn render_still(

@@ -34,7 +34,7 @@ use vrender_engine::{
     RenderError, RenderRequest,
 };
 
-use super::{Attempt, EngineState, Orchestrator, Scratch};
+use super::{stills, Attempt, EngineState, Orchestrator, Scratch};
 use crate::model::{now_millis, JobPhase, JobRecord, JobStatus};
 use crate::queue::{Delivery, QueueItem};
 use crate::storage::WriterState;
@@ -353,12 +353,9 @@ impl Orchestrator {
         if self.settings.chunk_threshold_seconds <= 0.0 {
             return false;
         }
-        // GIF palettes, PNG sequences, alpha and stills need the whole render in one place.
-        if !job.output_format.chunkable()
-            || job.poster.is_some()
-            || job.thumbnail.is_some()
-            || job.still.is_some()
-        {
+        // GIF palettes, PNG sequences, alpha and still-only jobs need the whole render in one
+        // place. Posters and thumbnails of a chunked job are composed at the join.
+        if !job.output_format.chunkable() || job.still.is_some() {
             return false;
         }
         // Errors here fall through to the normal path, which reports them.
@@ -1023,12 +1020,19 @@ impl Orchestrator {
                 frames: chunk.frames(),
             });
         }
+        // The poster and thumbnail first: a failure there costs no join.
+        let planned = stills::plan(job, &project, &scratch.path);
+        let request = self.render_request(job, &scratch.path.join("stills"));
+        let assets = request.assets.clone();
+        if let Err(e) = stills::compose(engine.clone(), project.clone(), request, &planned).await {
+            return self.failed_render(&e);
+        }
         let output = scratch.path.join(format!("output.{ext}"));
         let request = ConcatRequest {
             chunks: files,
             output: output.clone(),
             format: Some(job.output_format),
-            assets: AssetResolver::confined_to(self.settings.asset_roots.clone()),
+            assets,
             limits: self.settings.limits.clone(),
             silent_audio: false,
             // Progressive upload needs the bytes behind the muxer's write position to stay put.
@@ -1051,8 +1055,10 @@ impl Orchestrator {
             .await;
         let attempt = match result {
             Ok(stats) => {
-                self.upload(job, writer, upload, stats.duration.as_secs_f64())
-                    .await
+                let uploaded = self
+                    .upload(job, writer, upload, stats.duration.as_secs_f64())
+                    .await;
+                self.with_stills(job, &planned, uploaded).await
             }
             Err(e) => {
                 writer.send_replace(WriterState::Abandoned);

@@ -924,20 +924,10 @@ impl Orchestrator {
                 crate::metrics::metrics()
                     .encode_seconds
                     .observe(stats.elapsed.as_secs_f64());
-                match self
+                let uploaded = self
                     .upload(job, writer, upload, stats.duration.as_secs_f64())
-                    .await
-                {
-                    done @ Attempt::Done { .. } => match self.store_stills(job, &stills).await {
-                        Ok(()) => done,
-                        Err(message) => Attempt::Failed {
-                            message,
-                            transient: true,
-                            reason: "upload",
-                        },
-                    },
-                    other => other,
-                }
+                    .await;
+                self.with_stills(job, &stills, uploaded).await
             }
             Err(e) => {
                 writer.send_replace(WriterState::Abandoned);

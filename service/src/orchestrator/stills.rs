@@ -1,6 +1,7 @@
 //! Posters, thumbnails and still-only jobs on the worker: the stills a render takes from its own
 //! frames (see `vrender_engine::stills`), stored beside the video under the job's key with
-//! `.poster.png` / `.thumbnail.jpg` suffixes; and the one-frame render of `POST /render/stills`.
+//! `.poster.png` / `.thumbnail.jpg` suffixes (a chunked job composes them at the join, its frames
+//! having been rendered by the chunk tasks); and the one-frame render of `POST /render/stills`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -72,6 +73,23 @@ pub(super) fn outputs(planned: &[Planned]) -> Vec<StillOutput> {
     planned.iter().map(|p| p.output.clone()).collect()
 }
 
+/// Writes the planned stills without the video (a chunked job's join): each frame composed and read
+/// back as `request`'s render composes it, so the pictures match the joined video's frames.
+pub(super) async fn compose(
+    engine: Arc<Engine>,
+    project: Project,
+    mut request: RenderRequest,
+    planned: &[Planned],
+) -> Result<(), RenderError> {
+    if planned.is_empty() {
+        return Ok(());
+    }
+    request.stills = outputs(planned);
+    tokio::task::spawn_blocking(move || engine.render_stills(&project, &request))
+        .await
+        .map_err(|e| RenderError::Gpu(format!("the still render crashed: {e}")))?
+}
+
 /// The storage key of a job's still: beside the video, `{jobId}.{kind}.{ext}`.
 fn key(job: &JobRecord, kind: Kind, format: StillFormat) -> String {
     output_key(
@@ -83,11 +101,7 @@ fn key(job: &JobRecord, kind: Kind, format: StillFormat) -> String {
 
 impl Orchestrator {
     /// Stores the stills a finished render wrote and records their keys on the job.
-    pub(super) async fn store_stills(
-        &self,
-        job: &JobRecord,
-        planned: &[Planned],
-    ) -> Result<(), String> {
+    async fn store_stills(&self, job: &JobRecord, planned: &[Planned]) -> Result<(), String> {
         let mut keys = Vec::new();
         for p in planned {
             let key = key(job, p.kind, p.format);
@@ -111,6 +125,26 @@ impl Orchestrator {
         .await
         .map_err(|e| e.to_string())?;
         Ok(())
+    }
+
+    /// `attempt`, with the planned stills stored when it is done (a failure to store them fails it).
+    pub(super) async fn with_stills(
+        &self,
+        job: &JobRecord,
+        planned: &[Planned],
+        attempt: Attempt,
+    ) -> Attempt {
+        match attempt {
+            done @ Attempt::Done { .. } => match self.store_stills(job, planned).await {
+                Ok(()) => done,
+                Err(message) => Attempt::Failed {
+                    message,
+                    transient: true,
+                    reason: "upload",
+                },
+            },
+            other => other,
+        }
     }
 
     /// A still-only job: renders its one frame, writes the picture and stores it as the output.
