@@ -109,10 +109,36 @@ fn output_lands_under_the_user_and_the_presigned_link_downloads_it() {
     assert_eq!(health["mode"], "distributed", "{health}");
 
     let pid = server.create_project(&tiny_project("bob", 1.0, 10.0));
-    let job = server.submit(&json!({"projectId": pid}));
+    let job = server.submit(&json!({"projectId": pid,
+        "poster": {"time": 0.5}, "thumbnail": {"time": 0.5, "width": 32}}));
     let id = job["jobId"].as_str().unwrap().to_string();
     let job = server.wait_finished(&id, Duration::from_secs(60));
     assert_eq!(job["status"], "completed", "{job}\n{}", server.log_tail());
+
+    // The poster and thumbnail are objects beside the video, with their own signed links.
+    for (field, name, mime, width) in [
+        ("posterUrl", "poster.png", "image/png", 64),
+        ("thumbnailUrl", "thumbnail.jpg", "image/jpeg", 32),
+    ] {
+        let key = format!("renders/bob/{id}.{name}");
+        let stored = std::fs::read(s3.object_path("renders-test", &key))
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        let url = job[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field}: {job}"));
+        assert!(
+            url.starts_with(&format!("{}/renders-test/{key}?", s3.endpoint))
+                && url.contains("X-Amz-Signature="),
+            "{url}"
+        );
+        let resp = reqwest::blocking::get(url).unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{url}");
+        assert_eq!(resp.headers()["content-type"], mime, "{url}");
+        let body = resp.bytes().unwrap().to_vec();
+        assert_eq!(body, stored);
+        let img = image::load_from_memory(&body).unwrap();
+        assert_eq!(img.width(), width, "{name}");
+    }
 
     let stored = s3.object_path("renders-test", &format!("renders/bob/{id}.mp4"));
     let bytes = std::fs::read(&stored).expect("the output is at renders/{userId}/{jobId}.mp4");
