@@ -269,35 +269,32 @@ fn six_chunks_join_to_the_single_render_mp4() {
     assert!(pos(b"moov") < pos(b"mdat"), "moov is not before mdat");
 }
 
+/// A 2 s project (60 frames) as `format` in chunks of 25, 25 and 10, joined and checked against the
+/// single render; returns the joined file (in `dir`).
+fn uneven_chunks(dir: &Path, format: OutputFormat) -> PathBuf {
+    let p = moving_project(2.0);
+    let assets = AssetResolver::relative_to(dir);
+    let (single, joined, seams) = single_and_chunked(dir, &p, 25, format, &assets);
+    assert_eq!(seams, vec![25, 50]);
+    assert_seamless(&single, &joined, 60, &seams);
+    joined
+}
+
 #[test]
 fn uneven_chunks_join_exactly_webm() {
     let dir = tempfile::tempdir().unwrap();
-    let p = moving_project(2.0);
-    let assets = AssetResolver::relative_to(dir.path());
-    // 60 frames in chunks of 25, 25 and 10.
-    let (single, joined, seams) =
-        single_and_chunked(dir.path(), &p, 25, OutputFormat::Webm, &assets);
-    assert_eq!(seams, vec![25, 50]);
-    assert_seamless(&single, &joined, 60, &seams);
+    uneven_chunks(dir.path(), OutputFormat::Webm);
 }
 
 #[test]
 fn hevc_chunks_join_exactly_and_keep_the_hvc1_tag() {
     let dir = tempfile::tempdir().unwrap();
-    let p = moving_project(2.0);
-    let assets = AssetResolver::relative_to(dir.path());
-    let (single, joined, seams) =
-        single_and_chunked(dir.path(), &p, 25, OutputFormat::Hevc, &assets);
-    assert_seamless(&single, &joined, 60, &seams);
+    let joined = uneven_chunks(dir.path(), OutputFormat::Hevc);
     let tag = output(
         Command::new("ffprobe")
             .args(["-v", "error", "-select_streams", "v:0"])
-            .args([
-                "-show_entries",
-                "stream=codec_name,codec_tag_string",
-                "-of",
-                "csv=p=0",
-            ])
+            .args(["-show_entries", "stream=codec_name,codec_tag_string"])
+            .args(["-of", "csv=p=0"])
             .arg(&joined),
     );
     assert_eq!(String::from_utf8_lossy(&tag).trim(), "hevc,hvc1");

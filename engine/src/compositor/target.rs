@@ -143,7 +143,6 @@ impl FrameTarget {
         Self::yuv_len_for(self.stride, self.height)
     }
 
-    /// Records the RGBA → YUV conversion of the composed frame.
     /// Records a copy of the composed frame (RGBA, premultiplied) into `buffer`, rows aligned to
     /// `COPY_BYTES_PER_ROW_ALIGNMENT` (outputs with alpha read it instead of the YUV buffer).
     pub fn copy_rgba(&self, encoder: &mut wgpu::CommandEncoder, buffer: &wgpu::Buffer) {
@@ -171,6 +170,7 @@ impl FrameTarget {
         );
     }
 
+    /// Records the RGBA → YUV conversion of the composed frame.
     pub fn encode_yuv(&self, compositor: &Compositor, encoder: &mut wgpu::CommandEncoder) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("rgba to yuv420p"),

@@ -85,10 +85,9 @@ impl Engine {
         )?;
         let (w, h) = (scene.project().width, scene.project().height);
         let target = FrameTarget::new(&self.gpu, &self.compositor, w, h);
-        let row = (4 * w).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
         let readback = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("still readback"),
-            size: row as u64 * h as u64,
+            size: stills::rgba_row_bytes(w) as u64 * h as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -96,12 +95,12 @@ impl Engine {
             scene,
             target,
             readback,
-            row,
         })
     }
 
     /// Renders frame `frame` of a project prepared by [`Engine::prepare`] (of this engine) to an
-    /// RGBA image (sRGB-encoded, opaque): the pixels the video's frame is encoded from.
+    /// RGBA image (sRGB-encoded, straight alpha; opaque unless a background is transparent): the
+    /// composed pixels the video's frame is made from.
     pub fn render_prepared(
         &self,
         prepared: &mut PreparedProject,
@@ -111,9 +110,7 @@ impl Engine {
             scene,
             target,
             readback: buffer,
-            row,
         } = prepared;
-        let row = *row;
         let total = scene.timeline.total_frames();
         if frame >= total {
             return Err(RenderError::Request(format!(
@@ -130,27 +127,7 @@ impl Engine {
             frame,
             false,
         )?;
-        encoder.copy_texture_to_buffer(
-            wgpu::TexelCopyTextureInfo {
-                texture: &target.texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
-            },
-            wgpu::TexelCopyBufferInfo {
-                buffer,
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(row),
-                    rows_per_image: None,
-                },
-            },
-            wgpu::Extent3d {
-                width: w,
-                height: h,
-                depth_or_array_layers: 1,
-            },
-        );
+        target.copy_rgba(&mut encoder, buffer);
         let submission = self.gpu.queue.submit([encoder.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
         buffer.slice(..).map_async(wgpu::MapMode::Read, move |r| {
@@ -187,7 +164,6 @@ pub struct PreparedProject {
     scene: Scene<'static>,
     target: FrameTarget,
     readback: wgpu::Buffer,
-    row: u32,
 }
 
 impl PreparedProject {

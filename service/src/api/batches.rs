@@ -206,12 +206,8 @@ async fn submit_item(
             priority,
             callback_url: item.callback_url,
             output_format,
-            quality: None,
             project: merged.clone(),
-            poster: None,
-            thumbnail: None,
-            still: None,
-            gif: None,
+            ..NewJob::default()
         },
     )
     .await?;

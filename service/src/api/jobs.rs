@@ -11,8 +11,7 @@ use vrender_engine::{GifOptions, OutputFormat, Quality};
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::extract::JsonBody;
 use super::projects::valid_id;
-use super::submit::{admit, caller_project, Problems};
-use super::templates::merged_project;
+use super::submit::{admit, job_project, Problems};
 use super::AppState;
 use crate::auth::Caller;
 use crate::model::{JobRecord, JobStatus, JobView, StillSpec};
@@ -98,9 +97,7 @@ pub async fn submit_job(
     let quality = problems.parse::<Quality>("quality", req.quality.as_deref());
     problems.callback_url(&state, req.callback_url.as_deref());
     problems.finish()?;
-    let stored = caller_project(&state, &caller, &req.project_id).await?;
-    let merged = merged_project(&state, &stored, req.merge).await?;
-    let project = merged.clone().unwrap_or(stored.project);
+    let (merged, project) = job_project(&state, &caller, &req.project_id, req.merge).await?;
     let mut problems = Problems::new();
     problems.extend(super::outputs::check(
         &project,
@@ -123,8 +120,8 @@ pub async fn submit_job(
             project: merged,
             poster: req.poster,
             thumbnail: req.thumbnail,
-            still: None,
             gif: req.gif,
+            ..NewJob::default()
         },
     )
     .await?;

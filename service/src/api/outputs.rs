@@ -9,8 +9,7 @@ use vrender_engine::{GifOptions, OutputFormat, Project};
 
 use super::error::{ErrorBody, ErrorDetail};
 use super::extract::JsonBody;
-use super::submit::{admit, caller_project, Problems};
-use super::templates::merged_project;
+use super::submit::{admit, job_project, Problems};
 use super::AppState;
 use crate::auth::Caller;
 use crate::model::{JobView, StillSpec};
@@ -149,9 +148,7 @@ pub async fn submit_still(
     let priority = problems.priority(req.priority);
     problems.callback_url(&state, req.callback_url.as_deref());
     problems.finish()?;
-    let stored = caller_project(&state, &caller, &req.project_id).await?;
-    let merged = merged_project(&state, &stored, req.merge).await?;
-    let project = merged.clone().unwrap_or(stored.project);
+    let (merged, project) = job_project(&state, &caller, &req.project_id, req.merge).await?;
     let spec = StillSpec {
         time: req.time,
         width: req.width,
@@ -173,13 +170,9 @@ pub async fn submit_still(
             project_id: project.project_id.clone(),
             priority,
             callback_url: req.callback_url,
-            output_format: None,
-            quality: None,
             project: merged,
-            poster: None,
-            thumbnail: None,
             still: Some(spec),
-            gif: None,
+            ..NewJob::default()
         },
     )
     .await?;

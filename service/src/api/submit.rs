@@ -8,6 +8,7 @@ use vrender_engine::Project;
 
 use super::error::{ApiError, ErrorDetail};
 use super::projects::valid_id;
+use super::templates::merged_project;
 use super::AppState;
 use crate::auth::Caller;
 use crate::model::{JobRecord, StoredProject};
@@ -118,6 +119,21 @@ pub async fn caller_project(
         Some(p) if caller.can_access(&p.project.user_id) => Ok(p),
         _ => Err(ApiError::from(OrchestratorError::UnknownProject(id.to_string())).into()),
     }
+}
+
+/// The project a job of stored project `id` renders, with `merge` values filled in when it is a
+/// template (validated in full): the merged project to queue with the job (templates only), and the
+/// project its options are checked against.
+pub async fn job_project(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    merge: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Result<(Option<Project>, Project), Refusal> {
+    let stored = caller_project(state, caller, id).await?;
+    let merged = merged_project(state, &stored, merge).await?;
+    let project = merged.clone().unwrap_or(stored.project);
+    Ok((merged, project))
 }
 
 /// Admits and queues a checked job of `project`: server capacity first (queue full, disk low: 503),

@@ -60,7 +60,7 @@ pub enum OrchestratorError {
 }
 
 /// A job request, already checked by the API layer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewJob {
     pub project_id: String,
     pub priority: u8,
