@@ -1,7 +1,8 @@
 //! `vrender-bench outputs`: end-to-end fps of each output format on one project (MP4 beside HEVC, GIF,
 //! the PNG sequence and the two transparent formats), and batch throughput: N jobs of a 720p template
 //! submitted as one batch to `vrender serve` in embedded mode (SQLite, in-process queue), in jobs per
-//! minute.
+//! minute, beside its peer: each item's merged project as one ffmpeg filtergraph command (`peer.rs`),
+//! as many at once as the server renders — a script looping over ffmpeg.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -99,7 +100,19 @@ pub fn run(args: &OutputsArgs) -> Res<()> {
     }
     drop(engine);
     if args.batch > 0 {
-        rows.push(batch(args, dir.path())?);
+        let (row, ours) = batch(args, dir.path())?;
+        rows.push(row);
+        let peer = batch_peer(args, dir.path())?;
+        rows.push(Row::new(
+            &format!(
+                "peer: the same {} items, one ffmpeg filtergraph command each, {} at once",
+                args.batch, args.concurrency
+            ),
+            Some(peer),
+            "jobs/min",
+            2,
+        ));
+        rows.push(Row::ratio("batch throughput ÷ peer", ours / peer, 2));
     }
     let scene = format!(
         "{} ({}x{} @ {} fps, first {frames} frames)",
@@ -130,6 +143,79 @@ fn template(seconds: f64) -> Value {
     })
 }
 
+/// The merge values of batch item `i`: its own background colour and name.
+fn item_values(i: usize) -> Value {
+    json!({
+        "BG": format!("#{:02x}{:02x}60", (i * 37) % 256, (i * 11) % 256),
+        "NAME": format!("customer {i}")
+    })
+}
+
+/// The batch's peer: every item's merged project rendered by its own ffmpeg filtergraph command
+/// (`peer.rs`, the same x264 settings), `concurrency` commands at once. Jobs per minute.
+fn batch_peer(args: &OutputsArgs, dir: &Path) -> Res<f64> {
+    let projects = (0..args.batch)
+        .map(|i| {
+            let Value::Object(values) = item_values(i) else {
+                unreachable!("an object")
+            };
+            Template::from_value(template(args.batch_seconds))
+                .values(values)
+                .project()
+        })
+        .collect::<Result<Vec<Project>, _>>()?;
+    let assets = AssetResolver::relative_to(dir);
+    let commands = projects
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            crate::peer::project_args(p, &assets, &dir.join(format!("peer-{i}.mp4")), None)
+        })
+        .collect::<Res<Vec<Vec<String>>>>()?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let started = Instant::now();
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..args.concurrency.max(1))
+            .map(|_| {
+                s.spawn(|| -> Result<(), String> {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(cmd) = commands.get(i) else {
+                            return Ok(());
+                        };
+                        let out = Command::new("ffmpeg")
+                            .args(["-v", "error"])
+                            .args(cmd)
+                            .output()
+                            .map_err(|e| format!("ffmpeg: {e}"))?;
+                        if !out.status.success() {
+                            return Err(format!(
+                                "peer item {i}: {}",
+                                String::from_utf8_lossy(&out.stderr)
+                            ));
+                        }
+                        let _ = std::fs::remove_file(dir.join(format!("peer-{i}.mp4")));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .filter_map(|w| w.join().unwrap_or_else(|_| Err("panicked".into())).err())
+            .collect()
+    });
+    if let Some(e) = failures.first() {
+        return Err(e.clone().into());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let per_min = args.batch as f64 / secs * 60.0;
+    eprintln!(
+        "batch peer: {} ffmpeg commands, {} at once, in {secs:.1} s = {per_min:.2} jobs/min",
+        args.batch, args.concurrency
+    );
+    Ok(per_min)
+}
+
 /// Starts `vrender serve` on a temporary data folder; the child and its base URL.
 fn serve(binary: &Path, data: &Path, concurrency: usize) -> Res<(std::process::Child, String)> {
     let mut child = Command::new(binary)
@@ -154,7 +240,7 @@ fn serve(binary: &Path, data: &Path, concurrency: usize) -> Res<(std::process::C
     Err("vrender serve exited before listening".into())
 }
 
-fn batch(args: &OutputsArgs, dir: &Path) -> Res<Row> {
+fn batch(args: &OutputsArgs, dir: &Path) -> Res<(Row, f64)> {
     let binary = match &args.vrender {
         Some(b) => b.clone(),
         None => std::env::current_exe()?
@@ -165,7 +251,7 @@ fn batch(args: &OutputsArgs, dir: &Path) -> Res<Row> {
     let data = dir.join("serve");
     std::fs::create_dir_all(&data)?;
     let (mut child, base) = serve(&binary, &data, args.concurrency)?;
-    let result = (|| -> Res<Row> {
+    let result = (|| -> Res<(Row, f64)> {
         let client = reqwest::blocking::Client::new();
         let created: Value = client
             .post(format!("{base}/api/v1/render/projects"))
@@ -174,12 +260,7 @@ fn batch(args: &OutputsArgs, dir: &Path) -> Res<Row> {
             .json()?;
         let id = created["projectId"].as_str().ok_or(format!("{created}"))?;
         let items: Vec<Value> = (0..args.batch)
-            .map(|i| {
-                json!({"merge": {
-                    "BG": format!("#{:02x}{:02x}60", (i * 37) % 256, (i * 11) % 256),
-                    "NAME": format!("customer {i}")
-                }})
-            })
+            .map(|i| json!({ "merge": item_values(i) }))
             .collect();
         let started = Instant::now();
         let batch: Value = client
@@ -208,14 +289,17 @@ fn batch(args: &OutputsArgs, dir: &Path) -> Res<Row> {
             "batch: {completed} jobs of {} s 1280x720 in {secs:.1} s = {per_min:.2} jobs/min",
             args.batch_seconds
         );
-        Ok(Row::new(
-            &format!(
-                "batch throughput ({} × {} s 1280x720 template, embedded, {} renders at once)",
-                args.batch, args.batch_seconds, args.concurrency
+        Ok((
+            Row::new(
+                &format!(
+                    "batch throughput ({} × {} s 1280x720 template, embedded, {} renders at once)",
+                    args.batch, args.batch_seconds, args.concurrency
+                ),
+                Some(per_min),
+                "jobs/min",
+                2,
             ),
-            Some(per_min),
-            "jobs/min",
-            2,
+            per_min,
         ))
     })();
     let _ = child.kill();

@@ -189,13 +189,14 @@ async fn submit_item(
     let project = merged.as_ref().unwrap_or(&stored.project);
     // The format's own limits (a GIF's length and size) hold for each merged project.
     let mut problems = Problems::at(format!("items[{index}]."));
-    problems.extend(super::outputs::check(
+    super::outputs::check(
         project,
         output_format.unwrap_or(project.output_format),
         None,
         None,
         None,
-    ));
+        &mut problems,
+    );
     problems.finish()?;
     let job = admit(
         state,

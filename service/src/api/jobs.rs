@@ -99,13 +99,14 @@ pub async fn submit_job(
     problems.finish()?;
     let (merged, project) = job_project(&state, &caller, &req.project_id, req.merge).await?;
     let mut problems = Problems::new();
-    problems.extend(super::outputs::check(
+    super::outputs::check(
         &project,
         output_format.unwrap_or(project.output_format),
         req.poster.as_ref(),
         req.thumbnail.as_ref(),
         req.gif.as_ref(),
-    ));
+        &mut problems,
+    );
     problems.finish()?;
     let job = admit(
         &state,

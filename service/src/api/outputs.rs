@@ -7,7 +7,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use vrender_engine::{GifOptions, OutputFormat, Project};
 
-use super::error::{ErrorBody, ErrorDetail};
+use super::error::ErrorBody;
 use super::extract::JsonBody;
 use super::submit::{admit, job_project, Problems};
 use super::AppState;
@@ -16,23 +16,27 @@ use crate::model::{JobView, StillSpec};
 use crate::orchestrator::NewJob;
 use crate::quota::Refusal;
 
-/// Problems of a still's time and width, at `path`.
-fn check_still(path: &str, spec: &StillSpec, project: &Project, out: &mut Vec<ErrorDetail>) {
+/// Problems of a still's time and width, at `field` (`poster`, `thumbnail`; empty: top level).
+fn check_still(field: &str, spec: &StillSpec, project: &Project, problems: &mut Problems) {
+    let at = |name: &str| match field {
+        "" => name.to_string(),
+        f => format!("{f}.{name}"),
+    };
     if !spec.time.is_finite() || spec.time < 0.0 {
-        out.push(ErrorDetail {
-            path: format!("{path}.time"),
-            message: format!("must be 0 or more seconds, got {}", spec.time),
-        });
+        problems.add(
+            &at("time"),
+            format!("must be 0 or more seconds, got {}", spec.time),
+        );
     }
     if let Some(w) = spec.width {
         if !(16..=project.width).contains(&w) {
-            out.push(ErrorDetail {
-                path: format!("{path}.width"),
-                message: format!(
+            problems.add(
+                &at("width"),
+                format!(
                     "must be between 16 and the video's width {}, got {w}",
                     project.width
                 ),
-            });
+            );
         }
     }
 }
@@ -44,56 +48,42 @@ pub fn check(
     poster: Option<&StillSpec>,
     thumbnail: Option<&StillSpec>,
     gif: Option<&GifOptions>,
-) -> Vec<ErrorDetail> {
-    let mut out = Vec::new();
+    problems: &mut Problems,
+) {
     if let Some(p) = poster {
         if p.width.is_some() {
-            out.push(ErrorDetail {
-                path: "poster.width".into(),
-                message: "a poster is full size; ask for a thumbnail for a smaller picture".into(),
-            });
+            problems.add(
+                "poster.width",
+                "a poster is full size; ask for a thumbnail for a smaller picture",
+            );
         }
         let time_only = StillSpec {
             width: None,
             ..p.clone()
         };
-        check_still("poster", &time_only, project, &mut out);
+        check_still("poster", &time_only, project, problems);
     }
     if let Some(t) = thumbnail {
-        check_still("thumbnail", t, project, &mut out);
+        check_still("thumbnail", t, project, problems);
     }
-    if let Some(g) = gif {
-        if format != OutputFormat::Gif {
-            out.push(ErrorDetail {
-                path: "gif".into(),
-                message: format!("GIF options need outputFormat gif, not {}", format.as_str()),
-            });
-        } else if let Err(errors) = g.resolve(
-            project.width,
-            project.height,
-            project.frame_rate,
-            vrender_engine::chunk::total_frames(project),
-        ) {
-            out.extend(errors.into_iter().map(|e| ErrorDetail {
-                path: e.path,
-                message: e.message,
-            }));
-        }
+    if gif.is_some() && format != OutputFormat::Gif {
+        problems.add(
+            "gif",
+            format!("GIF options need outputFormat gif, not {}", format.as_str()),
+        );
     } else if format == OutputFormat::Gif {
         // The defaults must fit too (a long clip is refused here, not at render time).
-        if let Err(errors) = GifOptions::default().resolve(
+        if let Err(errors) = gif.copied().unwrap_or_default().resolve(
             project.width,
             project.height,
             project.frame_rate,
             vrender_engine::chunk::total_frames(project),
         ) {
-            out.extend(errors.into_iter().map(|e| ErrorDetail {
-                path: e.path,
-                message: e.message,
-            }));
+            for e in errors {
+                problems.add(&e.path, e.message);
+            }
         }
     }
-    out
 }
 
 /// Body of `POST /render/stills`.
@@ -154,13 +144,8 @@ pub async fn submit_still(
         width: req.width,
         format: req.format,
     };
-    let mut found = Vec::new();
-    check_still("", &spec, &project, &mut found);
     let mut problems = Problems::new();
-    problems.extend(found.into_iter().map(|mut d| {
-        d.path = d.path.trim_start_matches('.').to_string();
-        d
-    }));
+    check_still("", &spec, &project, &mut problems);
     problems.finish()?;
     let job = admit(
         &state,

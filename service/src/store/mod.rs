@@ -131,7 +131,7 @@ pub async fn from_settings(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::now_millis;
+    use crate::model::{now_millis, BatchItem};
     use vrender_engine::OutputFormat;
 
     pub(crate) fn sample_job(id: &str, user: &str) -> JobRecord {
@@ -169,6 +169,47 @@ pub(crate) mod tests {
             thumbnail_key: None,
             gif: None,
         }
+    }
+
+    /// A batch of three items (one refused at submission) by user `u`.
+    pub(crate) fn sample_batch(id: &str) -> BatchRecord {
+        BatchRecord {
+            batch_id: id.into(),
+            project_id: "p1".into(),
+            user_id: "u".into(),
+            created_at: 1_700_000_000_000,
+            items: vec![
+                BatchItem {
+                    job_id: Some("j-a".into()),
+                    error: None,
+                },
+                BatchItem {
+                    job_id: None,
+                    error: Some("frames[0].layers[1].text: no value for {{NAME}}".into()),
+                },
+                BatchItem {
+                    job_id: Some("j-c".into()),
+                    error: None,
+                },
+            ],
+        }
+    }
+
+    /// What every [`BatchStore`] must do: store, read back item for item in order, refuse a taken
+    /// id, and say `None` for an unknown one.
+    pub(crate) async fn batch_conformance<S: BatchStore>(store: &S) {
+        let b = sample_batch("b1");
+        store.create_batch(&b).await.unwrap();
+        let back = store.get_batch("b1").await.unwrap().expect("stored");
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&b).unwrap()
+        );
+        assert!(matches!(
+            store.create_batch(&b).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(store.get_batch("nope").await.unwrap().is_none());
     }
 
     pub(crate) async fn conformance<S: JobStore>(store: &S) {

@@ -393,7 +393,7 @@ impl JobStore for MongoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::{conformance, sample_job};
+    use crate::store::tests::{batch_conformance, conformance, sample_batch, sample_job};
 
     fn sample_project() -> StoredProject {
         let text = std::fs::read_to_string(
@@ -438,6 +438,19 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&back).unwrap(),
             serde_json::to_value(&p).unwrap()
+        );
+    }
+
+    #[test]
+    fn batch_documents_round_trip() {
+        let b = sample_batch("b1");
+        let d = bson::to_document(&b).unwrap();
+        assert_eq!(d.get_i64("createdAt").unwrap(), b.created_at);
+        assert_eq!(d.get_array("items").unwrap().len(), 3);
+        let back: BatchRecord = bson::from_document(d).unwrap();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&b).unwrap()
         );
     }
 
@@ -507,6 +520,7 @@ mod tests {
             p.project.project_id
         );
         conformance(&store).await;
+        batch_conformance(&store).await;
         store.db.drop().await.unwrap();
     }
 }

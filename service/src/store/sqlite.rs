@@ -128,20 +128,25 @@ fn encode<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(backend)
 }
 
-#[async_trait]
-impl ProjectStore for SqliteStore {
-    async fn create_project(&self, project: &StoredProject) -> Result<(), StoreError> {
-        let id = project.project.project_id.clone();
-        let data = encode(project)?;
-        let created = project.created_at;
+impl SqliteStore {
+    /// Inserts a JSON record into `table` (`projects` or `batches`: id, created_at, data);
+    /// [`StoreError::Conflict`] names the `kind` and id when the id is taken.
+    async fn insert_record(
+        &self,
+        table: &'static str,
+        kind: &'static str,
+        id: String,
+        created: i64,
+        data: String,
+    ) -> Result<(), StoreError> {
         self.write(move |c| {
             c.execute(
-                "INSERT INTO projects (id, created_at, data) VALUES (?1, ?2, ?3)",
+                &format!("INSERT INTO {table} (id, created_at, data) VALUES (?1, ?2, ?3)"),
                 params![id, created, data],
             )
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    StoreError::Conflict(format!("project {id}"))
+                    StoreError::Conflict(format!("{kind} {id}"))
                 } else {
                     backend(e)
                 }
@@ -151,12 +156,17 @@ impl ProjectStore for SqliteStore {
         .await
     }
 
-    async fn get_project(&self, project_id: &str) -> Result<Option<StoredProject>, StoreError> {
-        let id = project_id.to_string();
+    /// The JSON record `id` of `table`, if any.
+    async fn get_record<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        table: &'static str,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let id = id.to_string();
         self.read(move |c| {
             let data: Option<String> = c
                 .query_row(
-                    "SELECT data FROM projects WHERE id = ?1",
+                    &format!("SELECT data FROM {table} WHERE id = ?1"),
                     params![id],
                     |r| r.get(0),
                 )
@@ -175,46 +185,34 @@ impl ProjectStore for SqliteStore {
 }
 
 #[async_trait]
-impl super::BatchStore for SqliteStore {
-    async fn create_batch(&self, batch: &BatchRecord) -> Result<(), StoreError> {
-        let id = batch.batch_id.clone();
-        let data = encode(batch)?;
-        let created = batch.created_at;
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO batches (id, created_at, data) VALUES (?1, ?2, ?3)",
-                params![id, created, data],
-            )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(format!("batch {id}"))
-                } else {
-                    backend(e)
-                }
-            })?;
-            Ok(())
-        })
+impl ProjectStore for SqliteStore {
+    async fn create_project(&self, project: &StoredProject) -> Result<(), StoreError> {
+        let id = project.project.project_id.clone();
+        self.insert_record(
+            "projects",
+            "project",
+            id,
+            project.created_at,
+            encode(project)?,
+        )
         .await
     }
 
+    async fn get_project(&self, project_id: &str) -> Result<Option<StoredProject>, StoreError> {
+        self.get_record("projects", project_id).await
+    }
+}
+
+#[async_trait]
+impl super::BatchStore for SqliteStore {
+    async fn create_batch(&self, batch: &BatchRecord) -> Result<(), StoreError> {
+        let id = batch.batch_id.clone();
+        self.insert_record("batches", "batch", id, batch.created_at, encode(batch)?)
+            .await
+    }
+
     async fn get_batch(&self, batch_id: &str) -> Result<Option<BatchRecord>, StoreError> {
-        let id = batch_id.to_string();
-        self.read(move |c| {
-            let data: Option<String> = c
-                .query_row("SELECT data FROM batches WHERE id = ?1", params![id], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(backend)?;
-            data.map(|d| {
-                serde_json::from_str(&d).map_err(|e| StoreError::Corrupt {
-                    id,
-                    message: e.to_string(),
-                })
-            })
-            .transpose()
-        })
-        .await
+        self.get_record("batches", batch_id).await
     }
 }
 
@@ -390,12 +388,13 @@ impl JobStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::conformance;
+    use crate::store::tests::{batch_conformance, conformance};
 
     #[tokio::test]
     async fn conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
         conformance(&store).await;
+        batch_conformance(&store).await;
     }
 }
