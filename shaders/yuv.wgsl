@@ -17,7 +17,11 @@ struct YuvParams {
     width: u32,
     height: u32,
     stride: u32,      // luma row length in bytes, multiple of 8
-    _pad: u32,
+    origin_x: u32,    // first pixel of the converted region (multiple of 8): the dispatch covers
+    origin_y: u32,    // only the part of the frame that changed (multiple of 2); 0, 0 for all of it
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 };
 
 @group(0) @binding(0) var frame_tex: texture_2d<f32>;
@@ -50,8 +54,8 @@ fn chroma(p00: vec3<f32>, p10: vec3<f32>, p01: vec3<f32>, p11: vec3<f32>) -> vec
 
 @compute @workgroup_size(8, 8)
 fn cs_main(@builtin(global_invocation_id) id: vec3<u32>) {
-    let bx = id.x * 8u;         // first pixel column of the block
-    let by = id.y * 2u;         // first pixel row
+    let bx = params.origin_x + id.x * 8u;   // first pixel column of the block
+    let by = params.origin_y + id.y * 2u;   // first pixel row
     if bx >= params.stride || by >= params.height {
         return;
     }

@@ -142,6 +142,7 @@ impl Engine {
             adapter: self.adapter().name.clone(),
             output_bytes,
             cached_frames: 0,
+            partial_frames: 0,
         })
     }
 }

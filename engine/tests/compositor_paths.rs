@@ -111,10 +111,17 @@ fn axis_aligned_rounded_shapes_are_split_without_a_seam() {
 }
 
 /// Composes `p` without encoding and returns every frame's YUV bytes and the render's stats.
-fn compose(p: &Project, assets: &AssetResolver, cache: bool) -> (Vec<Vec<u8>>, RenderStats) {
+/// `cache`: the static-layer cache; `dirty`: only what changed composed again.
+fn compose(
+    p: &Project,
+    assets: &AssetResolver,
+    cache: bool,
+    dirty: bool,
+) -> (Vec<Vec<u8>>, RenderStats) {
     let kept: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
     let mut req = RenderRequest::new("/dev/null", assets.clone());
     req.frame_cache = cache;
+    req.dirty_regions = dirty;
     let stats = engine()
         .render_with(p, &req, &mut |_| {}, &CancelToken::new(), &mut |_| {
             let kept = kept.clone();
@@ -175,8 +182,8 @@ fn cached_frames_equal_uncached_ones_bit_for_bit() {
     ];
     p.frames = vec![a, b];
 
-    let (cached, with) = compose(&p, &assets, true);
-    let (plain, without) = compose(&p, &assets, false);
+    let (cached, with) = compose(&p, &assets, true, false);
+    let (plain, without) = compose(&p, &assets, false, false);
     assert_eq!(cached.len(), plain.len());
     assert!(
         with.cached_frames > cached.len() as u64 / 2,
@@ -187,5 +194,68 @@ fn cached_frames_equal_uncached_ones_bit_for_bit() {
     assert_eq!(without.cached_frames, 0);
     for (n, (x, y)) in cached.iter().zip(&plain).enumerate() {
         assert!(x == y, "frame {n} differs with the cache");
+    }
+    // Both reuses together (how renders run) give the same pixels too.
+    let (both, _) = compose(&p, &assets, true, true);
+    for (n, (x, y)) in both.iter().zip(&plain).enumerate() {
+        assert!(x == y, "frame {n} differs with the cache and dirty regions");
+    }
+}
+
+#[test]
+fn partial_frames_equal_full_ones_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let assets = AssetResolver::relative_to(dir.path());
+    let mut p = Project::new(320, 180, 10.0);
+    // Scene 1: a card sliding under a static text, through a multiply and an overlay layer; a
+    // half-transparent rotating square; a layer that shows up at 1 s (the stack changes: a full frame);
+    // and a last second where nothing moves (nothing to compose).
+    let mut a = Composition::new(3.0).background(c("#203040"));
+    a.layers = vec![
+        Layer::shape(ShapeKind::RoundedRect, 80.0, 50.0, c("#f1faee"))
+            .at(10.0, 60.0)
+            .animate(Animation::new(AnimatedProperty::X, 10.0, 230.0, 0.0, 2.0)),
+        Layer::text("Hello").at(20.0, 70.0),
+        Layer::shape(ShapeKind::Rect, 60.0, 60.0, c("#ff000080"))
+            .at(120.0, 40.0)
+            .rotated(10.0)
+            .animate(Animation::new(
+                AnimatedProperty::Rotation,
+                10.0,
+                80.0,
+                0.0,
+                2.0,
+            )),
+        Layer::shape(ShapeKind::Rect, 90.0, 40.0, c("#40ff40"))
+            .at(100.0, 70.0)
+            .blended(BlendMode::Multiply),
+        Layer::shape(ShapeKind::Ellipse, 70.0, 70.0, c("#ffff00"))
+            .at(180.0, 50.0)
+            .blended(BlendMode::Overlay),
+        Layer::shape(ShapeKind::Rect, 30.0, 30.0, c("#0000ff"))
+            .at(280.0, 140.0)
+            .between(1.0, 3.0),
+    ];
+    // Scene 2 after a slide (clipped passes: full frames), then a moving ellipse on its own.
+    let mut b = Composition::new(1.5)
+        .background(c("#302010"))
+        .transition(TransitionKind::Slide, 0.5);
+    b.layers = vec![Layer::shape(ShapeKind::Ellipse, 40.0, 40.0, c("#20c040"))
+        .at(20.0, 20.0)
+        .animate(Animation::new(AnimatedProperty::Y, 20.0, 120.0, 0.0, 1.5))];
+    p.frames = vec![a, b];
+
+    let (partial, with) = compose(&p, &assets, false, true);
+    let (full, without) = compose(&p, &assets, false, false);
+    assert_eq!(partial.len(), full.len());
+    assert!(
+        with.partial_frames > partial.len() as u64 / 2,
+        "most frames are composed in part: {} of {}",
+        with.partial_frames,
+        partial.len()
+    );
+    assert_eq!(without.partial_frames, 0);
+    for (n, (x, y)) in partial.iter().zip(&full).enumerate() {
+        assert!(x == y, "frame {n} differs when composed in part");
     }
 }

@@ -6,6 +6,7 @@
 use std::ops::Range;
 
 use super::cache::{CachePlan, FrameCache};
+use super::dirty::Region;
 use super::draw::{Dest, DrawList};
 use super::gpu::Gpu;
 use super::pipelines::{BlendClass, DrawKind};
@@ -186,13 +187,33 @@ impl Recorder<'_> {
     }
 }
 
+/// What a frame may reuse from the frames before it on the same target (both on in renders; off for
+/// single frames, measurements and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reuse {
+    /// Static bottom layers composed once (see `cache.rs`).
+    pub cache: bool,
+    /// Only the part that changed drawn again (see `dirty.rs`).
+    pub dirty: bool,
+}
+
+/// What [`Scene::encode_frame`] composed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Composed {
+    /// The frame started from the static-layer cache (see `cache.rs`).
+    pub from_cache: bool,
+    /// The part of the frame drawn again: [`Region::Full`], or only what changed since the previous
+    /// frame (see `dirty.rs`); the YUV pass converts the same part.
+    pub region: Region,
+}
+
 impl Scene<'_> {
     /// Uploads frame `n`'s layers and records its passes into `target`: one render pass, plus one per
     /// layer in a backdrop blend mode (overlay, darken, lighten) and two more during a cross-fade.
-    /// With `cache`, static bottom layers are composed once and reused (see `cache.rs`); the pixels
-    /// are the same either way. Video layers get their frame for this time first (decoded ahead by
-    /// their players; uploaded only when it changed). Returns whether this frame started from the
-    /// cache.
+    /// With `reuse.dirty`, only the part that changed since the previous frame on this target is
+    /// drawn again (see `dirty.rs`); with `reuse.cache` (and a full frame), static bottom layers are
+    /// composed once and reused (see `cache.rs`). The pixels are the same either way. Video layers get their frame for this time
+    /// first (decoded ahead by their players; uploaded only when it changed).
     pub fn encode_frame(
         &self,
         gpu: &Gpu,
@@ -200,8 +221,8 @@ impl Scene<'_> {
         encoder: &mut wgpu::CommandEncoder,
         target: &FrameTarget,
         frame: u64,
-        cache: bool,
-    ) -> Result<bool, RenderError> {
+        reuse: Reuse,
+    ) -> Result<Composed, RenderError> {
         let mut list = self.frame_data(frame);
         if !list.captions.is_empty() {
             super::captions::show(
@@ -232,8 +253,41 @@ impl Scene<'_> {
         }
         gpu.queue
             .write_buffer(&self.layer_buf, 0, bytemuck::cast_slice(&list.layers));
+        let region = target.dirty.lock().unwrap_or_else(|e| e.into_inner()).plan(
+            &list,
+            reuse.dirty,
+            (target.width, target.height),
+            target.stride,
+        );
         let mut frame_cache = target.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let plan = frame_cache.plan(&list, cache);
+        if let Region::Part(r) = region {
+            // The frame texture holds the previous frame: draw the region again from its
+            // background up. (The static-layer cache is not consulted: what it holds stays valid.)
+            if r[2] > r[0] && r[3] > r[1] {
+                let range = list.segments[0].range.clone();
+                let mut rec = Recorder {
+                    scene: self,
+                    compositor,
+                    target,
+                    cache: &frame_cache,
+                    videos: &videos,
+                    list: &list,
+                    encoder,
+                    pass: None,
+                    started: [true, false, false],
+                };
+                rec.draw(
+                    Dest::Main,
+                    range.start - 1..range.end,
+                    [r[0], r[1], r[2].min(target.width), r[3]],
+                );
+            }
+            return Ok(Composed {
+                from_cache: false,
+                region,
+            });
+        }
+        let plan = frame_cache.plan(&list, reuse.cache);
         let mut rec = Recorder {
             scene: self,
             compositor,
@@ -277,6 +331,9 @@ impl Scene<'_> {
             p.draw(0..3, 0..1);
         }
         rec.pass = None;
-        Ok(plan != CachePlan::Bypass)
+        Ok(Composed {
+            from_cache: plan != CachePlan::Bypass,
+            region: Region::Full,
+        })
     }
 }

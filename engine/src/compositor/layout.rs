@@ -48,7 +48,10 @@ pub struct YuvParams {
     pub width: u32,
     pub height: u32,
     pub stride: u32,
-    pub _pad: u32,
+    /// Top-left pixel of the converted region (a multiple of 8, and of 2); 0, 0 for whole frames.
+    pub origin_x: u32,
+    pub origin_y: u32,
+    pub _pad: [u32; 3],
 }
 
 pub const FILL_NONE: u32 = 0;
@@ -70,4 +73,5 @@ pub fn blend_code(mode: crate::project::BlendMode) -> u32 {
 }
 
 const _: () = assert!(std::mem::size_of::<FrameUniforms>() == 16);
+const _: () = assert!(std::mem::size_of::<YuvParams>() == 32);
 const _: () = assert!(std::mem::size_of::<GpuLayer>() == 22 * 16);

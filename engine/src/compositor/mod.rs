@@ -8,6 +8,7 @@
 //! * `draw.rs` — the per-frame [`DrawList`]: layer records bottom to top, each with the cheapest
 //!   shader that draws it exactly, and the pass plan (transitions).
 //! * `cache.rs` — frame caching for repeated layers: static bottom layers composed once.
+//! * `dirty.rs` — dirty regions: only the part of a frame that changed is composed and converted.
 //! * `encode.rs` — recording a frame's passes ([`Scene::encode_frame`]).
 //! * `target.rs` — [`FrameTarget`]: the frame texture and the YUV 4:2:0 buffer read back.
 //! * `video.rs` — video layers: each one's decoder, plane textures and uploads.
@@ -18,6 +19,7 @@
 mod atlas;
 mod cache;
 mod captions;
+mod dirty;
 mod draw;
 mod encode;
 pub mod fonts;
@@ -30,7 +32,9 @@ pub mod text;
 mod text_shape;
 mod video;
 
+pub use dirty::Region;
 pub use draw::{Dest, DrawList, Segment};
+pub use encode::{Composed, Reuse};
 pub use pipelines::{BlendClass, DrawKind};
 pub use scene::Scene;
 pub use target::FrameTarget;

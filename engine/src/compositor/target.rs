@@ -2,9 +2,11 @@
 //! scene of a cross-fade, the backdrop copy, the static-layer cache) and the YUV 4:2:0 conversion
 //! buffer the readback copies from. One per render, sized to the output.
 
+use bytemuck::Zeroable;
 use wgpu::util::DeviceExt;
 
 use super::cache::FrameCache;
+use super::dirty::{DirtyTracker, Region};
 use super::draw::Dest;
 use super::gpu::Gpu;
 use super::layout::YuvParams;
@@ -23,7 +25,10 @@ pub struct FrameTarget {
     pub(super) backdrop_group: wgpu::BindGroup,
     /// The static bottom layers of recent frames, composed once (see `cache.rs`).
     pub(super) cache: std::sync::Mutex<FrameCache>,
+    /// The previous frame's records, to compose only what changed (see `dirty.rs`).
+    pub(super) dirty: std::sync::Mutex<DirtyTracker>,
     pub yuv: wgpu::Buffer,
+    yuv_params: wgpu::Buffer,
     yuv_bind_group: wgpu::BindGroup,
     pub width: u32,
     pub height: u32,
@@ -78,9 +83,9 @@ impl FrameTarget {
                     width,
                     height,
                     stride,
-                    _pad: 0,
+                    ..YuvParams::zeroed()
                 }),
-                usage: wgpu::BufferUsages::UNIFORM,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             });
         let yuv_bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("yuv"),
@@ -109,7 +114,9 @@ impl FrameTarget {
             backdrop,
             backdrop_group,
             cache,
+            dirty: Default::default(),
             yuv,
+            yuv_params: params,
             yuv_bind_group,
             width,
             height,
@@ -170,18 +177,41 @@ impl FrameTarget {
         );
     }
 
-    /// Records the RGBA → YUV conversion of the composed frame.
-    pub fn encode_yuv(&self, compositor: &Compositor, encoder: &mut wgpu::CommandEncoder) {
+    /// Records the RGBA → YUV conversion of `region` of the composed frame (the rest of the YUV
+    /// buffer keeps the previous frame's values; see `dirty.rs`).
+    pub fn encode_yuv(
+        &self,
+        queue: &wgpu::Queue,
+        compositor: &Compositor,
+        encoder: &mut wgpu::CommandEncoder,
+        region: Region,
+    ) {
+        let [x0, y0, x1, y1] = match region {
+            Region::Full => [0, 0, self.stride, self.height],
+            Region::Part(r) => r,
+        };
+        if x1 <= x0 || y1 <= y0 {
+            return;
+        }
+        // Written before this frame's commands run (at the next submit), after the previous frame's.
+        queue.write_buffer(
+            &self.yuv_params,
+            0,
+            bytemuck::bytes_of(&YuvParams {
+                width: self.width,
+                height: self.height,
+                stride: self.stride,
+                origin_x: x0,
+                origin_y: y0,
+                ..YuvParams::zeroed()
+            }),
+        );
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("rgba to yuv420p"),
             timestamp_writes: None,
         });
         pass.set_pipeline(&compositor.pipelines.yuv);
         pass.set_bind_group(0, &self.yuv_bind_group, &[]);
-        pass.dispatch_workgroups(
-            (self.stride / 8).div_ceil(8),
-            (self.height / 2).div_ceil(8),
-            1,
-        );
+        pass.dispatch_workgroups(((x1 - x0) / 8).div_ceil(8), ((y1 - y0) / 2).div_ceil(8), 1);
     }
 }

@@ -6,16 +6,16 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use super::{CancelToken, Engine};
-use crate::compositor::{FrameTarget, Scene};
+use crate::compositor::{FrameTarget, Region, Reuse, Scene};
 use crate::encoder::{self, Frame};
 use crate::error::RenderError;
 use crate::stills::{self, StillOutput};
 
-/// Which frames [`Engine::frame_loop`] composes, whether it may use the static-layer cache, whether
+/// Which frames [`Engine::frame_loop`] composes, what it may reuse from earlier frames, whether
 /// it reads back RGBA (outputs with alpha) instead of YUV, and the stills to take on the way.
 pub(super) struct FramePlan<'a> {
     pub range: Range<u64>,
-    pub cache: bool,
+    pub reuse: Reuse,
     pub alpha: bool,
     pub stills: &'a [StillOutput],
 }
@@ -24,7 +24,8 @@ pub(super) struct FramePlan<'a> {
 const READBACK_SLOTS: usize = 3;
 
 impl Engine {
-    /// Composes, converts and reads back every frame of `range`, handing each to `enc`.
+    /// Composes, converts and reads back every frame of `range`, handing each to `enc`. Returns how
+    /// many frames started from the static-layer cache and how many were composed only in part.
     pub(super) fn frame_loop(
         &self,
         scene: &Scene<'_>,
@@ -33,10 +34,10 @@ impl Engine {
         enc: &mut dyn encoder::Encoder,
         cancel: &CancelToken,
         report: &mut dyn FnMut(u64, Instant),
-    ) -> Result<u64, RenderError> {
+    ) -> Result<(u64, u64), RenderError> {
         let FramePlan {
             range,
-            cache: frame_cache,
+            reuse,
             alpha,
             stills,
         } = plan;
@@ -68,6 +69,7 @@ impl Engine {
         let mut last_report = Instant::now();
         let mut encoded = 0u64;
         let mut cached_frames = 0u64;
+        let mut partial_frames = 0u64;
         let drain = |f: InFlight, enc: &mut dyn encoder::Encoder| -> Result<(), RenderError> {
             device
                 .poll(wgpu::PollType::Wait {
@@ -115,20 +117,19 @@ impl Engine {
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame"),
             });
-            if scene.encode_frame(
-                &self.gpu,
-                &self.compositor,
-                &mut encoder,
-                target,
-                n,
-                frame_cache,
-            )? {
-                cached_frames += 1;
-            }
+            let composed =
+                scene.encode_frame(&self.gpu, &self.compositor, &mut encoder, target, n, reuse)?;
+            cached_frames += u64::from(composed.from_cache);
+            partial_frames += u64::from(composed.region != Region::Full);
             if alpha {
                 target.copy_rgba(&mut encoder, &staging[slot]);
             } else {
-                target.encode_yuv(&self.compositor, &mut encoder);
+                target.encode_yuv(
+                    &self.gpu.queue,
+                    &self.compositor,
+                    &mut encoder,
+                    composed.region,
+                );
                 encoder.copy_buffer_to_buffer(&target.yuv, 0, &staging[slot], 0, len);
             }
             let submission = self.gpu.queue.submit([encoder.finish()]);
@@ -158,6 +159,6 @@ impl Engine {
             }
             drain(f, enc)?;
         }
-        Ok(cached_frames)
+        Ok((cached_frames, partial_frames))
     }
 }

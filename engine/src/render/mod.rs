@@ -22,7 +22,7 @@ pub use single::PreparedProject;
 use crate::assets::AssetResolver;
 use crate::compositor::gpu::Gpu;
 use crate::compositor::text::TextSystem;
-use crate::compositor::{Compositor, FrameTarget, Scene};
+use crate::compositor::{Compositor, FrameTarget, Reuse, Scene};
 use crate::encoder::{self, EncoderConfig};
 use crate::error::{ProjectError, RenderError};
 use crate::project::{Limits, OutputFormat, Project};
@@ -240,7 +240,10 @@ impl Engine {
             &target,
             FramePlan {
                 range,
-                cache: request.frame_cache,
+                reuse: Reuse {
+                    cache: request.frame_cache,
+                    dirty: request.dirty_regions,
+                },
                 alpha,
                 stills: &request.stills,
             },
@@ -248,7 +251,7 @@ impl Engine {
             cancel,
             &mut |done, t| report(Phase::Composing, done, Some(t)),
         );
-        let cached_frames = match result {
+        let (cached_frames, partial_frames) = match result {
             Ok(n) => n,
             Err(e) => {
                 enc.abort();
@@ -276,6 +279,7 @@ impl Engine {
             adapter: self.gpu.summary.name.clone(),
             output_bytes,
             cached_frames,
+            partial_frames,
         };
         tracing::info!(
             frames,

@@ -65,6 +65,10 @@ pub struct RenderRequest {
     /// Compose static bottom layers once and reuse them while they stay the same (default true).
     /// The pixels are identical either way; off is for measuring and testing.
     pub frame_cache: bool,
+    /// Compose and convert only the part of a frame that changed since the previous one (default
+    /// true; frames with one opaque scene and no video or captions on screen). The pixels are
+    /// identical either way; off is for measuring and testing.
+    pub dirty_regions: bool,
     /// GIF output: frame rate and width (see [`GifOptions`]).
     pub gif: GifOptions,
     /// Posters and thumbnails taken from this render's frames as they are encoded.
@@ -85,6 +89,7 @@ impl RenderRequest {
             faststart: true,
             video_only: false,
             frame_cache: true,
+            dirty_regions: true,
             gif: GifOptions::default(),
             stills: Vec::new(),
         }
@@ -166,6 +171,8 @@ pub struct RenderStats {
     pub output_bytes: u64,
     /// Frames that started from the static-layer cache instead of drawing every layer.
     pub cached_frames: u64,
+    /// Frames composed and converted only where they changed since the previous frame.
+    pub partial_frames: u64,
 }
 
 impl RenderStats {

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::{CancelToken, Engine, RenderRequest};
 use crate::assets::AssetResolver;
-use crate::compositor::{FrameTarget, Scene};
+use crate::compositor::{FrameTarget, Reuse, Scene};
 use crate::error::RenderError;
 use crate::project::{Limits, Project};
 use crate::stills;
@@ -125,7 +125,7 @@ impl Engine {
             &mut encoder,
             target,
             frame,
-            false,
+            Reuse::default(),
         )?;
         target.copy_rgba(&mut encoder, buffer);
         let submission = self.gpu.queue.submit([encoder.finish()]);
