@@ -449,10 +449,17 @@ fn bench(cli: &Cli) -> Res<()> {
                 "frames",
                 0,
             ));
-            // The same without frame caching, to show what the cache is worth.
+            rows.push(Row::new(
+                "frames composed only where they changed (dirty regions)",
+                Some(compose.partial_frames as f64),
+                "frames",
+                0,
+            ));
+            // The same without reusing earlier frames, to show what the cache and regions are worth.
             let mut req = RenderRequest::new(dir.path().join("discard.mp4"), assets.clone());
             req.frames = range.clone();
             req.frame_cache = false;
+            req.dirty_regions = false;
             let uncached = engine.render_with(
                 &project,
                 &req,
@@ -461,7 +468,7 @@ fn bench(cli: &Cli) -> Res<()> {
                 &mut |_| Ok(Box::new(DiscardEncoder::new(|_: &Frame| {}))),
             )?;
             rows.push(Row::fps(
-                "composition only, frame cache off",
+                "composition only, frame cache and dirty regions off",
                 uncached.fps(),
             ));
         }
