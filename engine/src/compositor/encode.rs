@@ -260,34 +260,11 @@ impl Scene<'_> {
             target.stride,
         );
         let mut frame_cache = target.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Region::Part(r) = region {
-            // The frame texture holds the previous frame: draw the region again from its
-            // background up. (The static-layer cache is not consulted: what it holds stays valid.)
-            if r[2] > r[0] && r[3] > r[1] {
-                let range = list.segments[0].range.clone();
-                let mut rec = Recorder {
-                    scene: self,
-                    compositor,
-                    target,
-                    cache: &frame_cache,
-                    videos: &videos,
-                    list: &list,
-                    encoder,
-                    pass: None,
-                    started: [true, false, false],
-                };
-                rec.draw(
-                    Dest::Main,
-                    range.start - 1..range.end,
-                    [r[0], r[1], r[2].min(target.width), r[3]],
-                );
-            }
-            return Ok(Composed {
-                from_cache: false,
-                region,
-            });
-        }
-        let plan = frame_cache.plan(&list, reuse.cache);
+        // A region is drawn without the static-layer cache (what the cache holds stays valid).
+        let plan = match region {
+            Region::Full => frame_cache.plan(&list, reuse.cache),
+            Region::Part(_) => CachePlan::Bypass,
+        };
         let mut rec = Recorder {
             scene: self,
             compositor,
@@ -297,8 +274,25 @@ impl Scene<'_> {
             list: &list,
             encoder,
             pass: None,
-            started: [false; 3],
+            // A region starts from the previous frame's pixels.
+            started: [region != Region::Full, false, false],
         };
+        if let Region::Part(r) = region {
+            // Every record from the background up, clipped to the region.
+            if r[2] > r[0] && r[3] > r[1] {
+                let range = list.segments[0].range.clone();
+                rec.draw(
+                    Dest::Main,
+                    range.start - 1..range.end,
+                    [r[0], r[1], r[2].min(target.width), r[3]],
+                );
+            }
+            rec.pass = None;
+            return Ok(Composed {
+                from_cache: false,
+                region,
+            });
+        }
         let full = [0, 0, target.width, target.height];
         match plan {
             CachePlan::Bypass => {
