@@ -1022,17 +1022,19 @@ impl Orchestrator {
         }
         // The poster and thumbnail first: a failure there costs no join.
         let planned = stills::plan(job, &project, &scratch.path);
-        let request = self.render_request(job, &scratch.path.join("stills"));
-        let assets = request.assets.clone();
-        if let Err(e) = stills::compose(engine.clone(), project.clone(), request, &planned).await {
-            return self.failed_render(&e);
+        if !planned.is_empty() {
+            let request = self.render_request(job, &scratch.path.join("stills"));
+            let composed = stills::compose(engine.clone(), project.clone(), request, &planned);
+            if let Err(e) = composed.await {
+                return self.failed_render(&e);
+            }
         }
         let output = scratch.path.join(format!("output.{ext}"));
         let request = ConcatRequest {
             chunks: files,
             output: output.clone(),
             format: Some(job.output_format),
-            assets,
+            assets: AssetResolver::confined_to(self.settings.asset_roots.clone()),
             limits: self.settings.limits.clone(),
             silent_audio: false,
             // Progressive upload needs the bytes behind the muxer's write position to stay put.

@@ -81,9 +81,6 @@ pub(super) async fn compose(
     mut request: RenderRequest,
     planned: &[Planned],
 ) -> Result<(), RenderError> {
-    if planned.is_empty() {
-        return Ok(());
-    }
     request.stills = outputs(planned);
     tokio::task::spawn_blocking(move || engine.render_stills(&project, &request))
         .await
