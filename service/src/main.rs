@@ -31,7 +31,10 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    cli::init_tracing();
+    cli::init_tracing(match cli.command {
+        Command::Render(_) => "warn",
+        _ => "info",
+    });
     let result = match cli.command {
         Command::Render(args) => cli::render::run(*args),
         Command::Serve(args) => cli::serve::run(args),

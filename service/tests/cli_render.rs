@@ -233,6 +233,29 @@ fn malformed_projects_fail_with_a_clear_one_line_error() {
 }
 
 #[test]
+fn a_render_prints_its_result_line_without_log_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hello.mp4");
+    // No RUST_LOG: the CLI's own default.
+    let run = Command::new(env!("CARGO_BIN_EXE_vrender"))
+        .env_remove("RUST_LOG")
+        .arg("render")
+        .arg(repo().join("examples/hello.json"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("wrote "), "{all}");
+    for noise in [" INFO ", "\x1b[", "XDG_RUNTIME_DIR"] {
+        assert!(!all.contains(noise), "{noise:?} in: {all}");
+    }
+}
+
+#[test]
 fn bad_command_lines_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let hello = repo().join("examples/hello.json");

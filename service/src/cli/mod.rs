@@ -6,13 +6,16 @@ pub mod render;
 pub mod serve;
 pub mod worker;
 
-/// Logs to stderr; `RUST_LOG` filters (default `info`), `LOG_FORMAT=json` for JSON lines (each with
-/// the fields of its spans: `request_id` in a request, `job_id` in a job's run). ERROR events also go
-/// to the error-tracking hook ([`crate::error_report`]).
-pub fn init_tracing() {
+/// Logs to stderr; `RUST_LOG` filters (default `default`: `info` for the servers, `warn` for
+/// `vrender render`, whose own lines and progress bar say what happens), `LOG_FORMAT=json` for JSON
+/// lines (each with the fields of its spans: `request_id` in a request, `job_id` in a job's run).
+/// Colours only when stderr is a terminal. ERROR events also go to the error-tracking hook
+/// ([`crate::error_report`]).
+pub fn init_tracing(default: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::{fmt, EnvFilter};
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let registry = tracing_subscriber::registry()
         .with(filter)
         .with(crate::error_report::ErrorReportLayer::global().clone());
@@ -22,7 +25,11 @@ pub fn init_tracing() {
             .init();
     } else {
         registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .init();
     }
 }
