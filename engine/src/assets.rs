@@ -187,16 +187,18 @@ fn read_limited(
 }
 
 impl AssetResolver {
-    /// Resolves and reads a font file and checks that it is a TrueType/OpenType font (or
-    /// collection) whose faces parse. Returns its bytes.
+    /// Resolves and reads a font file — TrueType/OpenType, a collection, or either packed as WOFF or
+    /// WOFF2 (unpacked here) — and checks that its faces parse. Returns the TrueType/OpenType bytes.
     pub fn load_font(&self, src: &str) -> Result<Vec<u8>, AssetError> {
         let path = self.resolve(src)?;
         let data = read_limited(&path, src, "font", MAX_FONT_BYTES)?;
-        check_font_data(&data).map_err(|reason| AssetError::Corrupt {
+        let corrupt = |reason: String| AssetError::Corrupt {
             src: src.to_string(),
             what: "font",
             reason,
-        })?;
+        };
+        let data = unpack_web_font(data).map_err(corrupt)?;
+        check_font_data(&data).map_err(corrupt)?;
         Ok(data)
     }
 
@@ -225,14 +227,46 @@ impl AssetResolver {
     }
 }
 
+/// The TrueType/OpenType font inside a WOFF or WOFF2 file (`wuff`); other data as it is. The size
+/// the header announces must be within [`MAX_FONT_BYTES`] before anything is unpacked (a small file
+/// must not unpack into gigabytes), and so must the unpacked font.
+fn unpack_web_font(data: Vec<u8>) -> Result<Vec<u8>, String> {
+    let kind = match data.get(..4) {
+        Some(b"wOF2") => "WOFF2",
+        Some(b"wOFF") => "WOFF",
+        _ => return Ok(data),
+    };
+    // Both headers: signature, flavor, length (u32 each), numTables, reserved (u16 each), then
+    // totalSfntSize (u32, big-endian) at byte 16.
+    let announced = data
+        .get(16..20)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64)
+        .ok_or_else(|| format!("not a {kind} font (header too short)"))?;
+    if announced > MAX_FONT_BYTES {
+        return Err(format!(
+            "the {kind} font unpacks to {announced} bytes, over the limit of {} MiB",
+            MAX_FONT_BYTES / (1024 * 1024)
+        ));
+    }
+    let unpacked = match kind {
+        "WOFF2" => wuff::decompress_woff2(&data),
+        _ => wuff::decompress_woff1(&data),
+    }
+    .map_err(|e| format!("not a valid {kind} font ({e:?})"))?;
+    if unpacked.len() as u64 > MAX_FONT_BYTES {
+        return Err(format!(
+            "the {kind} font unpacks to {} bytes, over the limit of {} MiB",
+            unpacked.len(),
+            MAX_FONT_BYTES / (1024 * 1024)
+        ));
+    }
+    Ok(unpacked)
+}
+
 /// Whether `data` is a font we can use: TrueType/OpenType or a collection, every face parsing.
 pub fn check_font_data(data: &[u8]) -> Result<(), String> {
-    match data.get(..4) {
-        Some(b"wOF2") | Some(b"wOFF") => {
-            return Err("WOFF/WOFF2 fonts are not supported; give the TTF or OTF file".into())
-        }
-        None => return Err("not a font file (too short)".into()),
-        _ => {}
+    if data.len() < 4 {
+        return Err("not a font file (too short)".into());
     }
     let faces = ttf_parser::fonts_in_collection(data).unwrap_or(1);
     if faces == 0 || faces > 256 {

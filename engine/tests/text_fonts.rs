@@ -221,6 +221,12 @@ fn missing_and_hostile_font_files_are_errors_at_their_path() {
     let mut woff2 = b"wOF2".to_vec();
     woff2.extend_from_slice(&[0; 64]);
     std::fs::write(d.join("font.woff2"), woff2).unwrap();
+    // A 64-byte WOFF2 whose header says it unpacks to 4 GiB: refused before unpacking.
+    let mut bomb = b"wOF2".to_vec();
+    bomb.extend_from_slice(&[0; 12]);
+    bomb.extend_from_slice(&u32::MAX.to_be_bytes());
+    bomb.extend_from_slice(&[0; 44]);
+    std::fs::write(d.join("bomb.woff2"), bomb).unwrap();
     // A sparse file over the size limit: refused from its size, never read.
     let huge = std::fs::File::create(d.join("huge.ttf")).unwrap();
     huge.set_len(200 * 1024 * 1024).unwrap();
@@ -231,6 +237,7 @@ fn missing_and_hostile_font_files_are_errors_at_their_path() {
         "text.ttf",
         "font.woff2",
         "huge.ttf",
+        "bomb.woff2",
     ] {
         p.fonts.push(FontSource {
             family: None,
@@ -251,8 +258,41 @@ fn missing_and_hostile_font_files_are_errors_at_their_path() {
     assert!(find("fonts[0].src").contains("not found"));
     assert!(find("fonts[1].src").contains("font"));
     assert!(find("fonts[2].src").contains("not a"));
-    assert!(find("fonts[3].src").contains("WOFF"));
+    assert!(find("fonts[3].src").contains("not a valid WOFF2 font"));
     assert!(find("fonts[4].src").contains("limit"));
+    let bomb = find("fonts[5].src");
+    assert!(
+        bomb.contains("WOFF2") && bomb.contains("4294967295 bytes") && bomb.contains("limit"),
+        "{bomb}"
+    );
+}
+
+#[test]
+fn woff_and_woff2_fonts_draw_like_their_ttf() {
+    // One font (DejaVu Serif cut down to "I" with fontTools' pyftsubset) as TTF, WOFF and WOFF2.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let assets = AssetResolver::relative_to(&fixtures);
+    let draw = |src: &str| {
+        let mut i = Layer::text("I").at(20.0, 0.0);
+        i.size = Some(150.0);
+        i.font = Some("Brand".into());
+        let mut p = project(160, 200, vec![i]);
+        p.fonts.push(FontSource {
+            family: Some("Brand".into()),
+            src: src.into(),
+        });
+        engine()
+            .render_still(&p, 0, &assets)
+            .unwrap_or_else(|e| panic!("{src}: {e}"))
+    };
+    let ttf = draw("serif-I.ttf");
+    assert!(
+        serif_ratio(&ttf) > 2.0,
+        "the serif I: {}",
+        serif_ratio(&ttf)
+    );
+    assert!(draw("serif-I.woff2") == ttf, "WOFF2 draws differently");
+    assert!(draw("serif-I.woff") == ttf, "WOFF draws differently");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Color;
 
-/// A font shipped with the project: a TTF/OTF file resolved like media (`src`), optionally known
+/// A font shipped with the project: a TTF/OTF (or WOFF/WOFF2) file resolved like media (`src`), optionally known
 /// under another family name (`family`) than the one inside the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
