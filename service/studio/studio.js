@@ -193,10 +193,67 @@ async function showFrame(n) {
   img.dataset.frame = String(state.frame);
   showErrors(null);
   setStatus("valid");
+  markFilmstrip();
+  // After the frame asked for: the strip waits while a preview is wanted or playing.
+  if (!state.playing && state.wanted === null) setTimeout(refreshFilmstrip, 0);
   return true;
 }
 
 $("scrubber").addEventListener("input", (e) => schedulePreview(Number(e.target.value)));
+
+// ---------------------------------------------------------------- filmstrip
+
+const FILMSTRIP_FRAMES = 8;
+const FILMSTRIP_WIDTH = 160;
+/** The project text the filmstrip shows, and a counter that stops an outdated fill. */
+const strip = { text: null, generation: 0 };
+
+/** Fills the filmstrip with frames spread over the timeline (once per project text; the server
+ *  keeps the prepared project, so each is one composition). Clicking one shows it. */
+async function refreshFilmstrip() {
+  const text = editor.value;
+  if (text === strip.text || !state.total) return;
+  strip.text = text;
+  const generation = ++strip.generation;
+  const box = $("filmstrip");
+  box.replaceChildren();
+  const total = state.total;
+  const frames = [...new Set(Array.from({ length: FILMSTRIP_FRAMES }, (_, i) =>
+    Math.min(total - 1, Math.round((i * (total - 1)) / Math.max(1, FILMSTRIP_FRAMES - 1)))))];
+  for (const n of frames) {
+    const resp = await call(`${API}/render/previews?frame=${n}&width=${FILMSTRIP_WIDTH}&format=jpeg`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: text,
+    });
+    if (generation !== strip.generation) return;
+    if (!resp.ok) {
+      strip.text = null;
+      return;
+    }
+    const img = document.createElement("img");
+    img.src = URL.createObjectURL(await resp.blob());
+    img.alt = `frame ${n}`;
+    img.title = `frame ${n} · ${(n / state.fps).toFixed(2)} s`;
+    img.dataset.frame = String(n);
+    img.onload = () => URL.revokeObjectURL(img.src);
+    img.onclick = () => {
+      $("scrubber").value = n;
+      schedulePreview(n);
+    };
+    box.append(img);
+  }
+}
+
+/** Marks the filmstrip frame nearest to the one shown. */
+function markFilmstrip() {
+  let best = null;
+  for (const img of $("filmstrip").children) {
+    img.classList.remove("current");
+    if (Number(img.dataset.frame) <= state.frame) best = img;
+  }
+  if (best) best.classList.add("current");
+}
 
 /** Plays previews in real time, skipping frames the server cannot keep up with. */
 async function play() {

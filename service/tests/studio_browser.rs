@@ -1,6 +1,7 @@
 //! The Studio page in a real headless browser (Debian's chromium + chromium-driver, driven by
 //! selenium from `service/tests/browser/studio.py`, installed by `scripts/install-test-servers.sh`):
-//! load an example, see its preview, scrub, play, see a validation error at its JSON path, render,
+//! load an example, see its preview and its filmstrip (a click shows that frame), scrub, play, see a
+//! validation error at its JSON path, render,
 //! watch the progress reach 100 % and play the video; with authentication on, the API key prompt
 //! and no other user's jobs. Screenshots of every step go to `<target>/tmp/studio-screenshots/`.
 //!

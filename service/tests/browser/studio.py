@@ -89,6 +89,18 @@ def main(base, out):
         assert first["frame"] == "0", first
         s.shot("preview")
 
+        # The filmstrip: 8 frames spread over the 120 of hello, 160 px wide; a click shows its frame.
+        strip = s.wait("the filmstrip", lambda d: (f := s.js(
+            "const imgs = [...document.querySelectorAll('#filmstrip img')];"
+            "return imgs.length === 8 && imgs.every(i => i.complete && i.naturalWidth > 0)"
+            "  ? imgs.map(i => [i.dataset.frame, i.naturalWidth]) : null;")) and f)
+        assert [f for f, _ in strip] == ["0", "17", "34", "51", "68", "85", "102", "119"], strip
+        assert all(w == 160 for _, w in strip), strip
+        s.shot("filmstrip")
+        driver.find_elements(By.CSS_SELECTOR, "#filmstrip img")[3].click()
+        s.wait("frame 51 from the filmstrip", lambda d: (p := s.js(PIXELS)) and p["frame"] == "51")
+        assert s.js("return document.querySelector('#filmstrip img.current').dataset.frame") == "51"
+
         s.js("const r = document.getElementById('scrubber'); r.value = 90;"
              "r.dispatchEvent(new Event('input'));")
         moved = s.wait("frame 90", lambda d: (p := s.js(PIXELS)) and p["frame"] == "90" and p)
@@ -146,7 +158,7 @@ def main(base, out):
         assert abs(duration - 4.0) < 0.2, f"video lasts {duration} s, expected 4"
         s.js("document.querySelector('#jobs li video').scrollIntoView()")
         s.shot("rendered")
-        print(json.dumps({"preview": first, "scrubbed": moved, "played": sorted(seen),
+        print(json.dumps({"preview": first, "filmstrip": strip, "scrubbed": moved, "played": sorted(seen),
                           "progress": sorted(percents), "duration": duration}))
     finally:
         driver.quit()
