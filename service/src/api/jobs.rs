@@ -11,7 +11,7 @@ use vrender_engine::{GifOptions, OutputFormat, Quality};
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::extract::JsonBody;
 use super::projects::valid_id;
-use super::submit::{admit, job_project, Problems};
+use super::submit::{accepted, job_project, Problems};
 use super::AppState;
 use crate::auth::Caller;
 use crate::model::{JobRecord, JobStatus, JobView, StillSpec};
@@ -108,7 +108,7 @@ pub async fn submit_job(
         &mut problems,
     );
     problems.finish()?;
-    let job = admit(
+    accepted(
         &state,
         &caller,
         &project,
@@ -125,11 +125,7 @@ pub async fn submit_job(
             ..NewJob::default()
         },
     )
-    .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(state.orchestrator.view(&job).await),
-    ))
+    .await
 }
 
 /// Get a job's status.

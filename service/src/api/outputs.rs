@@ -9,7 +9,7 @@ use vrender_engine::{GifOptions, OutputFormat, Project};
 
 use super::error::ErrorBody;
 use super::extract::JsonBody;
-use super::submit::{admit, job_project, Problems};
+use super::submit::{accepted, job_project, Problems};
 use super::AppState;
 use crate::auth::Caller;
 use crate::model::{JobView, StillSpec};
@@ -147,7 +147,7 @@ pub async fn submit_still(
     let mut problems = Problems::new();
     check_still("", &spec, &project, &mut problems);
     problems.finish()?;
-    let job = admit(
+    accepted(
         &state,
         &caller,
         &project,
@@ -160,9 +160,5 @@ pub async fn submit_still(
             ..NewJob::default()
         },
     )
-    .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(state.orchestrator.view(&job).await),
-    ))
+    .await
 }

@@ -4,6 +4,9 @@
 
 use std::str::FromStr;
 
+use axum::http::StatusCode;
+use axum::Json;
+
 use vrender_engine::Project;
 
 use super::error::{ApiError, ErrorDetail};
@@ -11,7 +14,7 @@ use super::projects::valid_id;
 use super::templates::merged_project;
 use super::AppState;
 use crate::auth::Caller;
-use crate::model::{JobRecord, StoredProject};
+use crate::model::{JobRecord, JobView, StoredProject};
 use crate::orchestrator::callback::check_url;
 use crate::orchestrator::{NewJob, OrchestratorError};
 use crate::quota::Refusal;
@@ -134,6 +137,20 @@ pub async fn job_project(
     let merged = merged_project(state, &stored, merge).await?;
     let project = merged.clone().unwrap_or(stored.project);
     Ok((merged, project))
+}
+
+/// [`admit`] for a request answered with the queued job: 202 and its view.
+pub async fn accepted(
+    state: &AppState,
+    caller: &Caller,
+    project: &Project,
+    job: NewJob,
+) -> Result<(StatusCode, Json<JobView>), Refusal> {
+    let job = admit(state, caller, project, job).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(state.orchestrator.view(&job).await),
+    ))
 }
 
 /// Admits and queues a checked job of `project`: server capacity first (queue full, disk low: 503),
