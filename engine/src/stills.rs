@@ -8,6 +8,9 @@ use image::{DynamicImage, RgbImage, RgbaImage};
 
 use crate::error::RenderError;
 
+/// The scaling filters of [`scale_to_width`].
+pub use fast_image_resize::FilterType;
+
 /// JPEG quality of stills (0–100): 90 keeps text sharp at about a tenth of the PNG's size.
 pub const JPEG_QUALITY: u8 = 90;
 
@@ -131,17 +134,43 @@ pub(crate) fn write(
     save(img, still)
 }
 
+/// `img` scaled to `width` pixels, the height keeping the aspect ratio, with `filter` (a convolution
+/// of `fast_image_resize`: SIMD, and alpha premultiplied while filtering so transparent pixels do not
+/// darken the edges). The same image when it already has that width.
+pub fn scale_to_width(img: DynamicImage, width: u32, filter: FilterType) -> DynamicImage {
+    use fast_image_resize::{ResizeAlg, ResizeOptions, Resizer};
+    if width == img.width() || width == 0 {
+        return img;
+    }
+    let h = ((img.height() as f64 * width as f64 / img.width() as f64).round() as u32).max(1);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter));
+    let mut resizer = Resizer::new();
+    let scaled = match &img {
+        DynamicImage::ImageRgb8(_) => {
+            let mut dst = image::RgbImage::new(width, h);
+            resizer
+                .resize(&img, &mut dst, &options)
+                .map(|()| DynamicImage::ImageRgb8(dst))
+        }
+        _ => {
+            let src = DynamicImage::ImageRgba8(img.to_rgba8());
+            let mut dst = image::RgbaImage::new(width, h);
+            resizer
+                .resize(&src, &mut dst, &options)
+                .map(|()| DynamicImage::ImageRgba8(dst))
+        }
+    };
+    // Same pixel type on both sides and a non-empty size: it cannot fail; fall back regardless.
+    scaled.unwrap_or_else(|_| img.resize_exact(width, h, image::imageops::FilterType::Lanczos3))
+}
+
 /// Scales `img` to the still's width (Lanczos 3; the height keeps the aspect ratio) and writes it as
 /// PNG or JPEG (quality [`JPEG_QUALITY`]) by the name's extension.
 pub fn save(img: impl Into<DynamicImage>, still: &StillOutput) -> Result<(), RenderError> {
     let img: DynamicImage = img.into();
-    let (width, height) = (img.width(), img.height());
     let img = match still.width {
-        Some(w) if w != width => {
-            let h = ((height as f64 * w as f64 / width as f64).round() as u32).max(1);
-            img.resize_exact(w, h, image::imageops::FilterType::Lanczos3)
-        }
-        _ => img,
+        Some(w) => scale_to_width(img, w, FilterType::Lanczos3),
+        None => img,
     };
     let io = |e: std::io::Error| RenderError::Io {
         context: format!("writing {}", still.path.display()),
@@ -172,6 +201,31 @@ pub fn save(img: impl Into<DynamicImage>, still: &StillOutput) -> Result<(), Ren
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scaling_keeps_size_ratio_and_does_not_darken_transparent_edges() {
+        // Left half transparent black, right half opaque white.
+        let img = RgbaImage::from_fn(64, 32, |x, _| {
+            if x < 32 {
+                image::Rgba([0, 0, 0, 0])
+            } else {
+                image::Rgba([255, 255, 255, 255])
+            }
+        });
+        let out = scale_to_width(DynamicImage::ImageRgba8(img), 16, FilterType::Lanczos3);
+        assert_eq!((out.width(), out.height()), (16, 8));
+        let out = out.to_rgba8();
+        let mut edge = 0;
+        for p in out.pixels() {
+            if p[3] > 0 {
+                // The black of transparent pixels must not bleed into the white: with the alpha
+                // premultiplied while filtering, every visible pixel stays white.
+                assert!(p[0] >= 250 && p[1] >= 250 && p[2] >= 250, "{p:?}");
+                edge += usize::from(p[3] < 255);
+            }
+        }
+        assert!(edge > 0, "no partly transparent edge pixel");
+    }
 
     #[test]
     fn grey_and_colour_round_trip_through_bt709() {

@@ -347,8 +347,12 @@ fn render(engine: &Engine, entry: &Mutex<Prepared>, params: &Params) -> Result<R
         .map_err(render_error)?;
     drop(prepared);
     if let Some(w) = params.width.filter(|&w| w < image.width()) {
-        let h = ((image.height() as f64 * w as f64 / image.width() as f64).round() as u32).max(1);
-        image = image::imageops::resize(&image, w, h, image::imageops::FilterType::Triangle);
+        image = vrender_engine::stills::scale_to_width(
+            image.into(),
+            w,
+            vrender_engine::stills::FilterType::Bilinear,
+        )
+        .into_rgba8();
     }
     let mut bytes = Vec::new();
     let cursor = &mut std::io::Cursor::new(&mut bytes);
