@@ -164,6 +164,29 @@ pub fn scale_to_width(img: DynamicImage, width: u32, filter: FilterType) -> Dyna
     scaled.unwrap_or_else(|_| img.resize_exact(width, h, image::imageops::FilterType::Lanczos3))
 }
 
+/// Writes `img` as a JPEG of `quality` (1–100; stills use [`JPEG_QUALITY`]) with `jpeg-encoder` (AVX2
+/// where the CPU has it). JPEG has no alpha: it is dropped.
+pub fn encode_jpeg(
+    img: &DynamicImage,
+    quality: u8,
+    out: impl std::io::Write,
+) -> Result<(), String> {
+    use jpeg_encoder::{ColorType, Encoder};
+    let converted;
+    let (data, color) = match img {
+        DynamicImage::ImageRgb8(i) => (i.as_raw(), ColorType::Rgb),
+        DynamicImage::ImageRgba8(i) => (i.as_raw(), ColorType::Rgba),
+        other => {
+            converted = other.to_rgba8();
+            (converted.as_raw(), ColorType::Rgba)
+        }
+    };
+    let side = |v: u32| u16::try_from(v).map_err(|_| format!("{v} pixels is too large for JPEG"));
+    Encoder::new(out, quality)
+        .encode(data, side(img.width())?, side(img.height())?, color)
+        .map_err(|e| e.to_string())
+}
+
 /// Scales `img` to the still's width (Lanczos 3; the height keeps the aspect ratio) and writes it as
 /// PNG or JPEG (quality [`JPEG_QUALITY`]) by the name's extension.
 pub fn save(img: impl Into<DynamicImage>, still: &StillOutput) -> Result<(), RenderError> {
@@ -184,11 +207,10 @@ pub fn save(img: impl Into<DynamicImage>, still: &StillOutput) -> Result<(), Ren
     let mut out = std::io::BufWriter::new(file);
     match ext(&still.path).as_deref() {
         Some("jpg" | "jpeg") => {
-            // JPEG has no alpha: transparent stills are flattened over black.
-            let rgb = img.to_rgb8();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
-                .encode_image(&rgb)
-                .map_err(encode_err)?;
+            encode_jpeg(&img, JPEG_QUALITY, &mut out).map_err(|e| RenderError::Io {
+                context: format!("encoding {}", still.path.display()),
+                source: std::io::Error::other(e),
+            })?
         }
         _ => img
             .write_to(&mut out, image::ImageFormat::Png)

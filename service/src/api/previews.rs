@@ -357,13 +357,14 @@ fn render(engine: &Engine, entry: &Mutex<Prepared>, params: &Params) -> Result<R
     let mut bytes = Vec::new();
     let cursor = &mut std::io::Cursor::new(&mut bytes);
     let encoded = match params.format {
-        Format::Png => image.write_to(cursor, image::ImageFormat::Png),
-        Format::Jpeg => image::DynamicImage::ImageRgba8(image)
-            .to_rgb8()
-            .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
-                cursor,
-                JPEG_QUALITY,
-            )),
+        Format::Png => image
+            .write_to(cursor, image::ImageFormat::Png)
+            .map_err(|e| e.to_string()),
+        Format::Jpeg => vrender_engine::stills::encode_jpeg(
+            &image::DynamicImage::ImageRgba8(image),
+            JPEG_QUALITY,
+            cursor,
+        ),
     };
     encoded.map_err(|e| ApiError::internal(format!("encoding the preview: {e}")))?;
     Ok(Rendered {
