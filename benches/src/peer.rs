@@ -111,22 +111,11 @@ pub fn x264_output_args(quality: Quality, frames: u64, output: &Path) -> Vec<Str
             &quality.crf().to_string(),
             "-pix_fmt",
             "yuv420p",
-            "-color_range",
-            "tv",
-            "-colorspace",
-            "bt709",
-            "-color_primaries",
-            "bt709",
-            "-color_trc",
-            "bt709",
-            "-movflags",
-            "+faststart",
-            "-f",
-            "mp4",
-            "-y",
         ]
         .map(String::from),
     );
+    a.extend(encoder::BT709_TAGS.map(String::from));
+    a.extend(["-movflags", "+faststart", "-f", "mp4", "-y"].map(String::from));
     a.push(output.to_string_lossy().into_owned());
     a
 }

@@ -43,7 +43,8 @@ pub struct GifOutput {
     pub height: u32,
 }
 
-const BT709_TAGS: [&str; 8] = [
+/// The BT.709 limited-range tags of every YUV stream we write (the GPU's conversion matrix).
+pub const BT709_TAGS: [&str; 8] = [
     "-color_range",
     "tv",
     "-colorspace",

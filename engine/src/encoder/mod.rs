@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use concat::ChunkFile;
 pub use ffmpeg::{ffmpeg_version, FfmpegEncoder};
-pub use formats::{x265_settings, GifOutput};
+pub use formats::{x265_settings, GifOutput, BT709_TAGS};
 
 use crate::project::{OutputFormat, Quality};
 use crate::render::EncoderPreference;
