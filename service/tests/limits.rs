@@ -12,11 +12,10 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use common::{assert_error_body, tiny_project, Server};
+use common::{assert_error_body, key_hash, tiny_project, Server};
 use reqwest::blocking::RequestBuilder;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 fn send(rb: RequestBuilder) -> (StatusCode, Value) {
     let r = rb.send().unwrap();
@@ -136,10 +135,6 @@ fn json_limits_trip_exactly_at_the_settings() {
 
 // ---- quotas --------------------------------------------------------------------------------------
 
-fn sha(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
 fn submit_as(s: &Server, key: &str, project_id: &str) -> (StatusCode, Value, Option<u64>) {
     let r = s
         .client
@@ -186,7 +181,11 @@ fn assert_quota(body: &Value, status: u16, limit: &str, value: Value, current: V
 #[test]
 fn concurrent_job_quota_is_exact_race_safe_and_frees_when_a_job_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let keys = format!("{}:alice,{}:root:admin", sha("alice-key"), sha("root-key"));
+    let keys = format!(
+        "{}:alice,{}:root:admin",
+        key_hash("alice-key"),
+        key_hash("root-key")
+    );
     let s = Server::start(
         dir.path(),
         &[

@@ -7,11 +7,10 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{assert_error_body, tiny_project, Server};
+use common::{assert_error_body, key_hash, tiny_project, Server};
 use reqwest::blocking::RequestBuilder;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 // ---- Prometheus text parsing ---------------------------------------------------------------------
 
@@ -262,10 +261,6 @@ fn failures_are_counted_by_reason() {
 
 const JWT_SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
 
-fn sha(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -291,13 +286,13 @@ fn send(rb: RequestBuilder) -> (StatusCode, Value) {
 fn auth_server(dir: &std::path::Path) -> Server {
     let keys = format!(
         "{}:alice,{}:bob,{}:root:admin",
-        sha("alice-key"),
-        sha("bob-key"),
-        sha("root-key")
+        key_hash("alice-key"),
+        key_hash("bob-key"),
+        key_hash("root-key")
     );
     std::fs::write(
         dir.join("keys"),
-        format!("# more keys\n{}:carol\n", sha("carol-key")),
+        format!("# more keys\n{}:carol\n", key_hash("carol-key")),
     )
     .unwrap();
     let keys_file = dir.join("keys").display().to_string();
@@ -326,7 +321,7 @@ fn authentication_is_required_when_configured() {
         c.get(&jobs).header("x-api-key", "nope"),
         c.get(&jobs).bearer_auth("nope"),
         c.get(&jobs).header("authorization", "Basic YWxpY2U6eA=="),
-        c.get(&jobs).bearer_auth(sha("alice-key")), // the stored hash is not the key
+        c.get(&jobs).bearer_auth(key_hash("alice-key")), // the stored hash is not the key
     ] {
         let r = rb.send().unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);

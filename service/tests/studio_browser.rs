@@ -12,23 +12,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::Server;
+use common::{api_keys, Server};
 use serde_json::json;
-
-/// `API_KEYS` for (key, userId) pairs (the setting holds SHA-256 hashes of the keys).
-fn api_keys(pairs: &[(&str, &str)]) -> String {
-    use sha2::Digest;
-    pairs
-        .iter()
-        .map(|(key, user)| {
-            format!(
-                "{}:{user}",
-                hex::encode(sha2::Sha256::digest(key.as_bytes()))
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

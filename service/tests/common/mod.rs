@@ -256,6 +256,21 @@ impl Drop for Server {
     }
 }
 
+/// The SHA-256 hash (hex) of an API key, as `API_KEYS` and `API_KEYS_FILE` hold keys.
+pub fn key_hash(key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
+}
+
+/// `API_KEYS` for (key, userId) pairs.
+pub fn api_keys(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(key, user)| format!("{}:{user}", key_hash(key)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// A small valid project: 64x64, `seconds` long at `fps`, a moving square and a text.
 pub fn tiny_project(user: &str, seconds: f64, fps: f64) -> Value {
     json!({
