@@ -152,11 +152,15 @@ pub fn scale_to_width(img: DynamicImage, width: u32, filter: FilterType) -> Dyna
                 .resize(&img, &mut dst, &options)
                 .map(|()| DynamicImage::ImageRgb8(dst))
         }
-        _ => {
-            let src = DynamicImage::ImageRgba8(img.to_rgba8());
+        other => {
+            // RGBA as it is; any other layout converted once.
+            let src = match other {
+                DynamicImage::ImageRgba8(_) => std::borrow::Cow::Borrowed(other),
+                _ => std::borrow::Cow::Owned(DynamicImage::ImageRgba8(other.to_rgba8())),
+            };
             let mut dst = image::RgbaImage::new(width, h);
             resizer
-                .resize(&src, &mut dst, &options)
+                .resize(src.as_ref(), &mut dst, &options)
                 .map(|()| DynamicImage::ImageRgba8(dst))
         }
     };

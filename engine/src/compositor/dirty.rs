@@ -55,8 +55,8 @@ impl DirtyTracker {
         stride: u32,
     ) -> Region {
         let current = enabled.then(|| snapshot(list)).flatten();
-        let previous = std::mem::replace(&mut self.previous, current.clone());
-        let (Some(prev), Some(cur)) = (previous, current) else {
+        let previous = std::mem::replace(&mut self.previous, current);
+        let (Some(prev), Some(cur)) = (previous, self.previous.as_ref()) else {
             return Region::Full;
         };
         if prev.clear != cur.clear || prev.ids != cur.ids {
