@@ -27,4 +27,4 @@ while [ $# -gt 0 ]; do
     *) echo "chaos.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-exec cargo test "${profile[@]}" --locked -p vrender-service --test chaos -- --nocapture --test-threads=1
+exec cargo test "${profile[@]}" --locked -p vrender-service --test service chaos:: -- --nocapture --test-threads=1

@@ -35,4 +35,7 @@ if [ -x "$root/bin/s3s-fs" ] && "$root/bin/s3s-fs" --version 2>/dev/null | grep 
   exit 0
 fi
 echo "installing $want into $root"
-cargo install --root "$root" s3s-fs@0.14.1 --locked --features binary
+# Optimised lightly (opt-level 1): it serves the tests' small objects, and `make test` builds it beside
+# the project, on the same cores (issue 25).
+CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+  cargo install --root "$root" s3s-fs@0.14.1 --locked --features binary

@@ -852,7 +852,7 @@ fn wav_header(channels: u16, rate: u32, bits: u16, data_len: u32) -> Vec<u8> {
 
 // ---------------------------------------------------------------------------------------------
 // Benchmark (ignored by default):
-// cargo test --release -p vrender-engine --test audio_mix -- --ignored --nocapture bench_five_tracks
+// cargo test --release -p vrender-engine --test engine -- --ignored --nocapture audio_mix::bench_five_tracks
 
 #[test]
 #[ignore]

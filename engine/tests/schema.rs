@@ -30,7 +30,7 @@ fn committed_schema_equals_the_generated_one() {
     }
     assert!(
         read_json(&path) == generated,
-        "schema/project.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test -p vrender-engine --test schema` and commit it"
+        "schema/project.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test -p vrender-engine --test engine schema::` and commit it"
     );
     // Nested types are named definitions, and the root is the project.
     let defs = generated["$defs"].as_object().expect("$defs");

@@ -1,7 +1,7 @@
 //! The sound of video layers in the mix: clicks at known source times must land at the predicted
 //! output sample (within 1 ms) through composition start, layer start, trim, loop and speed.
 
-mod video_common;
+use crate::video_common;
 
 use video_common::Media;
 use vrender_engine::assets::AssetResolver;

@@ -2,7 +2,7 @@
 //! is, checked against the frame the layer timing asks for (trim, speed, loop, other rates, VFR,
 //! rotation, alpha), plus seeking and the decoder child's lifetime.
 
-mod video_common;
+use crate::video_common;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! frame rate), a partial render equals the same frames of a whole one, `fit` places the picture
 //! where predicted, and no decoder process outlives a render, a cancel or a failure.
 
-mod video_common;
+use crate::video_common;
 
 use std::sync::{Arc, Mutex, OnceLock};
 

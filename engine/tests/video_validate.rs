@@ -1,7 +1,7 @@
 //! Validation of video layers before any GPU work: broken and unusable files, bad fields, limits,
 //! each reported at its JSON path and naming the file.
 
-mod video_common;
+use crate::video_common;
 
 use video_common::*;
 use vrender_engine::assets::AssetResolver;

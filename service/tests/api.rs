@@ -1,6 +1,6 @@
 //! The REST API over real HTTP: bad input, health, OpenAPI, listing. No render needs to finish here.
 
-mod common;
+use crate::common;
 
 use common::{assert_error_body, detail_paths, tiny_project, Server};
 use reqwest::StatusCode;

@@ -5,7 +5,7 @@
 //! count, duration, PSNR ≥ 45 dB on both sides of every seam, audio length. A cancelled chunked
 //! job leaves no chunk objects and no scratch files.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

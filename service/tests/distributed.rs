@@ -3,7 +3,7 @@
 //! shared SQLite file (SQLITE_PATH; no MongoDB server can run here), with outputs in one private
 //! S3-protocol server (s3s-fs), as a deployment on ECS would run them.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Job lifecycle over real HTTP with real renders (software Vulkan + ffmpeg): full flow with ffprobe,
 //! cancel (queued and running), signed callbacks to a real local listener, restart recovery.
 
-mod common;
+use crate::common;
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! JWKS (keys made by the `openssl` CLI at test time), JSON logs with request and job ids, the new
 //! metrics and the OpenAPI security schemes.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `RedisQueue` against a real, private redis-server: order, delay, leases, redelivery, dead
 //! letter, removal, the cancel broadcast and a Redis restart.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 //! degrades `/health`; a disk that fills mid-render fails the job with `disk full` (root only: a
 //! tmpfs).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

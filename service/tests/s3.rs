@@ -2,7 +2,7 @@
 //! real `vrender serve` binary (embedded store and queue, `S3_BUCKET` set): output keys, presigned
 //! links, progressive multipart upload, abort on cancel, `s3://` assets.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -379,4 +379,80 @@ fn s3_assets_are_fetched_and_hostile_urls_refused() {
         body["message"].as_str().unwrap().contains("S3_BUCKET"),
         "{body}"
     );
+}
+
+/// A project long enough to be split into chunks, whose image and audio are `s3://` sources: each
+/// chunk fetches the media it draws and the join fetches the audio it mixes (issue 26: the chunk
+/// path once built its own inputs without the fetch, so every chunk of such a job failed).
+#[test]
+fn chunked_jobs_fetch_s3_media_too() {
+    let s3 = S3Server::start(&["renders-test", "media-test"]);
+    let dir = tempfile::tempdir().unwrap();
+    let s3_env = s3.env();
+    let server = Server::start(
+        dir.path(),
+        &env_of(
+            &s3_env,
+            &[
+                ("S3_ASSET_BUCKETS", "media-test"),
+                ("CHUNK_THRESHOLD_SECONDS", "1"),
+                ("CHUNK_SECONDS", "1"),
+            ],
+        ),
+    );
+    let logo = s3.object_path("media-test", "logos/red.png");
+    std::fs::create_dir_all(logo.parent().unwrap()).unwrap();
+    image::RgbaImage::from_pixel(16, 16, image::Rgba([255, 0, 0, 255]))
+        .save(&logo)
+        .unwrap();
+    let tone = s3.object_path("media-test", "sound/tone.wav");
+    std::fs::create_dir_all(tone.parent().unwrap()).unwrap();
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i"])
+        .arg("sine=frequency=440:sample_rate=48000:duration=3")
+        .arg("-y")
+        .arg(&tone)
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    let mut p = tiny_project("erin", 2.0, 10.0);
+    p["frames"][0]["layers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "image", "src": "s3://media-test/logos/red.png", "x": 30, "y": 30}));
+    p["audioTracks"] = json!([{"src": "s3://media-test/sound/tone.wav"}]);
+    let pid = server.create_project(&p);
+    let job = server.submit(&json!({"projectId": pid, "poster": {"time": 1.5}}));
+    let id = job["jobId"].as_str().unwrap().to_string();
+    let job = server.wait_finished(&id, Duration::from_secs(120));
+    assert_eq!(job["status"], "completed", "{job}\n{}", server.log_tail());
+    assert_eq!(job["chunksTotal"], 2, "not split into chunks: {job}");
+    let stored = s3.object_path("renders-test", &format!("renders/erin/{id}.mp4"));
+    let probe = ffprobe(&stored);
+    let streams = probe["streams"].as_array().unwrap();
+    let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    assert_eq!(video["nb_read_frames"], "20", "{probe}");
+    let audio = streams.iter().find(|s| s["codec_type"] == "audio");
+    assert!(audio.is_some(), "the s3:// audio is missing: {probe}");
+    // The red square is in the picture of both chunks: pixel (37, 37) of every decoded frame.
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&stored)
+        .args([
+            "-vf",
+            "format=rgb24,crop=1:1:37:37",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout.len(), 20 * 3);
+    for px in out.stdout.chunks(3) {
+        assert!(px[0] > 200 && px[1] < 60 && px[2] < 60, "pixel {px:?}");
+    }
 }

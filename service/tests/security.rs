@@ -2,7 +2,7 @@
 //! counters move when a job runs), authentication and tenant isolation (API keys and HS256 JWTs),
 //! per-key rate limiting.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,7 +1,7 @@
 //! Callback URLs whose host is an IPv6 form carrying a private IPv4 address (NAT64, 6to4, Teredo,
 //! IPv4-compatible, IPv4-mapped) are refused at submission with 422 at `callbackUrl`, over real HTTP.
 
-mod common;
+use crate::common;
 
 use common::{assert_error_body, detail_paths, tiny_project, Server};
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! video, cached, the same error bodies as project creation) and job events (Server-Sent Events),
 //! against the real `vrender serve`.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

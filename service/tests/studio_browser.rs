@@ -7,7 +7,7 @@
 //!
 //! Without chromium this test is skipped with a message, except in CI (`CI=true`) where it fails.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! every path, the merged pixels in the video), batches (20 distinct outputs, a bad item failing
 //! alone, cancel), posters and thumbnails beside the video, still-only jobs, GIF options.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;

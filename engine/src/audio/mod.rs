@@ -66,7 +66,7 @@
 //! # Timing the preparation
 //! [`AudioMixer::new`] only opens files, seeks to `trimStart` and decodes the first packet; the
 //! decoding cost is paid in [`AudioMixer::read`]. To time "5 tracks × 60 s", run the ignored test
-//! `cargo test --release -p vrender-engine --test audio_mix -- --ignored --nocapture bench_five_tracks`
+//! `cargo test --release -p vrender-engine --test engine -- --ignored --nocapture audio_mix::bench_five_tracks`
 //! (it generates the sources with ffmpeg, then times `new` and a full [`mix_all`]).
 
 mod clip;

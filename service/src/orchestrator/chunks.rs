@@ -24,14 +24,12 @@
 //! fails the whole job with its reason. Cancelling the parent stops running chunk renders (they
 //! check the parent when storing progress), no concat runs, and the chunk objects are deleted.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use vrender_engine::{
-    chunk_ranges, AssetResolver, CancelToken, ChunkFile, ConcatRequest, Engine, Progress, Project,
-    RenderError, RenderRequest,
+    chunk_ranges, CancelToken, ChunkFile, ConcatRequest, Engine, Progress, Project, RenderError,
 };
 
 use super::{stills, Attempt, EngineState, Orchestrator, Scratch};
@@ -588,7 +586,8 @@ impl Orchestrator {
         let scratch = self.scratch(&format!("{}-chunk{index}-{attempt}", job.job_id))?;
         let ext = job.output_format.extension();
         let output = scratch.path.join(format!("chunk.{ext}"));
-        let request = self.render_request(job, &output);
+        // Chunks are intermediate files read once by the join: no index move (faststart stays off).
+        let (project, request) = self.inputs(job, project, &scratch.path, &output).await?;
         let range = chunk.start..chunk.end;
         let job_id = job.job_id.clone();
         let result = self
@@ -1020,11 +1019,23 @@ impl Orchestrator {
                 frames: chunk.frames(),
             });
         }
+        // The project's media, `s3://` sources fetched, for the poster and thumbnail and the join's
+        // audio.
+        let stills_out = scratch.path.join("stills");
+        let (project, stills_request) =
+            match self.inputs(job, project, &scratch.path, &stills_out).await {
+                Ok(v) => v,
+                Err(a) => return a,
+            };
         // The poster and thumbnail first: a failure there costs no join.
         let planned = stills::plan(job, &project, &scratch.path);
         if !planned.is_empty() {
-            let request = self.render_request(job, &scratch.path.join("stills"));
-            let composed = stills::compose(engine.clone(), project.clone(), request, &planned);
+            let composed = stills::compose(
+                engine.clone(),
+                project.clone(),
+                stills_request.clone(),
+                &planned,
+            );
             if let Err(e) = composed.await {
                 return self.failed_render(&e);
             }
@@ -1034,7 +1045,7 @@ impl Orchestrator {
             chunks: files,
             output: output.clone(),
             format: Some(job.output_format),
-            assets: AssetResolver::confined_to(self.settings.asset_roots.clone()),
+            assets: stills_request.assets,
             limits: self.settings.limits.clone(),
             silent_audio: false,
             // Progressive upload needs the bytes behind the muxer's write position to stay put.
@@ -1165,20 +1176,6 @@ impl Orchestrator {
             transient: true,
             reason: "scratch",
         })
-    }
-
-    /// The render request of a job (as the normal path builds it), writing to `output`.
-    fn render_request(&self, job: &JobRecord, output: &std::path::Path) -> RenderRequest {
-        let mut request = RenderRequest::new(
-            PathBuf::from(output),
-            AssetResolver::confined_to(self.settings.asset_roots.clone()),
-        );
-        request.quality = job.quality;
-        request.format = Some(job.output_format);
-        request.limits = self.settings.limits.clone();
-        // Chunks are intermediate files read once by the join: no index move (saves a rewrite).
-        request.faststart = false;
-        request
     }
 }
 

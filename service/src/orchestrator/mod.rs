@@ -17,6 +17,7 @@
 
 pub mod callback;
 pub mod chunks;
+mod inputs;
 mod scratch;
 mod stills;
 
@@ -27,14 +28,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use vrender_engine::{
-    AssetResolver, CancelToken, Engine, EngineConfig, OutputFormat, Progress, Project, Quality,
-    RenderError, RenderRequest, RenderStats,
+    CancelToken, Engine, EngineConfig, OutputFormat, Progress, Project, Quality, RenderError,
+    RenderRequest, RenderStats,
 };
 
 use crate::config::Settings;
 use crate::model::{now_millis, JobPhase, JobRecord, JobStatus, JobView, StillSpec};
 use crate::queue::{CancelBus, Delivery, Queue, QueueError, QueueItem};
-use crate::storage::{output_key, s3_assets, Storage, StorageError, WriterState};
+use crate::storage::{output_key, Storage, StorageError, WriterState};
 use crate::store::{JobStore, ProjectStore, StoreError, UpdateOutcome};
 use callback::CallbackSender;
 use scratch::{Scratch, STALE_SCRATCH};
@@ -882,24 +883,10 @@ impl Orchestrator {
         let output = scratch
             .path
             .join(format!("output.{}", job.output_format.extension()));
-        let mut project = project;
-        let mut roots = self.settings.asset_roots.clone();
-        let dir = scratch.path.join("assets");
-        match s3_assets::prepare(&mut project, &self.settings, self.storage.as_ref(), &dir).await {
-            Ok(true) => roots.push(dir),
-            Ok(false) => {}
-            Err(e) => {
-                return Attempt::Failed {
-                    transient: matches!(e, s3_assets::FetchError::Storage { .. }),
-                    message: format!("cannot fetch an s3:// source: {e}"),
-                    reason: "asset",
-                }
-            }
-        }
-        let mut request = RenderRequest::new(&output, AssetResolver::confined_to(roots));
-        request.quality = job.quality;
-        request.format = Some(job.output_format);
-        request.limits = self.settings.limits.clone();
+        let (project, mut request) = match self.inputs(job, project, &scratch.path, &output).await {
+            Ok(v) => v,
+            Err(a) => return a,
+        };
         // Progressive upload needs the bytes behind the encoder's write position to stay put.
         request.faststart = !self.storage.progressive();
 

@@ -22,6 +22,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
+use aws_smithy_http_client::tls;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -147,7 +148,15 @@ impl S3Storage {
             .operation_attempt_timeout(s3.timeout)
             .operation_timeout(s3.timeout * 4)
             .build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
+        // HTTPS: rustls on ring, the TLS stack the rest of the service (reqwest, MongoDB) uses.
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .http_client(https);
         if let Some(r) = &settings.s3_region {
             loader = loader.region(Region::new(r.clone()));
         }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::cluster::{self, Cluster};
-use crate::traffic::{self, Callback, Traffic, USER};
+use super::cluster::{self, Cluster};
+use super::traffic::{self, Callback, Traffic, USER};
 
 /// What the round found; `breaches` empty when every invariant held.
 #[derive(Default)]

@@ -13,8 +13,6 @@
 
 mod check;
 mod cluster;
-#[path = "../common/mod.rs"]
-mod common;
 mod traffic;
 
 use std::collections::BTreeMap;
