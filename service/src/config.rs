@@ -376,9 +376,19 @@ impl Settings {
             ffmpeg: get("FFMPEG_PATH").map(PathBuf::from),
             system_fonts: parse_bool(&get, "SYSTEM_FONTS", false)?,
             limits,
-            mongodb_uri: get("MONGODB_URI"),
-            redis_url: get("REDIS_URL"),
-            s3_bucket: get("S3_BUCKET"),
+            mongodb_uri: built_with(
+                get("MONGODB_URI"),
+                "MONGODB_URI",
+                "mongodb",
+                cfg!(feature = "mongodb"),
+            )?,
+            redis_url: built_with(
+                get("REDIS_URL"),
+                "REDIS_URL",
+                "redis",
+                cfg!(feature = "redis"),
+            )?,
+            s3_bucket: built_with(get("S3_BUCKET"), "S3_BUCKET", "s3", cfg!(feature = "s3"))?,
             s3_endpoint: get("S3_ENDPOINT"),
             s3_region: get("S3_REGION"),
         })
@@ -487,6 +497,28 @@ fn s3_settings(get: &impl Fn(&str) -> Option<String>) -> Result<S3Settings, Conf
         asset_buckets,
         timeout: Duration::from_secs(timeout_secs),
     })
+}
+
+/// The value of a setting that selects an optional part of the service (a cargo feature, on by
+/// default), refused, naming the setting, when this build left that part out. The value is not
+/// repeated: connection strings carry passwords.
+fn built_with(
+    value: Option<String>,
+    name: &'static str,
+    feature: &str,
+    built: bool,
+) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(_) if !built => Err(bad(
+            name,
+            "(set)",
+            format!(
+                "this vrender was built without the `{feature}` feature; build it with the default \
+                 features (or `--features {feature}`) to use it"
+            ),
+        )),
+        v => Ok(v),
+    }
 }
 
 pub(crate) fn bad(name: &'static str, value: &str, message: impl Into<String>) -> ConfigError {
@@ -718,5 +750,25 @@ mod tests {
             let e = settings(&[(k, v)]).unwrap_err();
             assert_eq!(e.name, k);
         }
+    }
+
+    #[test]
+    fn a_setting_of_a_part_left_out_of_the_build_is_refused_by_name() {
+        let uri = Some("mongodb://user:secret@db".to_string());
+        let e = built_with(uri.clone(), "MONGODB_URI", "mongodb", false).unwrap_err();
+        assert_eq!(e.name, "MONGODB_URI");
+        assert!(e.message.contains("`mongodb` feature"), "{e}");
+        assert!(
+            !e.to_string().contains("secret"),
+            "the password is repeated: {e}"
+        );
+        assert_eq!(
+            built_with(uri.clone(), "MONGODB_URI", "mongodb", true).unwrap(),
+            uri
+        );
+        assert_eq!(
+            built_with(None, "MONGODB_URI", "mongodb", false).unwrap(),
+            None
+        );
     }
 }

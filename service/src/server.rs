@@ -113,7 +113,7 @@ impl Runtime {
         if local_files.is_none() {
             tracing::info!("storage: S3");
         }
-        let (queue, redis) = crate::queue::from_settings(&settings, store.clone()).await?;
+        let (queue, cancels) = crate::queue::from_settings(&settings, store.clone()).await?;
         if let Some(sink) = &settings.cloudwatch_emf {
             tracing::info!(?sink, "publishing the queue depth as CloudWatch EMF lines");
             crate::emf::spawn(
@@ -122,7 +122,7 @@ impl Runtime {
                 queue.clone(),
             );
         }
-        if redis.is_some() {
+        if cancels.is_some() {
             tracing::info!("queue: Redis (leases, cancel broadcast)");
         }
 
@@ -164,17 +164,16 @@ impl Runtime {
             storage.clone(),
             engine,
         ));
-        if let Some(redis) = &redis {
-            orchestrator.set_cancel_bus(redis.clone());
+        if let Some(bus) = &cancels {
+            orchestrator.set_cancel_bus(bus.clone());
             if workers > 0 {
                 let o = Arc::downgrade(&orchestrator);
-                redis
-                    .subscribe_cancels(move |id| {
-                        if let Some(o) = o.upgrade() {
-                            o.cancel_local(id);
-                        }
-                    })
-                    .await?;
+                bus.subscribe_cancels(Box::new(move |id| {
+                    if let Some(o) = o.upgrade() {
+                        o.cancel_local(id);
+                    }
+                }))
+                .await?;
             }
         }
         let recovery = orchestrator.recover().await?;

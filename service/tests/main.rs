@@ -12,6 +12,7 @@ mod deploy_config;
 mod distributed;
 mod jobs;
 mod limits;
+#[cfg(feature = "redis")]
 mod redis;
 mod resources;
 mod s3;

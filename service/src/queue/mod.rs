@@ -9,12 +9,15 @@
 //! expires (its worker died) is delivered again with `deliveries + 1`.
 //!
 //! [`MemoryQueue`] is the embedded implementation (leases are trivial in one process);
-//! [`RedisQueue`] is the distributed one, selected by `REDIS_URL` (see [`from_settings`]).
+//! `RedisQueue` is the distributed one, selected by `REDIS_URL` (see [`from_settings`]; the `redis`
+//! cargo feature, on by default).
 
 mod memory;
+#[cfg(feature = "redis")]
 pub mod redis;
 
 pub use memory::MemoryQueue;
+#[cfg(feature = "redis")]
 pub use redis::RedisQueue;
 
 use std::sync::Arc;
@@ -71,31 +74,45 @@ pub trait Queue: Send + Sync {
 
 /// The queue the settings ask for: Redis when `REDIS_URL` is set, else in-process. The Redis queue
 /// starts its background tasks (lease reaper, resync of the store's queued jobs after a Redis
-/// restart) here; `jobs` is the store it resyncs from.
+/// restart) here; `jobs` is the store it resyncs from. The second value is the cancel broadcast
+/// between processes, when the queue has one.
 pub async fn from_settings(
     settings: &Settings,
     jobs: Arc<dyn JobStore>,
-) -> Result<(Arc<dyn Queue>, Option<Arc<RedisQueue>>), QueueError> {
-    match &settings.redis_url {
-        None => Ok((Arc::new(MemoryQueue::new()), None)),
-        Some(url) => {
-            let config = redis::RedisQueueConfig::from_settings(settings);
-            let q = Arc::new(RedisQueue::connect(url, config).await?);
-            q.spawn_maintenance(jobs);
-            Ok((q.clone(), Some(q)))
-        }
+) -> Result<(Arc<dyn Queue>, Option<Arc<dyn CancelBus>>), QueueError> {
+    #[cfg(feature = "redis")]
+    if let Some(url) = &settings.redis_url {
+        let config = redis::RedisQueueConfig::from_settings(settings);
+        let q = Arc::new(RedisQueue::connect(url, config).await?);
+        q.spawn_maintenance(jobs);
+        return Ok((q.clone(), Some(q)));
     }
+    // Without the `redis` feature, `REDIS_URL` is refused with the settings (config.rs).
+    let _ = (settings, jobs);
+    Ok((Arc::new(MemoryQueue::new()), None))
 }
 
 /// Tells the other processes that a job was cancelled, so the one running it stops at once.
 #[async_trait]
 pub trait CancelBus: Send + Sync {
     async fn publish_cancel(&self, job_id: &str) -> Result<(), QueueError>;
+    /// Calls `on_cancel` with the id of every job another process cancels.
+    async fn subscribe_cancels(
+        &self,
+        on_cancel: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> Result<(), QueueError>;
 }
 
+#[cfg(feature = "redis")]
 #[async_trait]
 impl CancelBus for RedisQueue {
     async fn publish_cancel(&self, job_id: &str) -> Result<(), QueueError> {
         RedisQueue::publish_cancel(self, job_id).await
+    }
+    async fn subscribe_cancels(
+        &self,
+        on_cancel: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> Result<(), QueueError> {
+        RedisQueue::subscribe_cancels(self, on_cancel).await
     }
 }

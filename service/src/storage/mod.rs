@@ -1,16 +1,20 @@
 //! Where rendered videos go and how clients download them.
 //!
 //! [`LocalStorage`] keeps files under the data folder and hands out expiring HMAC-signed links that
-//! the service itself serves (`GET /api/v1/files/{key}?expires=…&signature=…`). [`S3Storage`]
-//! (selected when `S3_BUCKET` is set) uploads with multipart uploads, progressively while the encoder
-//! writes (`put_growing`), and hands out presigned GETs.
+//! the service itself serves (`GET /api/v1/files/{key}?expires=…&signature=…`). `S3Storage`
+//! (selected when `S3_BUCKET` is set; the `s3` cargo feature, on by default) uploads with multipart
+//! uploads, progressively while the encoder writes (`put_growing`), and hands out presigned GETs.
 
 mod local;
+#[cfg(feature = "s3")]
 mod s3;
 pub mod s3_assets;
+mod s3_url;
 
 pub use local::{LinkError, LocalStorage};
-pub use s3::{S3Storage, S3Url};
+#[cfg(feature = "s3")]
+pub use s3::S3Storage;
+pub use s3_url::S3Url;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -139,17 +143,17 @@ pub async fn from_settings(
     base_url: String,
     secret: Vec<u8>,
 ) -> Result<(Arc<dyn Storage>, Option<Arc<LocalStorage>>), StorageError> {
-    match S3Storage::from_settings(settings).await? {
-        Some(s3) => Ok((Arc::new(s3), None)),
-        None => {
-            let local = Arc::new(LocalStorage::new(
-                settings.data_dir.join("outputs"),
-                base_url,
-                secret,
-            )?);
-            Ok((local.clone(), Some(local)))
-        }
+    #[cfg(feature = "s3")]
+    if let Some(s3) = S3Storage::from_settings(settings).await? {
+        return Ok((Arc::new(s3), None));
     }
+    // Without the `s3` feature, `S3_BUCKET` is refused with the settings (config.rs).
+    let local = Arc::new(LocalStorage::new(
+        settings.data_dir.join("outputs"),
+        base_url,
+        secret,
+    )?);
+    Ok((local.clone(), Some(local)))
 }
 
 /// The key of a job's output: `renders/{userId}/{jobId}.{ext}`. A userId that is not a plain key

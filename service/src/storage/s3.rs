@@ -26,7 +26,7 @@ use aws_smithy_http_client::tls;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::watch;
 
-use super::{valid_key, Storage, StorageError, WriterState};
+use super::{valid_key, S3Url, Storage, StorageError, WriterState};
 use crate::config::Settings;
 
 /// SigV4 presigned URLs live at most 7 days.
@@ -35,68 +35,6 @@ const MAX_PRESIGN: Duration = Duration::from_secs(7 * 24 * 3600);
 const POLL: Duration = Duration::from_millis(200);
 /// Incomplete multipart uploads older than this are aborted by the startup sweep.
 const STALE_UPLOAD_AGE: Duration = Duration::from_secs(24 * 3600);
-
-/// An `s3://bucket/key` asset source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Url {
-    pub bucket: String,
-    pub key: String,
-}
-
-impl fmt::Display for S3Url {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.key)
-    }
-}
-
-impl S3Url {
-    /// Parses `s3://bucket/key`. Refuses anything a path-normalising server could read differently:
-    /// empty, `.`/`..` or empty key segments, control characters, `\`, `?`, `#`.
-    pub fn parse(src: &str) -> Result<S3Url, String> {
-        let rest = src
-            .strip_prefix("s3://")
-            .ok_or("must start with s3:// (lowercase)")?;
-        let (bucket, key) = rest
-            .split_once('/')
-            .ok_or("expected s3://bucket/key: the object key is missing")?;
-        if !Self::valid_bucket(bucket) {
-            return Err(format!(
-                "`{bucket}` is not a valid bucket name (3–63 characters of a-z, 0-9, . and -)"
-            ));
-        }
-        if key.is_empty() || key.len() > 1024 {
-            return Err("the object key must be 1 to 1024 bytes".into());
-        }
-        if key
-            .chars()
-            .any(|c| c.is_control() || matches!(c, '\\' | '?' | '#'))
-        {
-            return Err("the object key may not contain control characters, \\, ? or #".into());
-        }
-        if key
-            .split('/')
-            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
-        {
-            return Err("the object key may not have empty, `.` or `..` segments".into());
-        }
-        Ok(S3Url {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-        })
-    }
-
-    /// S3's bucket naming rules (the DNS-compatible subset, no IP addresses).
-    pub fn valid_bucket(b: &str) -> bool {
-        let bytes = b.as_bytes();
-        (3..=63).contains(&b.len())
-            && b.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-            && bytes[0].is_ascii_alphanumeric()
-            && bytes[b.len() - 1].is_ascii_alphanumeric()
-            && !b.contains("..")
-            && !b.split('.').all(|p| p.parse::<u8>().is_ok())
-    }
-}
 
 #[derive(Clone)]
 pub struct S3Storage {
@@ -677,38 +615,5 @@ impl Storage for S3Storage {
     async fn get_s3_asset(&self, url: &S3Url, dest: &Path) -> Result<u64, StorageError> {
         self.download(&url.bucket, &url.key, dest, Some(self.asset_max_bytes))
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn s3_urls() {
-        let u = S3Url::parse("s3://media-1/a/b.png").unwrap();
-        assert_eq!((u.bucket.as_str(), u.key.as_str()), ("media-1", "a/b.png"));
-        assert_eq!(u.to_string(), "s3://media-1/a/b.png");
-        for bad in [
-            "S3://media/a.png",
-            "s3://media",
-            "s3://media/",
-            "s3://Media/a.png",
-            "s3://me/a.png",
-            "s3://-media/a.png",
-            "s3://a..b/x",
-            "s3://192.168.0.1/x",
-            "s3://user@media/a.png",
-            "s3://media/../etc/passwd",
-            "s3://media/a//b",
-            "s3://media/a/./b",
-            "s3://media/a?x=1",
-            "s3://media/a#f",
-            "s3://media/a\nb",
-            "s3://media/a\\b",
-            "http://media/a.png",
-        ] {
-            assert!(S3Url::parse(bad).is_err(), "{bad}");
-        }
     }
 }

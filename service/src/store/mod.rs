@@ -2,13 +2,15 @@
 //!
 //! The traits are what the rest of the service uses. [`SqliteStore`] is the embedded implementation
 //! (one file under the data folder, survives restarts); [`MongoStore`] is the distributed one, chosen
-//! when `MONGODB_URI` is set ([`from_settings`]). Every state change is [`JobStore::update_job`], a
+//! when `MONGODB_URI` is set (the `mongodb` cargo feature, on by default) ([`from_settings`]). Every state change is [`JobStore::update_job`], a
 //! compare-and-set on the job's status and version (a versioned `UPDATE … WHERE` in SQLite, a
 //! `replaceOne` filtered on version and status in MongoDB).
 
+#[cfg(feature = "mongodb")]
 mod mongo;
 mod sqlite;
 
+#[cfg(feature = "mongodb")]
 pub use mongo::MongoStore;
 pub use sqlite::SqliteStore;
 
@@ -113,18 +115,16 @@ impl<T: ProjectStore + JobStore + BatchStore> Store for T {}
 pub async fn from_settings(
     settings: &crate::config::Settings,
 ) -> Result<Arc<dyn Store>, StoreError> {
-    match &settings.mongodb_uri {
-        Some(uri) => {
-            let store = MongoStore::connect(uri).await?;
-            tracing::info!(database = %store.database().name(), "job store: MongoDB");
-            Ok(Arc::new(store))
-        }
-        None => {
-            let path = settings.sqlite_path.clone();
-            tracing::info!(path = %path.display(), "job store: SQLite");
-            Ok(Arc::new(SqliteStore::open(&path)?))
-        }
+    #[cfg(feature = "mongodb")]
+    if let Some(uri) = &settings.mongodb_uri {
+        let store = MongoStore::connect(uri).await?;
+        tracing::info!(database = %store.database().name(), "job store: MongoDB");
+        return Ok(Arc::new(store));
     }
+    // Without the `mongodb` feature, `MONGODB_URI` is refused with the settings (config.rs).
+    let path = settings.sqlite_path.clone();
+    tracing::info!(path = %path.display(), "job store: SQLite");
+    Ok(Arc::new(SqliteStore::open(&path)?))
 }
 
 /// One behaviour suite for every store implementation.
