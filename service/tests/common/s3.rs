@@ -21,13 +21,17 @@ pub struct S3Server {
     pub bucket: String,
 }
 
-/// The s3s-fs binary: `S3S_FS_BIN`, else `~/.cache/vrender-tools/bin/s3s-fs`, else `PATH`.
+/// The s3s-fs binary: `S3S_FS_BIN`, else `bin/s3s-fs` under the tools folder of
+/// `scripts/install-test-servers.sh` (`VRENDER_TOOLS`, default `~/.cache/vrender-tools`), else `PATH`.
 pub fn s3s_fs_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("S3S_FS_BIN") {
         return PathBuf::from(p);
     }
-    if let Some(home) = std::env::var_os("HOME") {
-        let cached = Path::new(&home).join(".cache/vrender-tools/bin/s3s-fs");
+    let tools = std::env::var_os("VRENDER_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/vrender-tools")));
+    if let Some(tools) = tools {
+        let cached = tools.join("bin/s3s-fs");
         if cached.is_file() {
             return cached;
         }
@@ -42,7 +46,7 @@ pub fn s3s_fs_bin() -> PathBuf {
     }
     panic!(
         "s3s-fs not found: run `bash scripts/install-test-servers.sh` (cargo install s3s-fs@0.14.1 \
-         --locked --features binary into ~/.cache/vrender-tools) or set S3S_FS_BIN"
+         --locked --features binary into $VRENDER_TOOLS or ~/.cache/vrender-tools) or set S3S_FS_BIN"
     );
 }
 
