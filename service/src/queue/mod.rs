@@ -92,15 +92,15 @@ pub async fn from_settings(
     Ok((Arc::new(MemoryQueue::new()), None))
 }
 
+/// What [`CancelBus::subscribe_cancels`] calls with each cancelled job id.
+pub type OnCancel = Box<dyn for<'a> Fn(&'a str) + Send + Sync>;
+
 /// Tells the other processes that a job was cancelled, so the one running it stops at once.
 #[async_trait]
 pub trait CancelBus: Send + Sync {
     async fn publish_cancel(&self, job_id: &str) -> Result<(), QueueError>;
     /// Calls `on_cancel` with the id of every job another process cancels.
-    async fn subscribe_cancels(
-        &self,
-        on_cancel: Box<dyn Fn(&str) + Send + Sync>,
-    ) -> Result<(), QueueError>;
+    async fn subscribe_cancels(&self, on_cancel: OnCancel) -> Result<(), QueueError>;
 }
 
 #[cfg(feature = "redis")]
@@ -109,10 +109,7 @@ impl CancelBus for RedisQueue {
     async fn publish_cancel(&self, job_id: &str) -> Result<(), QueueError> {
         RedisQueue::publish_cancel(self, job_id).await
     }
-    async fn subscribe_cancels(
-        &self,
-        on_cancel: Box<dyn Fn(&str) + Send + Sync>,
-    ) -> Result<(), QueueError> {
+    async fn subscribe_cancels(&self, on_cancel: OnCancel) -> Result<(), QueueError> {
         RedisQueue::subscribe_cancels(self, on_cancel).await
     }
 }
