@@ -106,7 +106,7 @@ fn compose(p: &Project, media: &Media, range: Option<std::ops::Range<u64>>) -> V
         .expect("render");
     let frames = std::mem::take(&mut *kept.lock().unwrap());
     assert!(
-        ffmpeg_children().is_empty(),
+        ffmpeg_children(media).is_empty(),
         "a decoder outlived the render"
     );
     frames
@@ -270,7 +270,7 @@ fn fit_places_the_picture_where_predicted() {
     // none: natural size centred, cropped to the box: the box is covered.
     let img = still("none");
     assert!(!is_bg(&img, 1, 1) && !is_bg(&img, 62, 22) && is_bg(&img, 32, 30));
-    assert!(ffmpeg_children().is_empty());
+    assert!(ffmpeg_children(&media).is_empty());
 }
 
 #[test]
@@ -294,7 +294,10 @@ fn no_decoder_outlives_a_cancel_or_a_failure() {
     });
     seen += 1;
     assert!(matches!(r, Err(RenderError::Cancelled)), "{r:?}");
-    assert!(ffmpeg_children().is_empty(), "decoder left after a cancel");
+    assert!(
+        ffmpeg_children(&media).is_empty(),
+        "decoder left after a cancel"
+    );
 
     // A file that is cut short: the render fails naming the layer's src, and leaves nothing.
     let good = std::fs::read(media.path("c30.mp4")).unwrap();
@@ -306,7 +309,10 @@ fn no_decoder_outlives_a_cancel_or_a_failure() {
     let e = r.expect_err("a truncated clip fails");
     assert!(e.to_string().contains("frames[0].layers[0].src"), "{e}");
     assert!(!out.exists(), "no partial output");
-    assert!(ffmpeg_children().is_empty(), "decoder left after a failure");
+    assert!(
+        ffmpeg_children(&media).is_empty(),
+        "decoder left after a failure"
+    );
     assert_eq!(seen, 1);
 }
 
@@ -346,5 +352,5 @@ fn an_alpha_clip_blends_over_the_background() {
         right[..3].iter().all(|&c| c >= 253),
         "opaque white: {right:?}"
     );
-    assert!(ffmpeg_children().is_empty());
+    assert!(ffmpeg_children(&media).is_empty());
 }

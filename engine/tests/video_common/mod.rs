@@ -129,8 +129,10 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
-/// Children of this test process whose command is ffmpeg.
-pub fn ffmpeg_children() -> Vec<u32> {
+/// Children of this test process whose command is ffmpeg and that read or write a file of `media`.
+/// (The engine's tests share one process, so other tests' decoders and encoders run beside these.)
+pub fn ffmpeg_children(media: &Media) -> Vec<u32> {
+    let dir = media.dir.path().to_string_lossy().into_owned();
     let me = std::process::id();
     let mut out = Vec::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{me}/task")) else {
@@ -140,7 +142,9 @@ pub fn ffmpeg_children() -> Vec<u32> {
         if let Ok(c) = std::fs::read_to_string(t.path().join("children")) {
             for pid in c.split_whitespace().filter_map(|p| p.parse::<u32>().ok()) {
                 let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                if comm.trim() == "ffmpeg" && alive(pid) {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let mine = String::from_utf8_lossy(&cmdline).contains(dir.as_str());
+                if comm.trim() == "ffmpeg" && mine && alive(pid) {
                     out.push(pid);
                 }
             }
