@@ -277,6 +277,44 @@ fn a_cancelled_render_leaves_no_upload_and_no_object() {
     assert!(log.contains("multipart upload aborted"), "{log}");
 }
 
+/// "Uploads" a 16×16 red PNG: s3s-fs serves the files under its bucket folders.
+fn put_red_logo(s3: &S3Server, bucket: &str, key: &str) -> std::path::PathBuf {
+    let logo = s3.object_path(bucket, key);
+    std::fs::create_dir_all(logo.parent().unwrap()).unwrap();
+    image::RgbaImage::from_pixel(16, 16, image::Rgba([255, 0, 0, 255]))
+        .save(&logo)
+        .unwrap();
+    logo
+}
+
+/// The red logo placed at (30, 30) is in the picture: pixel (37, 37) of each of `frames` decoded
+/// frames of `video`.
+fn assert_red_logo_shown(video: &Path, frames: usize) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args([
+            "-vf",
+            "format=rgb24,crop=1:1:37:37",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), frames * 3);
+    for px in out.stdout.chunks(3) {
+        assert!(px[0] > 200 && px[1] < 60 && px[2] < 60, "pixel {px:?}");
+    }
+}
+
 #[test]
 fn s3_assets_are_fetched_and_hostile_urls_refused() {
     let s3 = S3Server::start(&["renders-test", "media-test", "private-test"]);
@@ -292,12 +330,7 @@ fn s3_assets_are_fetched_and_hostile_urls_refused() {
             ],
         ),
     );
-    // "Uploaded": s3s-fs serves the files under its bucket folders.
-    let logo = s3.object_path("media-test", "logos/red.png");
-    std::fs::create_dir_all(logo.parent().unwrap()).unwrap();
-    image::RgbaImage::from_pixel(16, 16, image::Rgba([255, 0, 0, 255]))
-        .save(&logo)
-        .unwrap();
+    let logo = put_red_logo(&s3, "media-test", "logos/red.png");
     std::fs::copy(&logo, s3.object_path("private-test", "red.png")).unwrap();
     // Over S3_ASSET_MAX_MB (1 MiB): refused before it is read.
     std::fs::write(s3.object_path("media-test", "big.png"), vec![7u8; 2 << 20]).unwrap();
@@ -318,30 +351,7 @@ fn s3_assets_are_fetched_and_hostile_urls_refused() {
     let stored = s3.object_path("renders-test", &format!("renders/dave/{id}.mp4"));
     let probe = ffprobe(&stored);
     assert_eq!(probe["streams"][0]["nb_read_frames"], "5", "{probe}");
-    // The red square is in the picture: pixel (37, 37) of every decoded frame.
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&stored)
-        .args([
-            "-vf",
-            "format=rgb24,crop=1:1:37:37",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout.len(), 5 * 3);
-    for px in out.stdout.chunks(3) {
-        assert!(px[0] > 200 && px[1] < 60 && px[2] < 60, "pixel {px:?}");
-    }
+    assert_red_logo_shown(&stored, 5);
 
     let path = "frames[0].layers[2].src";
     for (src, words) in [
@@ -400,11 +410,7 @@ fn chunked_jobs_fetch_s3_media_too() {
             ],
         ),
     );
-    let logo = s3.object_path("media-test", "logos/red.png");
-    std::fs::create_dir_all(logo.parent().unwrap()).unwrap();
-    image::RgbaImage::from_pixel(16, 16, image::Rgba([255, 0, 0, 255]))
-        .save(&logo)
-        .unwrap();
+    put_red_logo(&s3, "media-test", "logos/red.png");
     let tone = s3.object_path("media-test", "sound/tone.wav");
     std::fs::create_dir_all(tone.parent().unwrap()).unwrap();
     let made = std::process::Command::new("ffmpeg")
@@ -435,24 +441,6 @@ fn chunked_jobs_fetch_s3_media_too() {
     assert_eq!(video["nb_read_frames"], "20", "{probe}");
     let audio = streams.iter().find(|s| s["codec_type"] == "audio");
     assert!(audio.is_some(), "the s3:// audio is missing: {probe}");
-    // The red square is in the picture of both chunks: pixel (37, 37) of every decoded frame.
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&stored)
-        .args([
-            "-vf",
-            "format=rgb24,crop=1:1:37:37",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert_eq!(out.stdout.len(), 20 * 3);
-    for px in out.stdout.chunks(3) {
-        assert!(px[0] > 200 && px[1] < 60 && px[2] < 60, "pixel {px:?}");
-    }
+    // The red logo is in the picture of both chunks.
+    assert_red_logo_shown(&stored, 20);
 }
