@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::video::{decode, moving_project, psnr, render_single, run, stream, H, W};
+use common::video::{decode, moving_project, psnr, render_single, run, stream, write_tone, H, W};
 use common::{ffprobe, files_under, Server};
 use serde_json::{json, Value};
 
@@ -24,15 +24,6 @@ const ENV: &[(&str, &str)] = &[
     ("CHUNK_THRESHOLD_SECONDS", "30"),
     ("CHUNK_SECONDS", "10"),
 ];
-
-/// A 5 s 440 Hz tone (the project loops it) as WAV.
-fn write_tone(path: &Path) {
-    run(Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i"])
-        .arg("sine=frequency=440:sample_rate=48000:duration=5")
-        .arg("-y")
-        .arg(path));
-}
 
 fn download(server: &Server, job: &Value, to: &Path) {
     let url = job["outputUrl"].as_str().expect("outputUrl");

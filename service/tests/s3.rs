@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::s3::S3Server;
+use common::video::{run, stream, write_tone};
 use common::{detail_paths, ffprobe, tiny_project, Server};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -290,7 +291,7 @@ fn put_red_logo(s3: &S3Server, bucket: &str, key: &str) -> std::path::PathBuf {
 /// The red logo placed at (30, 30) is in the picture: pixel (37, 37) of each of `frames` decoded
 /// frames of `video`.
 fn assert_red_logo_shown(video: &Path, frames: usize) {
-    let out = std::process::Command::new("ffmpeg")
+    let pixels = run(std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(video)
         .args([
@@ -301,16 +302,9 @@ fn assert_red_logo_shown(video: &Path, frames: usize) {
             "-pix_fmt",
             "rgb24",
             "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout.len(), frames * 3);
-    for px in out.stdout.chunks(3) {
+        ]));
+    assert_eq!(pixels.len(), frames * 3);
+    for px in pixels.chunks(3) {
         assert!(px[0] > 200 && px[1] < 60 && px[2] < 60, "pixel {px:?}");
     }
 }
@@ -413,14 +407,7 @@ fn chunked_jobs_fetch_s3_media_too() {
     put_red_logo(&s3, "media-test", "logos/red.png");
     let tone = s3.object_path("media-test", "sound/tone.wav");
     std::fs::create_dir_all(tone.parent().unwrap()).unwrap();
-    let made = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i"])
-        .arg("sine=frequency=440:sample_rate=48000:duration=3")
-        .arg("-y")
-        .arg(&tone)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    write_tone(&tone);
 
     let mut p = tiny_project("erin", 2.0, 10.0);
     p["frames"][0]["layers"]
@@ -436,11 +423,12 @@ fn chunked_jobs_fetch_s3_media_too() {
     assert_eq!(job["chunksTotal"], 2, "not split into chunks: {job}");
     let stored = s3.object_path("renders-test", &format!("renders/erin/{id}.mp4"));
     let probe = ffprobe(&stored);
-    let streams = probe["streams"].as_array().unwrap();
-    let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    let video = stream(&probe, "video").expect("a video stream");
     assert_eq!(video["nb_read_frames"], "20", "{probe}");
-    let audio = streams.iter().find(|s| s["codec_type"] == "audio");
-    assert!(audio.is_some(), "the s3:// audio is missing: {probe}");
+    assert!(
+        stream(&probe, "audio").is_some(),
+        "the s3:// audio is missing: {probe}"
+    );
     // The red logo is in the picture of both chunks.
     assert_red_logo_shown(&stored, 20);
 }

@@ -59,6 +59,15 @@ pub fn run(cmd: &mut Command) -> Vec<u8> {
     out.stdout
 }
 
+/// A 5 s 440 Hz tone as WAV.
+pub fn write_tone(path: &Path) {
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-f", "lavfi", "-i"])
+        .arg("sine=frequency=440:sample_rate=48000:duration=5")
+        .arg("-y")
+        .arg(path));
+}
+
 /// Every decoded frame of a `w`x`h` video as yuv420p bytes.
 pub fn decode(file: &Path, w: u64, h: u64) -> Vec<Vec<u8>> {
     let raw = run(Command::new("ffmpeg")
