@@ -356,8 +356,8 @@ impl From<StoreError> for Refusal {
     }
 }
 
-impl From<crate::orchestrator::OrchestratorError> for Refusal {
-    fn from(e: crate::orchestrator::OrchestratorError) -> Self {
+impl From<crate::jobs::OrchestratorError> for Refusal {
+    fn from(e: crate::jobs::OrchestratorError) -> Self {
         Refusal::Api(e.into())
     }
 }

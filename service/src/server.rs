@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
 use crate::config::Settings;
-use crate::orchestrator::{EngineState, Orchestrator};
+use crate::jobs::{EngineState, Orchestrator};
 use crate::queue::{Queue, QueueError};
 use crate::storage::{LocalStorage, Storage, StorageError};
 use crate::store::{Store, StoreError};
@@ -34,7 +34,7 @@ pub enum ServeError {
     #[error(transparent)]
     Queue(#[from] QueueError),
     #[error("startup recovery: {0}")]
-    Recovery(#[from] crate::orchestrator::OrchestratorError),
+    Recovery(#[from] crate::jobs::OrchestratorError),
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -136,7 +136,7 @@ impl Runtime {
         };
         match &engine {
             EngineState::Ready(e) => {
-                let gpu = crate::orchestrator::describe_gpu(e);
+                let gpu = crate::jobs::describe_gpu(e);
                 crate::metrics::metrics()
                     .gpu_adapter
                     .with_label_values(&[gpu.as_str()])

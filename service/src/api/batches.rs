@@ -21,8 +21,8 @@ use super::submit::{admit, caller_project, Problems};
 use super::templates::merged_project;
 use super::AppState;
 use crate::auth::Caller;
+use crate::jobs::NewJob;
 use crate::model::{now_millis, rfc3339, BatchItem, BatchRecord, JobStatus};
-use crate::orchestrator::NewJob;
 use crate::quota::Refusal;
 
 /// Most items in one batch.

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use vrender_engine::{ProjectError, ValidationError};
 
+use crate::jobs::OrchestratorError;
 use crate::model::{now_millis, rfc3339};
-use crate::orchestrator::OrchestratorError;
 use crate::store::StoreError;
 
 /// One problem with a request, at a JSON path of its body (or a query parameter name).

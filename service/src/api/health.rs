@@ -12,7 +12,7 @@ use axum::Json;
 use serde::Serialize;
 
 use super::AppState;
-use crate::orchestrator::EngineState;
+use crate::jobs::EngineState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 const FFMPEG_CACHE: Duration = Duration::from_secs(30);
@@ -172,9 +172,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
         _ if state.orchestrator.settings().max_concurrent_renders == 0 => {
             ComponentHealth::up("not used: API only (MAX_CONCURRENT_RENDERS=0)")
         }
-        EngineState::Ready(engine) => {
-            ComponentHealth::up(crate::orchestrator::describe_gpu(engine))
-        }
+        EngineState::Ready(engine) => ComponentHealth::up(crate::jobs::describe_gpu(engine)),
         EngineState::Failed(why) => ComponentHealth::down(why.clone()),
     };
     let disk = disk_health(&state.capacity);

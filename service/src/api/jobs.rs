@@ -14,8 +14,8 @@ use super::projects::valid_id;
 use super::submit::{accepted, job_project, Problems};
 use super::AppState;
 use crate::auth::Caller;
+use crate::jobs::NewJob;
 use crate::model::{JobRecord, JobStatus, JobView, StillSpec};
-use crate::orchestrator::NewJob;
 use crate::quota::Refusal;
 use crate::store::JobQuery;
 

@@ -52,7 +52,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{Auth, Limiter};
 use crate::config::Settings;
-use crate::orchestrator::Orchestrator;
+use crate::jobs::Orchestrator;
 use crate::queue::Queue;
 use crate::storage::{LocalStorage, Storage};
 use crate::store::{JobStore, ProjectStore};

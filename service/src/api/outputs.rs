@@ -12,8 +12,8 @@ use super::extract::JsonBody;
 use super::submit::{accepted, job_project, Problems};
 use super::AppState;
 use crate::auth::Caller;
+use crate::jobs::NewJob;
 use crate::model::{JobView, StillSpec};
-use crate::orchestrator::NewJob;
 use crate::quota::Refusal;
 
 /// Problems of a still's time and width, at `field` (`poster`, `thumbnail`; empty: top level).

@@ -22,7 +22,7 @@ use super::extract::JsonBody;
 use super::projects::{check_project, valid_id, Checked};
 use super::AppState;
 use crate::auth::Caller;
-use crate::orchestrator::EngineState;
+use crate::jobs::EngineState;
 use crate::preview::{content_key, Prepared};
 use crate::quota::Refusal;
 

@@ -14,9 +14,9 @@ use super::projects::valid_id;
 use super::templates::merged_project;
 use super::AppState;
 use crate::auth::Caller;
+use crate::jobs::callback::check_url;
+use crate::jobs::{NewJob, OrchestratorError};
 use crate::model::{JobRecord, JobView, StoredProject};
-use crate::orchestrator::callback::check_url;
-use crate::orchestrator::{NewJob, OrchestratorError};
 use crate::quota::Refusal;
 
 /// The problems of one request's fields, each at its JSON path (under `prefix`, e.g. `items[3].` for
@@ -167,5 +167,10 @@ pub async fn admit(
         .quotas
         .admit(caller, &project.user_id, project.width, project.height)
         .await?;
+    // The job renders the project checked here (pinned in its record: no second read).
+    let job = NewJob {
+        project: Some(project.clone()),
+        ..job
+    };
     Ok(state.orchestrator.submit(job).await?)
 }

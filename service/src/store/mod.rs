@@ -33,6 +33,36 @@ pub enum StoreError {
 /// A change to a job, applied by [`JobStore::update_job`] only while the job is in an expected status.
 pub type JobMutation = Box<dyn Fn(&mut JobRecord) + Send + Sync>;
 
+/// [`JobStore::update_job`] with a change that also answers something (did this write claim the
+/// task? must the join be queued?): the answer of the change's last run comes back with the outcome
+/// (`None` when it never ran: the job was missing or in another status). A store may run the change
+/// more than once (a compare-and-set retried after a concurrent write); the last run is the one
+/// stored.
+pub async fn update_job_with<T: Send + 'static>(
+    store: &dyn JobStore,
+    job_id: &str,
+    expected: &[JobStatus],
+    change: impl Fn(&mut JobRecord) -> T + Send + Sync + 'static,
+) -> Result<(UpdateOutcome, Option<T>), StoreError> {
+    let answer = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = answer.clone();
+    let outcome = store
+        .update_job(
+            job_id,
+            expected,
+            Box::new(move |j| {
+                let a = change(j);
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(a);
+            }),
+        )
+        .await?;
+    let answer = answer.lock().unwrap_or_else(|p| p.into_inner()).take();
+    Ok(match outcome {
+        UpdateOutcome::Updated(j) => (UpdateOutcome::Updated(j), answer),
+        other => (other, None),
+    })
+}
+
 /// Result of a compare-and-set update.
 #[derive(Debug)]
 pub enum UpdateOutcome {

@@ -8,13 +8,16 @@ use std::sync::Arc;
 
 use vrender_engine::{Engine, Project, RenderError, RenderRequest, StillOutput};
 
-use super::{Attempt, Orchestrator};
+use super::claim::Claim;
+use super::inputs::Inputs;
+use super::settle::Outcome;
+use crate::jobs::Orchestrator;
 use crate::model::{JobRecord, StillFormat, StillSpec, THUMBNAIL_WIDTH};
 use crate::storage::output_key;
 
 /// Which picture of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Poster,
     Thumbnail,
 }
@@ -29,7 +32,7 @@ impl Kind {
 }
 
 /// A still to take during the render and where it goes.
-pub(super) struct Planned {
+pub(crate) struct Planned {
     kind: Kind,
     format: StillFormat,
     output: StillOutput,
@@ -41,7 +44,7 @@ fn frame_of(spec: &StillSpec, project: &Project) -> u64 {
 }
 
 /// The poster and thumbnail of `job`, written into `scratch` by the render.
-pub(super) fn plan(job: &JobRecord, project: &Project, scratch: &Path) -> Vec<Planned> {
+pub(crate) fn plan(job: &JobRecord, project: &Project, scratch: &Path) -> Vec<Planned> {
     let mut out = Vec::new();
     let specs = [
         (Kind::Poster, job.poster.as_ref(), StillFormat::Png, None),
@@ -69,13 +72,13 @@ pub(super) fn plan(job: &JobRecord, project: &Project, scratch: &Path) -> Vec<Pl
 }
 
 /// The requests' still list.
-pub(super) fn outputs(planned: &[Planned]) -> Vec<StillOutput> {
+pub(crate) fn outputs(planned: &[Planned]) -> Vec<StillOutput> {
     planned.iter().map(|p| p.output.clone()).collect()
 }
 
 /// Writes the planned stills without the video (a chunked job's join): each frame composed and read
 /// back as `request`'s render composes it, so the pictures match the joined video's frames.
-pub(super) async fn compose(
+pub(crate) async fn compose(
     engine: Arc<Engine>,
     project: Project,
     mut request: RenderRequest,
@@ -98,7 +101,8 @@ fn key(job: &JobRecord, kind: Kind, format: StillFormat) -> String {
 
 impl Orchestrator {
     /// Stores the stills a finished render wrote and records their keys on the job.
-    async fn store_stills(&self, job: &JobRecord, planned: &[Planned]) -> Result<(), String> {
+    async fn store_stills(&self, claim: &Claim, planned: &[Planned]) -> Result<(), String> {
+        let job = &claim.job;
         let mut keys = Vec::new();
         for p in planned {
             let key = key(job, p.kind, p.format);
@@ -111,7 +115,7 @@ impl Orchestrator {
         if keys.is_empty() {
             return Ok(());
         }
-        self.update_owned(job, move |j| {
+        self.update_owned(claim, move |j| {
             for (kind, key) in &keys {
                 match kind {
                     Kind::Poster => j.poster_key = Some(key.clone()),
@@ -125,45 +129,43 @@ impl Orchestrator {
     }
 
     /// `attempt`, with the planned stills stored when it is done (a failure to store them fails it).
-    pub(super) async fn with_stills(
+    pub(crate) async fn with_stills(
         &self,
-        job: &JobRecord,
+        claim: &Claim,
         planned: &[Planned],
-        attempt: Attempt,
-    ) -> Attempt {
-        match attempt {
-            done @ Attempt::Done { .. } => match self.store_stills(job, planned).await {
+        outcome: Outcome,
+    ) -> Outcome {
+        match outcome {
+            done @ Outcome::Done { .. } => match self.store_stills(claim, planned).await {
                 Ok(()) => done,
-                Err(message) => Attempt::Failed {
-                    message,
-                    transient: true,
-                    reason: "upload",
-                },
+                Err(message) => Outcome::failed(message, true, "upload"),
             },
             other => other,
         }
     }
 
     /// A still-only job: renders its one frame, writes the picture and stores it as the output.
-    pub(super) async fn still_job(
+    pub(crate) async fn still_job(
         &self,
-        engine: Arc<Engine>,
-        project: Project,
-        request: RenderRequest,
-        job: &JobRecord,
+        inputs: Inputs,
+        claim: &Claim,
         spec: &StillSpec,
-        scratch: &Path,
-    ) -> Attempt {
+    ) -> Outcome {
+        let job = &claim.job;
         let format = spec.format.unwrap_or(StillFormat::Png);
         let still = StillOutput {
-            frame: frame_of(spec, &project),
+            frame: frame_of(spec, &inputs.media.project),
             width: spec.width,
-            path: scratch.join(format!("still.{}", format.extension())),
+            path: inputs
+                .scratch
+                .path
+                .join(format!("still.{}", format.extension())),
         };
         let path = still.path.clone();
+        let (engine, media, request) = (inputs.engine, inputs.media, inputs.request);
         let result = tokio::task::spawn_blocking(move || -> Result<(), RenderError> {
             let img = engine.render_still_with_limits(
-                &project,
+                &media.project,
                 still.frame,
                 &request.assets,
                 &request.limits,
@@ -173,29 +175,15 @@ impl Orchestrator {
         .await;
         match result {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Attempt::Failed {
-                    transient: e.is_transient(),
-                    reason: super::render_failure_reason(&e),
-                    message: e.to_string(),
-                }
-            }
+            Ok(Err(e)) => return self.failed_render(&e),
             Err(e) => {
-                return Attempt::Failed {
-                    message: format!("the still render crashed: {e}"),
-                    transient: true,
-                    reason: "render",
-                }
+                return Outcome::failed(format!("the still render crashed: {e}"), true, "render")
             }
         }
         let key = output_key(&job.user_id, &job.job_id, format.extension());
         match self.storage.put_file(&key, &path, format.mime_type()).await {
-            Ok(_) => Attempt::Done { key, seconds: 0.0 },
-            Err(e) => Attempt::Failed {
-                message: format!("storing the still: {e}"),
-                transient: true,
-                reason: "upload",
-            },
+            Ok(_) => Outcome::Done { key, seconds: 0.0 },
+            Err(e) => Outcome::failed(format!("storing the still: {e}"), true, "upload"),
         }
     }
 }

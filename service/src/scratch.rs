@@ -17,19 +17,19 @@ const OWNER: &str = ".owner";
 
 /// Folders without an owner lock untouched this long are leftovers of a dead process (a render
 /// writes its output continuously, so its folder's newest file is always recent).
-pub(super) const STALE_SCRATCH: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const STALE_SCRATCH: Duration = Duration::from_secs(24 * 3600);
 
 /// A render's scratch folder: removed when dropped, whatever happened; locked as its process's
 /// while alive.
-pub(super) struct Scratch {
-    pub(super) path: PathBuf,
+pub(crate) struct Scratch {
+    pub(crate) path: PathBuf,
     _owner: File,
 }
 
 impl Scratch {
     /// Creates `path` and takes its owner lock. The lock file is locked under a private name and
     /// renamed into place, so a sweep never sees an unlocked `.owner` of a live render.
-    pub(super) fn create(path: PathBuf) -> std::io::Result<Scratch> {
+    pub(crate) fn create(path: PathBuf) -> std::io::Result<Scratch> {
         std::fs::create_dir_all(&path)?;
         let private = path.join(format!(".owner-{}", std::process::id()));
         let owner = File::create(&private)?;
@@ -76,7 +76,7 @@ fn newest(dir: &Path) -> Option<std::time::SystemTime> {
 
 /// Removes the folders under `root` that belong to no live process: their owner lock is free, or
 /// they have none and were untouched for `older_than`; how many.
-pub(super) fn sweep_dead(root: &Path, older_than: Duration) -> usize {
+pub(crate) fn sweep_dead(root: &Path, older_than: Duration) -> usize {
     let Ok(entries) = std::fs::read_dir(root) else {
         return 0;
     };

@@ -1,4 +1,7 @@
-//! The records the service keeps: stored projects and render jobs, and the job state machine.
+//! The records the service keeps: stored projects and render jobs, the job state machine and
+//! ([`chunks`]) the plan of a job rendered in pieces. Imports nothing of the service.
+
+pub mod chunks;
 
 use serde::{Deserialize, Serialize};
 use vrender_engine::{OutputFormat, Project, Quality};
@@ -164,9 +167,9 @@ pub struct JobRecord {
     pub updated_at: Millis,
     pub started_at: Option<Millis>,
     pub finished_at: Option<Millis>,
-    /// The chunk plan of a job rendered in chunks across workers (`orchestrator::chunks`).
+    /// The chunk plan of a job rendered in chunks across workers ([`chunks`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chunks: Option<crate::orchestrator::chunks::ChunkPlan>,
+    pub chunks: Option<chunks::ChunkPlan>,
     /// Seconds of video rendered, set when the job completes (quotas count it).
     #[serde(default)]
     pub rendered_seconds: f64,
@@ -174,8 +177,9 @@ pub struct JobRecord {
     /// checks it, so a worker whose job was taken over (it lost its queue lease) writes nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<String>,
-    /// The project this job renders when it is not the stored one as it is: a template merged with
-    /// the job's `merge` values (validated before the job was queued).
+    /// The project this job renders, pinned when the job is submitted (the stored project as it
+    /// was then, or a template merged with the job's `merge` values), so the workers never read
+    /// the project store. Records written before it was pinned lack it for plain jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<Project>,
     /// A full-size picture of one frame, taken from the frames as they are encoded.
