@@ -102,7 +102,7 @@ impl MediaCache {
             source: StorageError::io(format!("create {}", path.display()), e),
         })?;
         s3_assets::prepare(&mut project, settings, storage, &dir.path).await?;
-        tracing::debug!(job_id, dir = %dir.path.display(), "s3:// media fetched for the job");
+        tracing::info!(job_id, dir = %dir.path.display(), "s3:// media fetched for the job");
         Ok(Arc::new(LocalMedia {
             project,
             root: Some(dir.path.clone()),

@@ -549,3 +549,122 @@ fn a_worker_stopped_mid_chunk_leaves_the_chunk_for_another_worker() {
     let out = tempfile::tempdir().unwrap();
     check_output(&api, &done, &out.path().join("joined.mp4"));
 }
+
+/// A chunked job whose clip, image and font are `s3://` objects, on two worker processes with
+/// Redis and the S3-protocol server, one SIGKILLed while it renders a chunk: it completes, every
+/// frame equals a one-piece render of the same project from local files, and the survivor fetched
+/// the job's media once for all the chunks and the join it ran (issue 26).
+#[test]
+fn chunked_job_with_s3_clip_image_and_font_survives_a_killed_worker() {
+    // 12 s at 30 fps = 360 frames in 3 chunks of 120.
+    let cluster = Cluster::new(&[("CHUNK_THRESHOLD_SECONDS", "5"), ("CHUNK_SECONDS", "4")]);
+    let s3 = &cluster.s3;
+    let media = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media");
+    for (from, key) in [
+        ("clip-a.mp4", "media/clip.mp4"),
+        ("badge.png", "media/badge.png"),
+        ("brand-serif.woff2", "media/brand.woff2"),
+    ] {
+        let to = s3.object_path(&s3.bucket, key);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(media.join(from), to).unwrap();
+    }
+    let project = |clip: &str, image: &str, font: &str| {
+        json!({
+            "userId": "dist-user",
+            "width": 160,
+            "height": 90,
+            "frameRate": 30,
+            "quality": "ultra",
+            "fonts": [{"family": "Brand", "src": font}],
+            "frames": [{
+                "duration": 12,
+                "background": "#000000",
+                "layers": [
+                    {"type": "video", "src": clip, "x": 0, "y": 0, "width": 160, "height": 90,
+                     "fit": "cover", "loop": true},
+                    {"type": "image", "src": image, "x": 110, "y": 4, "width": 44, "height": 44},
+                    {"type": "text", "text": "Wg", "font": ["Brand"], "fontWeight": "bold", "size": 40,
+                     "color": "#ffffff", "x": 8, "y": 40}
+                ]
+            }]
+        })
+    };
+    let bucket = &s3.bucket;
+    let remote = project(
+        &format!("s3://{bucket}/media/clip.mp4"),
+        &format!("s3://{bucket}/media/badge.png"),
+        &format!("s3://{bucket}/media/brand.woff2"),
+    );
+    let api = cluster.api();
+    let mut workers = [Some(cluster.worker()), Some(cluster.worker())];
+    let project_id = api.create_project(&remote);
+    let id = submit(&api, &project_id, 5);
+
+    let victim =
+        first_to_start_a_chunk(&workers.iter().map(Option::as_ref).collect::<Vec<_>>(), &id);
+    let killed = workers[victim].take().unwrap();
+    let in_flight = log_lines(&killed, "chunk render started", &id).len()
+        > log_lines(&killed, "chunk stored", &id).len();
+    killed.kill();
+    assert!(
+        in_flight,
+        "the killed worker had finished its chunk already"
+    );
+    println!("SIGKILLed worker {victim} while it rendered a chunk of job {id}");
+
+    let survivor = workers.iter().flatten().next().unwrap();
+    let done = api.wait_finished(&id, Duration::from_secs(300));
+    assert_eq!(
+        done["status"],
+        "completed",
+        "{done}\n{}",
+        survivor.log_tail()
+    );
+    assert_eq!(done["chunksTotal"], 3, "{done}");
+    assert_eq!(done["framesTotal"], 360, "{done}");
+    let fetched = log_lines(survivor, "s3:// media fetched for the job", &id).len();
+    let ran = log_lines(survivor, "chunk render started", &id).len()
+        + log_lines(survivor, "joining chunks", &id).len();
+    assert!(ran >= 2, "the survivor ran {ran} items");
+    assert_eq!(
+        fetched, 1,
+        "the survivor fetched the job's media {fetched} times for {ran} items"
+    );
+
+    // Every frame: the one-piece render of the same project with the media as local files.
+    let out = tempfile::tempdir().unwrap();
+    for (from, to) in [
+        ("clip-a.mp4", "clip.mp4"),
+        ("badge.png", "badge.png"),
+        ("brand-serif.woff2", "brand.woff2"),
+    ] {
+        std::fs::copy(media.join(from), out.path().join(to)).unwrap();
+    }
+    let joined = out.path().join("joined.mp4");
+    check_output(&api, &done, &joined);
+    let single = out.path().join("single.mp4");
+    common::video::render_single(
+        &project("clip.mp4", "badge.png", "brand.woff2"),
+        out.path(),
+        &single,
+    );
+    let a = common::video::decode(&single, 160, 90);
+    let b = common::video::decode(&joined, 160, 90);
+    assert_eq!((a.len(), b.len()), (360, 360));
+    let worst = (0..360)
+        .map(|n| (common::video::psnr(&a[n], &b[n]), n))
+        .fold((f64::INFINITY, 0), |w, x| if x.0 < w.0 { x } else { w });
+    assert!(worst.0 >= 40.0, "frame {}: PSNR {:.1} dB", worst.1, worst.0);
+    // The font is the fetched one: without it the text is drawn differently.
+    let mut fallback = project("clip.mp4", "badge.png", "brand.woff2");
+    fallback["frames"][0]["layers"][2]["font"] = json!(["DejaVu Sans"]);
+    let other = out.path().join("fallback.mp4");
+    common::video::render_single(&fallback, out.path(), &other);
+    let c = common::video::decode(&other, 160, 90);
+    assert!(common::video::psnr(&c[0], &b[0]) < worst.0 - 3.0);
+    println!(
+        "chunked from s3:// media over 2 workers, one killed: every frame ≥ {:.1} dB",
+        worst.0
+    );
+}
