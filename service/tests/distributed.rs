@@ -390,6 +390,40 @@ fn first_to_start_a_chunk(workers: &[Option<&Server>], id: &str) -> usize {
     }
 }
 
+/// SIGKILLs the first of `workers` that starts a chunk of job `id`, while it renders it; its log.
+fn kill_the_first_chunk_holder(workers: &mut [Option<Server>], id: &str) -> String {
+    let victim =
+        first_to_start_a_chunk(&workers.iter().map(Option::as_ref).collect::<Vec<_>>(), id);
+    let killed = workers[victim].take().unwrap();
+    let in_flight = log_lines(&killed, "chunk render started", id).len()
+        > log_lines(&killed, "chunk stored", id).len();
+    let log = std::fs::read_to_string(&killed.log).unwrap_or_default();
+    killed.kill();
+    assert!(
+        in_flight,
+        "the killed worker had finished its chunk already"
+    );
+    println!("SIGKILLed worker {victim} while it rendered a chunk of job {id}");
+    log
+}
+
+/// Waits for job `id` to end; the one live worker of `workers` and the job, checked completed.
+fn completed_on_the_survivor<'a>(
+    api: &Server,
+    workers: &'a [Option<Server>],
+    id: &str,
+) -> (&'a Server, Value) {
+    let survivor = workers.iter().flatten().next().unwrap();
+    let done = api.wait_finished(id, Duration::from_secs(300));
+    assert_eq!(
+        done["status"],
+        "completed",
+        "{done}\n{}",
+        survivor.log_tail()
+    );
+    (survivor, done)
+}
+
 #[test]
 fn chunked_job_on_two_workers_survives_a_killed_worker_and_matches_a_single_render() {
     // 60 s at 30 fps = 1800 frames in 6 chunks of 300, over two worker processes.
@@ -401,27 +435,9 @@ fn chunked_job_on_two_workers_survives_a_killed_worker_and_matches_a_single_rend
     let id = submit(&api, &project_id, 5);
 
     // Kill the first worker that starts a chunk, while it renders it.
-    let victim =
-        first_to_start_a_chunk(&workers.iter().map(Option::as_ref).collect::<Vec<_>>(), &id);
-    let killed = workers[victim].take().unwrap();
-    let in_flight = log_lines(&killed, "chunk render started", &id).len()
-        > log_lines(&killed, "chunk stored", &id).len();
-    let victim_log = std::fs::read_to_string(&killed.log).unwrap_or_default();
-    killed.kill();
-    assert!(
-        in_flight,
-        "the killed worker had finished its chunk already"
-    );
-    println!("SIGKILLed worker {victim} while it rendered a chunk of job {id}");
+    let victim_log = kill_the_first_chunk_holder(&mut workers, &id);
 
-    let survivor = workers.iter().flatten().next().unwrap();
-    let done = api.wait_finished(&id, Duration::from_secs(300));
-    assert_eq!(
-        done["status"],
-        "completed",
-        "{done}\n{}",
-        survivor.log_tail()
-    );
+    let (survivor, done) = completed_on_the_survivor(&api, &workers, &id);
     assert_eq!(done["chunksTotal"], 6, "{done}");
     assert_eq!(done["chunksDone"], 6, "{done}");
     assert_eq!(done["framesTotal"], 1800, "{done}");
@@ -601,26 +617,9 @@ fn chunked_job_with_s3_clip_image_and_font_survives_a_killed_worker() {
     let project_id = api.create_project(&remote);
     let id = submit(&api, &project_id, 5);
 
-    let victim =
-        first_to_start_a_chunk(&workers.iter().map(Option::as_ref).collect::<Vec<_>>(), &id);
-    let killed = workers[victim].take().unwrap();
-    let in_flight = log_lines(&killed, "chunk render started", &id).len()
-        > log_lines(&killed, "chunk stored", &id).len();
-    killed.kill();
-    assert!(
-        in_flight,
-        "the killed worker had finished its chunk already"
-    );
-    println!("SIGKILLed worker {victim} while it rendered a chunk of job {id}");
+    kill_the_first_chunk_holder(&mut workers, &id);
 
-    let survivor = workers.iter().flatten().next().unwrap();
-    let done = api.wait_finished(&id, Duration::from_secs(300));
-    assert_eq!(
-        done["status"],
-        "completed",
-        "{done}\n{}",
-        survivor.log_tail()
-    );
+    let (survivor, done) = completed_on_the_survivor(&api, &workers, &id);
     assert_eq!(done["chunksTotal"], 3, "{done}");
     assert_eq!(done["framesTotal"], 360, "{done}");
     let fetched = log_lines(survivor, "s3:// media fetched for the job", &id).len();

@@ -77,6 +77,27 @@ pub struct ChunkPlan {
 }
 
 impl ChunkPlan {
+    /// A new plan of `ranges` by parent attempt `attempt`: every chunk queued, the join waiting.
+    pub fn new(attempt: u32, frames_total: u64, ranges: &[std::ops::Range<u64>]) -> ChunkPlan {
+        ChunkPlan {
+            attempt,
+            frames_total,
+            chunks: ranges
+                .iter()
+                .map(|r| Chunk {
+                    start: r.start,
+                    end: r.end,
+                    output_key: None,
+                    state: TaskState {
+                        status: TaskStatus::Queued,
+                        ..TaskState::default()
+                    },
+                })
+                .collect(),
+            concat: TaskState::default(),
+        }
+    }
+
     /// Chunks rendered and uploaded.
     pub fn done(&self) -> usize {
         self.chunks
@@ -192,20 +213,7 @@ mod tests {
     #[test]
     fn a_plan_with_the_same_ranges_resumes_with_its_stored_chunks() {
         let ranges = split(300, 10.0, 5.0, 10.0).unwrap();
-        let mut old = ChunkPlan {
-            attempt: 1,
-            frames_total: 300,
-            chunks: ranges
-                .iter()
-                .map(|r| Chunk {
-                    start: r.start,
-                    end: r.end,
-                    output_key: None,
-                    state: TaskState::default(),
-                })
-                .collect(),
-            concat: TaskState::default(),
-        };
+        let mut old = ChunkPlan::new(1, 300, &ranges);
         old.chunks[0].state = TaskState {
             status: TaskStatus::Done,
             attempts: 1,

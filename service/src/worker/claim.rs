@@ -121,11 +121,13 @@ mod tests {
     use crate::store::{JobStore, SqliteStore};
     use crate::worker::settle::Outcome;
 
-    /// Contract 2 on the chunk level, against the real SQLite store: a redelivered item takes over
-    /// a running chunk, the stale holder is told to stop and its result is ignored, and the worker
-    /// that stores the last chunk queues the join.
-    #[tokio::test]
-    async fn redelivery_takes_over_and_the_stale_holder_stops() {
+    /// An orchestrator on a real SQLite store and an in-process queue, without an engine.
+    fn fixture() -> (
+        tempfile::TempDir,
+        Arc<SqliteStore>,
+        Arc<MemoryQueue>,
+        Arc<Orchestrator>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
         let data = dir.path().display().to_string();
@@ -144,6 +146,15 @@ mod tests {
             storage,
             EngineState::Failed("no engine in this test".into()),
         ));
+        (dir, store, queue, o)
+    }
+
+    /// Contract 2 on the chunk level, against the real SQLite store: a redelivered item takes over
+    /// a running chunk, the stale holder is told to stop and its result is ignored, and the worker
+    /// that stores the last chunk queues the join.
+    #[tokio::test]
+    async fn redelivery_takes_over_and_the_stale_holder_stops() {
+        let (_dir, store, queue, o) = fixture();
         let mut job = crate::store::tests::sample_job("j", "u");
         job.status = JobStatus::Processing;
         let chunk = |start, end| Chunk {
@@ -240,24 +251,7 @@ mod tests {
     /// a redelivery, and a failed try goes back to `queued` under its claim only.
     #[tokio::test]
     async fn a_job_is_claimed_once_and_retried_under_its_claim() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
-        let data = dir.path().display().to_string();
-        let settings =
-            crate::config::Settings::from_lookup(|k| (k == "DATA_DIR").then(|| data.clone()))
-                .unwrap();
-        let storage = Arc::new(
-            LocalStorage::new(dir.path().join("out"), "http://x".into(), b"k".to_vec()).unwrap(),
-        );
-        let queue = Arc::new(MemoryQueue::new());
-        let o = Arc::new(Orchestrator::new(
-            settings,
-            store.clone(),
-            store.clone(),
-            queue.clone(),
-            storage,
-            EngineState::Failed("no engine in this test".into()),
-        ));
+        let (_dir, store, queue, o) = fixture();
         let mut job = crate::store::tests::sample_job("j", "u");
         job.status = JobStatus::Queued;
         job.max_attempts = 3;

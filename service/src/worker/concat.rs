@@ -10,7 +10,6 @@ use vrender_engine::{CancelToken, ChunkFile, ConcatRequest, Progress, RenderErro
 use crate::jobs::Orchestrator;
 use crate::model::chunks::chunk_key;
 use crate::model::{JobPhase, JobStatus};
-use crate::storage::WriterState;
 
 use super::claim::Claim;
 use super::settle::Outcome;
@@ -76,7 +75,7 @@ impl Orchestrator {
             faststart: !self.storage.progressive(),
         };
         // Stored while it is written, like a whole render's output.
-        let (writer, upload) = self.start_upload(job, &output);
+        let upload = self.start_upload(job, &output);
         let cancel = stop.clone();
         let result = self
             .run_blocking(
@@ -88,18 +87,10 @@ impl Orchestrator {
                 |_| async { true },
             )
             .await;
-        let outcome = match result {
-            Ok(stats) => {
-                let uploaded = self
-                    .upload(claim, writer, upload, stats.duration.as_secs_f64())
-                    .await;
-                self.with_stills(claim, &planned, uploaded).await
-            }
+        let rendered = result.map(|stats| stats.duration.as_secs_f64());
+        let outcome = match self.deliver(claim, rendered, upload, &planned).await {
+            Ok(outcome) => outcome,
             Err(e) => {
-                writer.send_replace(WriterState::Abandoned);
-                if let Ok(Err(e)) = upload.await {
-                    tracing::warn!(job_id = %job.job_id, error = %e, "upload of an abandoned join failed");
-                }
                 let wanted = matches!(
                     self.jobs.get_job(&job.job_id).await,
                     Ok(Some(j)) if j.status == JobStatus::Processing

@@ -7,6 +7,7 @@ use vrender_engine::{CancelToken, Progress, RenderError};
 
 use crate::jobs::Orchestrator;
 use crate::model::{now_millis, JobPhase};
+use crate::store::StoreError;
 
 use super::claim::Claim;
 use super::item::WorkItem;
@@ -101,13 +102,7 @@ impl Orchestrator {
                 }
             })
             .await;
-        match r {
-            Ok(owned) => owned.is_some(),
-            Err(e) => {
-                tracing::warn!(item = %claim.item.id(), error = %e, "cannot store progress");
-                true
-            }
-        }
+        still_owned(claim, r, "progress")
     }
 
     /// Stores the job's phase; false when the holder no longer owns the item.
@@ -125,12 +120,18 @@ impl Orchestrator {
                 }
             })
             .await;
-        match r {
-            Ok(owned) => owned.is_some(),
-            Err(e) => {
-                tracing::warn!(item = %claim.item.id(), error = %e, "cannot store phase");
-                true
-            }
+        still_owned(claim, r, "phase")
+    }
+}
+
+/// Whether a guarded write found the item still the holder's; a store error counts as yes (the
+/// render goes on, and the next write tells).
+fn still_owned<T>(claim: &Claim, written: Result<Option<T>, StoreError>, what: &str) -> bool {
+    match written {
+        Ok(owned) => owned.is_some(),
+        Err(e) => {
+            tracing::warn!(item = %claim.item.id(), error = %e, "cannot store {what}");
+            true
         }
     }
 }

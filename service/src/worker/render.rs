@@ -8,7 +8,6 @@ use vrender_engine::{CancelToken, Progress, RenderError};
 
 use crate::jobs::Orchestrator;
 use crate::model::JobPhase;
-use crate::storage::WriterState;
 
 use super::claim::Claim;
 use super::settle::Outcome;
@@ -49,7 +48,7 @@ impl Orchestrator {
         request.stills = stills::outputs(&planned);
 
         // The upload runs alongside the render (progressive storage sends parts while it encodes).
-        let (writer, upload) = self.start_upload(job, &request.output);
+        let upload = self.start_upload(job, &request.output);
         let cancel = stop.clone();
         let result = self
             .run_blocking(
@@ -60,26 +59,16 @@ impl Orchestrator {
                 |p| self.store_progress(claim, p),
             )
             .await;
-        let outcome = match result {
-            Ok(stats) => {
-                crate::metrics::metrics()
-                    .encode_seconds
-                    .observe(stats.elapsed.as_secs_f64());
-                let uploaded = self
-                    .upload(claim, writer, upload, stats.duration.as_secs_f64())
-                    .await;
-                self.with_stills(claim, &planned, uploaded).await
-            }
-            Err(e) => {
-                writer.send_replace(WriterState::Abandoned);
-                if let Ok(Err(e)) = upload.await {
-                    tracing::warn!(job_id = %job.job_id, error = %e, "upload of an abandoned render failed");
-                }
-                match e {
-                    RenderError::Cancelled => Outcome::Cancelled,
-                    e => stopped_or(stop, self.failed_render(&e)),
-                }
-            }
+        let rendered = result.map(|stats| {
+            crate::metrics::metrics()
+                .encode_seconds
+                .observe(stats.elapsed.as_secs_f64());
+            stats.duration.as_secs_f64()
+        });
+        let outcome = match self.deliver(claim, rendered, upload, &planned).await {
+            Ok(outcome) => outcome,
+            Err(RenderError::Cancelled) => Outcome::Cancelled,
+            Err(e) => stopped_or(stop, self.failed_render(&e)),
         };
         if matches!(outcome, Outcome::Done { .. }) {
             self.set_phase(claim, JobPhase::Cleanup).await;

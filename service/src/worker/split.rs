@@ -10,7 +10,7 @@ use std::time::Duration;
 use vrender_engine::Project;
 
 use crate::jobs::Orchestrator;
-use crate::model::chunks::{resume, same_ranges, split, Chunk, ChunkPlan, TaskState, TaskStatus};
+use crate::model::chunks::{resume, same_ranges, split, ChunkPlan};
 use crate::model::JobPhase;
 use crate::queue::QueueItem;
 
@@ -52,23 +52,7 @@ impl Orchestrator {
                     // Different ranges (changed chunk settings): start over.
                     self.delete_chunk_objects(job, old).await;
                 }
-                ChunkPlan {
-                    attempt: claim.attempt,
-                    frames_total: total,
-                    chunks: ranges
-                        .iter()
-                        .map(|r| Chunk {
-                            start: r.start,
-                            end: r.end,
-                            output_key: None,
-                            state: TaskState {
-                                status: TaskStatus::Queued,
-                                ..TaskState::default()
-                            },
-                        })
-                        .collect(),
-                    concat: TaskState::default(),
-                }
+                ChunkPlan::new(claim.attempt, total, &ranges)
             }
         };
         let p = plan.clone();

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use tokio::sync::watch;
+use vrender_engine::RenderError;
 
 use crate::jobs::Orchestrator;
 use crate::model::{JobPhase, JobRecord};
@@ -12,6 +13,7 @@ use crate::storage::{output_key, StorageError, WriterState};
 
 use super::claim::Claim;
 use super::settle::{disk_full, Outcome};
+use super::stills::Planned;
 
 /// The output upload running beside a render: the stored key and size, `None` when abandoned.
 pub type UploadTask = tokio::task::JoinHandle<Result<Option<(String, u64)>, StorageError>>;
@@ -71,6 +73,31 @@ impl Orchestrator {
             Ok(Ok(None)) => failed("the upload stopped before the output was stored".into()),
             Ok(Err(e)) => failed(e.to_string()),
             Err(e) => failed(format!("the upload crashed: {e}")),
+        }
+    }
+
+    /// Ends the upload running beside a render by the render's result: the output (and the
+    /// planned stills) stored when it rendered (`Ok` with its seconds of video), the upload
+    /// abandoned when it did not (the render's error handed back).
+    pub(crate) async fn deliver(
+        &self,
+        claim: &Claim,
+        rendered: Result<f64, RenderError>,
+        (writer, upload): (watch::Sender<WriterState>, UploadTask),
+        planned: &[Planned],
+    ) -> Result<Outcome, RenderError> {
+        match rendered {
+            Ok(seconds) => {
+                let uploaded = self.upload(claim, writer, upload, seconds).await;
+                Ok(self.with_stills(claim, planned, uploaded).await)
+            }
+            Err(e) => {
+                writer.send_replace(WriterState::Abandoned);
+                if let Ok(Err(e)) = upload.await {
+                    tracing::warn!(job_id = %claim.job.job_id, error = %e, "upload of an abandoned output failed");
+                }
+                Err(e)
+            }
         }
     }
 }
