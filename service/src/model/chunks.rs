@@ -274,26 +274,4 @@ mod tests {
         );
         assert_eq!(split(100, 10.0, 1.0, 60.0), None, "a single chunk");
     }
-
-    #[test]
-    fn old_records_load_without_a_plan() {
-        let mut job = crate::store::tests::sample_job("j", "u");
-        let mut v = serde_json::to_value(&job).unwrap();
-        v.as_object_mut().unwrap().remove("chunks");
-        let back: JobRecord = serde_json::from_value(v).unwrap();
-        assert!(back.chunks.is_none());
-        job.chunks = Some(ChunkPlan {
-            attempt: 1,
-            frames_total: 20,
-            chunks: vec![Chunk {
-                start: 0,
-                end: 20,
-                output_key: None,
-                state: TaskState::default(),
-            }],
-            concat: TaskState::default(),
-        });
-        let back: JobRecord = serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
-        assert_eq!(back.chunks, job.chunks);
-    }
 }

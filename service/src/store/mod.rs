@@ -201,6 +201,28 @@ pub(crate) mod tests {
         }
     }
 
+    #[test]
+    fn old_records_load_without_a_plan() {
+        let mut job = sample_job("j", "u");
+        let mut v = serde_json::to_value(&job).unwrap();
+        v.as_object_mut().unwrap().remove("chunks");
+        let back: JobRecord = serde_json::from_value(v).unwrap();
+        assert!(back.chunks.is_none());
+        job.chunks = Some(crate::model::chunks::ChunkPlan {
+            attempt: 1,
+            frames_total: 20,
+            chunks: vec![crate::model::chunks::Chunk {
+                start: 0,
+                end: 20,
+                output_key: None,
+                state: crate::model::chunks::TaskState::default(),
+            }],
+            concat: crate::model::chunks::TaskState::default(),
+        });
+        let back: JobRecord = serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
+        assert_eq!(back.chunks, job.chunks);
+    }
+
     /// A batch of three items (one refused at submission) by user `u`.
     pub(crate) fn sample_batch(id: &str) -> BatchRecord {
         BatchRecord {
