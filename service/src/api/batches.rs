@@ -230,8 +230,8 @@ async fn view(state: &AppState, batch: &BatchRecord) -> Result<BatchView, ApiErr
                 BatchItemView {
                     index,
                     job_id: Some(id.clone()),
-                    status: job.status,
-                    error: job.error.clone(),
+                    status: job.state.status,
+                    error: job.result.error.clone(),
                     output_url: jv.output_url,
                 }
             }
@@ -322,7 +322,7 @@ pub async fn cancel_batch(
             .jobs
             .get_job(id)
             .await?
-            .is_some_and(|job| !job.status.is_terminal());
+            .is_some_and(|job| !job.state.status.is_terminal());
         // A job that finishes meanwhile answers 409; it stays as it finished.
         if running && state.orchestrator.cancel(id).await.is_ok() {
             cancelled += 1;

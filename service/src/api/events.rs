@@ -112,7 +112,7 @@ pub async fn job_events(
             };
             let view = c.state.orchestrator.view(&job).await;
             let text = serde_json::to_string(&view).unwrap_or_else(|_| "{}".into());
-            let terminal = job.status.is_terminal();
+            let terminal = job.state.status.is_terminal();
             if c.last.as_deref() == Some(text.as_str()) && !terminal {
                 continue;
             }

@@ -164,7 +164,7 @@ pub struct CallbackSender {
 impl CallbackSender {
     /// Delivers `body` (the job's final status, JSON) to the job's callback URL, retrying failures.
     pub async fn deliver(&self, job: &JobRecord, body: Vec<u8>) {
-        let Some(raw) = job.callback_url.clone() else {
+        let Some(raw) = job.spec.callback_url.clone() else {
             return;
         };
         let mut state = CallbackState::default();
@@ -194,7 +194,7 @@ impl CallbackSender {
             .update_job(
                 &job.job_id,
                 &JobStatus::TERMINAL,
-                Box::new(move |j| j.callback = Some(recorded.clone())),
+                Box::new(move |j| j.state.callback = Some(recorded.clone())),
             )
             .await;
         if let Err(e) = update {

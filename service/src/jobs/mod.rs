@@ -19,7 +19,9 @@ use vrender_engine::{CancelToken, Engine, EngineConfig, OutputFormat, Project, Q
 use crate::config::Settings;
 use crate::media::MediaCache;
 use crate::model::chunks::{chunk_key, ChunkPlan};
-use crate::model::{now_millis, JobRecord, JobStatus, JobView, StillSpec};
+use crate::model::{
+    now_millis, JobRecord, JobResult, JobSpec, JobState, JobStatus, JobView, StillSpec,
+};
 use crate::queue::{CancelBus, Queue, QueueError, QueueItem};
 use crate::scratch::{self, STALE_SCRATCH};
 use crate::storage::Storage;
@@ -127,7 +129,7 @@ pub struct Orchestrator {
 pub(crate) fn queue_item(job: &JobRecord) -> QueueItem {
     QueueItem {
         job_id: job.job_id.clone(),
-        priority: job.priority,
+        priority: job.spec.priority,
     }
 }
 
@@ -211,7 +213,7 @@ impl Orchestrator {
 
     /// The API view of a job, with a fresh signed `outputUrl` when it has an output.
     pub async fn view(&self, job: &JobRecord) -> JobView {
-        let url = match (&job.output_key, job.status) {
+        let url = match (&job.result.output_key, job.state.status) {
             (Some(key), JobStatus::Completed) => match self
                 .storage
                 .signed_url(key, self.settings.signed_url_expiry)
@@ -226,9 +228,9 @@ impl Orchestrator {
             _ => None,
         };
         let mut view = JobView::new(job, url);
-        if job.status == JobStatus::Completed {
-            view.poster_url = self.sign(job, job.poster_key.as_deref()).await;
-            view.thumbnail_url = self.sign(job, job.thumbnail_key.as_deref()).await;
+        if job.state.status == JobStatus::Completed {
+            view.poster_url = self.sign(job, job.result.poster_key.as_deref()).await;
+            view.thumbnail_url = self.sign(job, job.result.thumbnail_key.as_deref()).await;
         }
         view
     }
@@ -254,7 +256,7 @@ impl Orchestrator {
         &self,
         job: &JobRecord,
     ) -> Result<Option<Project>, crate::store::StoreError> {
-        if let Some(p) = &job.project {
+        if let Some(p) = &job.spec.project {
             return Ok(Some(p.clone()));
         }
         Ok(self
@@ -281,35 +283,22 @@ impl Orchestrator {
             job_id: uuid::Uuid::new_v4().to_string(),
             project_id: project.project_id.clone(),
             user_id: project.user_id.clone(),
-            status: JobStatus::Pending,
-            priority: req.priority,
-            progress: 0.0,
-            current_phase: None,
-            estimated_time_remaining: None,
-            error: None,
-            output_key: None,
-            output_format: req.output_format.unwrap_or(project.output_format),
-            quality: req.quality,
-            callback_url: req.callback_url,
-            callback: None,
-            attempts: 0,
-            max_attempts: self.settings.job_max_attempts,
-            frames_done: 0,
-            frames_total: 0,
             created_at: now,
             updated_at: now,
-            started_at: None,
-            finished_at: None,
-            chunks: None,
-            rendered_seconds: 0.0,
-            claim: None,
-            project: Some(project),
-            poster: req.poster,
-            thumbnail: req.thumbnail,
-            still: req.still,
-            poster_key: None,
-            thumbnail_key: None,
-            gif: req.gif,
+            spec: JobSpec {
+                priority: req.priority,
+                output_format: req.output_format.unwrap_or(project.output_format),
+                quality: req.quality,
+                callback_url: req.callback_url,
+                max_attempts: self.settings.job_max_attempts,
+                project: Some(project),
+                poster: req.poster,
+                thumbnail: req.thumbnail,
+                still: req.still,
+                gif: req.gif,
+            },
+            state: JobState::new(),
+            result: JobResult::default(),
         };
         self.jobs.create_job(&job).await?;
         // Mark queued before pushing: a worker claims only `queued` jobs. A crash in between leaves
@@ -319,7 +308,7 @@ impl Orchestrator {
             .update_job(
                 &job.job_id,
                 &[JobStatus::Pending],
-                Box::new(|j| j.status = JobStatus::Queued),
+                Box::new(|j| j.state.status = JobStatus::Queued),
             )
             .await?
         {
@@ -336,7 +325,7 @@ impl Orchestrator {
             Err(e) => return Err(e.into()),
         }
         crate::metrics::metrics().jobs_submitted.inc();
-        tracing::info!(job_id = %job.job_id, project_id = %job.project_id, priority = job.priority, "job queued");
+        tracing::info!(job_id = %job.job_id, project_id = %job.project_id, priority = job.spec.priority, "job queued");
         Ok(job)
     }
 
@@ -349,10 +338,10 @@ impl Orchestrator {
                 job_id,
                 &[JobStatus::Pending, JobStatus::Queued, JobStatus::Processing],
                 Box::new(|j| {
-                    j.status = JobStatus::Cancelled;
-                    j.current_phase = None;
-                    j.estimated_time_remaining = None;
-                    j.finished_at = Some(now_millis());
+                    j.state.status = JobStatus::Cancelled;
+                    j.state.current_phase = None;
+                    j.state.estimated_time_remaining = None;
+                    j.state.finished_at = Some(now_millis());
                 }),
             )
             .await?;
@@ -384,7 +373,7 @@ impl Orchestrator {
             }
             UpdateOutcome::Mismatch(job) => Err(OrchestratorError::AlreadyFinished {
                 id: job.job_id,
-                status: job.status.as_str(),
+                status: job.state.status.as_str(),
             }),
             UpdateOutcome::NotFound => Err(OrchestratorError::UnknownJob(job_id.to_string())),
         }
@@ -414,25 +403,25 @@ impl Orchestrator {
             }
         }
         for job in self.jobs.jobs_with_status(&[JobStatus::Processing]).await? {
-            let retry = job.attempts < job.max_attempts;
-            let attempt = job.attempts;
+            let retry = job.state.attempts < job.spec.max_attempts;
+            let attempt = job.state.attempts;
             let outcome = self
                 .jobs
                 .update_job(
                     &job.job_id,
                     &[JobStatus::Processing],
                     Box::new(move |j| {
-                        j.current_phase = None;
-                        j.estimated_time_remaining = None;
+                        j.state.current_phase = None;
+                        j.state.estimated_time_remaining = None;
                         if retry {
-                            j.status = JobStatus::Queued;
-                            j.progress = 0.0;
-                            j.frames_done = 0;
-                            j.error = Some(format!("attempt {attempt} was interrupted by a service restart; re-queued"));
+                            j.state.status = JobStatus::Queued;
+                            j.state.progress = 0.0;
+                            j.state.frames_done = 0;
+                            j.result.error = Some(format!("attempt {attempt} was interrupted by a service restart; re-queued"));
                         } else {
-                            j.status = JobStatus::Failed;
-                            j.finished_at = Some(now_millis());
-                            j.error = Some(format!(
+                            j.state.status = JobStatus::Failed;
+                            j.state.finished_at = Some(now_millis());
+                            j.result.error = Some(format!(
                                 "attempt {attempt} was interrupted by a service restart and no tries are left"
                             ));
                         }
@@ -459,12 +448,12 @@ impl Orchestrator {
             .jobs_with_status(&[JobStatus::Pending, JobStatus::Queued])
             .await?
         {
-            if job.status == JobStatus::Pending {
+            if job.state.status == JobStatus::Pending {
                 self.jobs
                     .update_job(
                         &job.job_id,
                         &[JobStatus::Pending],
-                        Box::new(|j| j.status = JobStatus::Queued),
+                        Box::new(|j| j.state.status = JobStatus::Queued),
                     )
                     .await?;
             }
@@ -493,12 +482,12 @@ impl Orchestrator {
                     &job_id,
                     &[JobStatus::Processing],
                     Box::new(|j| {
-                        j.status = JobStatus::Queued;
-                        j.attempts = j.attempts.saturating_sub(1);
-                        j.progress = 0.0;
-                        j.frames_done = 0;
-                        j.current_phase = None;
-                        j.estimated_time_remaining = None;
+                        j.state.status = JobStatus::Queued;
+                        j.state.attempts = j.state.attempts.saturating_sub(1);
+                        j.state.progress = 0.0;
+                        j.state.frames_done = 0;
+                        j.state.current_phase = None;
+                        j.state.estimated_time_remaining = None;
                     }),
                 )
                 .await;
@@ -510,7 +499,7 @@ impl Orchestrator {
 
     /// Sends the job's callback in the background, when it has one.
     pub(crate) fn spawn_callback(self: &Arc<Self>, job: &JobRecord) {
-        if job.callback_url.is_none() {
+        if job.spec.callback_url.is_none() {
             return;
         }
         let this = self.clone();
@@ -529,8 +518,8 @@ impl Orchestrator {
     pub(crate) async fn delete_chunk_objects_of(&self, job: &JobRecord) {
         // The record may be older than the last chunk's upload: read the plan again.
         let plan = match self.jobs.get_job(&job.job_id).await {
-            Ok(Some(j)) => j.chunks,
-            _ => job.chunks.clone(),
+            Ok(Some(j)) => j.state.chunks,
+            _ => job.state.chunks.clone(),
         };
         if let Some(plan) = plan {
             self.delete_chunk_objects(job, &plan).await;
@@ -563,7 +552,7 @@ impl Orchestrator {
                 token.cancel();
             }
         }
-        if job.chunks.is_some() {
+        if job.state.chunks.is_some() {
             let this = self.clone();
             let job = job.clone();
             tokio::spawn(async move { this.delete_chunk_objects_of(&job).await });

@@ -202,7 +202,7 @@ pub fn chunk_key(job: &JobRecord, index: usize) -> String {
     format!(
         "chunks/{}/{index}.{}",
         job.job_id,
-        job.output_format.extension()
+        job.spec.output_format.extension()
     )
 }
 

@@ -334,7 +334,7 @@ impl RedisQueue {
             let stale = job.updated_at < stale_before;
             // A job split into chunks: its open child tasks are the items (the parent's own item
             // was acked when it was split).
-            let items: Vec<(String, &str)> = match (&job.status, &job.chunks) {
+            let items: Vec<(String, &str)> = match (&job.state.status, &job.state.chunks) {
                 (JobStatus::Processing, Some(plan)) => plan
                     .open_items(&job.job_id)
                     .into_iter()
@@ -354,7 +354,7 @@ impl RedisQueue {
                         &self.scripts.resync,
                         vec![
                             id.clone(),
-                            job.priority.to_string(),
+                            job.spec.priority.to_string(),
                             mode.into(),
                             self.config.max_deliveries.to_string(),
                         ],

@@ -169,35 +169,25 @@ pub(crate) mod tests {
             job_id: id.into(),
             project_id: "p".into(),
             user_id: user.into(),
-            status: JobStatus::Queued,
-            priority: 5,
-            progress: 0.0,
-            current_phase: None,
-            estimated_time_remaining: None,
-            error: None,
-            output_key: None,
-            output_format: OutputFormat::Mp4,
-            quality: None,
-            callback_url: None,
-            callback: None,
-            attempts: 0,
-            max_attempts: 3,
-            frames_done: 0,
-            frames_total: 0,
             created_at: now_millis(),
             updated_at: now_millis(),
-            started_at: None,
-            finished_at: None,
-            chunks: None,
-            rendered_seconds: 0.0,
-            claim: None,
-            project: None,
-            poster: None,
-            thumbnail: None,
-            still: None,
-            poster_key: None,
-            thumbnail_key: None,
-            gif: None,
+            spec: crate::model::JobSpec {
+                priority: 5,
+                output_format: OutputFormat::Mp4,
+                quality: None,
+                callback_url: None,
+                max_attempts: 3,
+                project: None,
+                poster: None,
+                thumbnail: None,
+                still: None,
+                gif: None,
+            },
+            state: crate::model::JobState {
+                status: JobStatus::Queued,
+                ..crate::model::JobState::new()
+            },
+            result: crate::model::JobResult::default(),
         }
     }
 
@@ -207,8 +197,8 @@ pub(crate) mod tests {
         let mut v = serde_json::to_value(&job).unwrap();
         v.as_object_mut().unwrap().remove("chunks");
         let back: JobRecord = serde_json::from_value(v).unwrap();
-        assert!(back.chunks.is_none());
-        job.chunks = Some(crate::model::chunks::ChunkPlan {
+        assert!(back.state.chunks.is_none());
+        job.state.chunks = Some(crate::model::chunks::ChunkPlan {
             attempt: 1,
             frames_total: 20,
             chunks: vec![crate::model::chunks::Chunk {
@@ -220,7 +210,7 @@ pub(crate) mod tests {
             concat: crate::model::chunks::TaskState::default(),
         });
         let back: JobRecord = serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
-        assert_eq!(back.chunks, job.chunks);
+        assert_eq!(back.state.chunks, job.state.chunks);
     }
 
     /// A batch of three items (one refused at submission) by user `u`.
@@ -298,12 +288,12 @@ pub(crate) mod tests {
         assert_eq!(page2.items.len(), 1);
         assert_eq!(page2.items[0].job_id, "j0");
 
-        let to_processing: JobMutation = Box::new(|j| j.status = JobStatus::Processing);
+        let to_processing: JobMutation = Box::new(|j| j.state.status = JobStatus::Processing);
         assert!(matches!(
             store.update_job("j1", &[JobStatus::Queued], to_processing).await.unwrap(),
-            UpdateOutcome::Updated(j) if j.status == JobStatus::Processing
+            UpdateOutcome::Updated(j) if j.state.status == JobStatus::Processing
         ));
-        let again: JobMutation = Box::new(|j| j.status = JobStatus::Processing);
+        let again: JobMutation = Box::new(|j| j.state.status = JobStatus::Processing);
         assert!(matches!(
             store
                 .update_job("j1", &[JobStatus::Queued], again)
@@ -334,28 +324,28 @@ pub(crate) mod tests {
         assert_eq!(processing_page.total, 1);
 
         // A finished job is never moved back by a writer that expects it running.
-        let complete: JobMutation = Box::new(|j| j.status = JobStatus::Completed);
+        let complete: JobMutation = Box::new(|j| j.state.status = JobStatus::Completed);
         store
             .update_job("j1", &[JobStatus::Processing], complete)
             .await
             .unwrap();
-        let back: JobMutation = Box::new(|j| j.status = JobStatus::Processing);
+        let back: JobMutation = Box::new(|j| j.state.status = JobStatus::Processing);
         assert!(matches!(
             store.update_job("j1", &[JobStatus::Processing, JobStatus::Queued], back).await.unwrap(),
-            UpdateOutcome::Mismatch(j) if j.status == JobStatus::Completed
+            UpdateOutcome::Mismatch(j) if j.state.status == JobStatus::Completed
         ));
 
         // Concurrent compare-and-sets never lose an update (the futures run interleaved on one task;
         // each store call still waits on I/O or the blocking pool, so the writes really overlap).
         let tasks = (0..8).map(|_| async {
             for _ in 0..10 {
-                let inc: JobMutation = Box::new(|j| j.attempts += 1);
+                let inc: JobMutation = Box::new(|j| j.state.attempts += 1);
                 store.update_job("j3", &[], inc).await.unwrap();
             }
         });
         futures_util::future::join_all(tasks).await;
         let j3 = store.get_job("j3").await.unwrap().unwrap();
-        assert_eq!(j3.attempts, 80);
+        assert_eq!(j3.state.attempts, 80);
 
         // Usage for quotas: user a has j0, j2, j4 (all queued); b has j1 (completed), j3 (queued).
         let t0 = store.get_job("j0").await.unwrap().unwrap().created_at;
@@ -366,15 +356,15 @@ pub(crate) mod tests {
         let t4 = store.get_job("j4").await.unwrap().unwrap().created_at;
         assert_eq!(store.usage("a", t4).await.unwrap().jobs_since, 1);
         let done: JobMutation = Box::new(|j| {
-            j.status = JobStatus::Completed;
-            j.rendered_seconds = 2.5;
-            j.finished_at = Some(now_millis());
+            j.state.status = JobStatus::Completed;
+            j.result.rendered_seconds = 2.5;
+            j.state.finished_at = Some(now_millis());
         });
         store.update_job("j2", &[], done).await.unwrap();
         let done4: JobMutation = Box::new(|j| {
-            j.status = JobStatus::Completed;
-            j.rendered_seconds = 1.25;
-            j.finished_at = Some(0); // long ago: outside any window
+            j.state.status = JobStatus::Completed;
+            j.result.rendered_seconds = 1.25;
+            j.state.finished_at = Some(0); // long ago: outside any window
         });
         store.update_job("j4", &[], done4).await.unwrap();
         let u = store.usage("a", t0).await.unwrap();

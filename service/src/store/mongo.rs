@@ -298,7 +298,7 @@ impl JobStore for MongoStore {
                 return Ok(UpdateOutcome::NotFound);
             };
             let (mut job, version) = doc_to_job(d)?;
-            if !expected.is_empty() && !expected.contains(&job.status) {
+            if !expected.is_empty() && !expected.contains(&job.state.status) {
                 return Ok(UpdateOutcome::Mismatch(job));
             }
             change(&mut job);
@@ -410,9 +410,9 @@ mod tests {
     #[test]
     fn job_documents_round_trip_with_the_api_field_names() {
         let mut job = sample_job("j1", "user-1");
-        job.status = JobStatus::Processing;
-        job.frames_total = 600;
-        job.started_at = Some(job.created_at + 5);
+        job.state.status = JobStatus::Processing;
+        job.state.frames_total = 600;
+        job.state.started_at = Some(job.created_at + 5);
         let d = job_to_doc(&job, 7).unwrap();
         // The indexed fields are top-level, camelCase, with the types the indexes expect.
         assert_eq!(d.get_str("_id").unwrap(), "j1");

@@ -223,7 +223,7 @@ impl JobStore for SqliteStore {
         let (id, user, status, created) = (
             job.job_id.clone(),
             job.user_id.clone(),
-            job.status.as_str(),
+            job.state.status.as_str(),
             job.created_at,
         );
         self.write(move |c| {
@@ -308,7 +308,7 @@ impl JobStore for SqliteStore {
                 .map_err(backend)?;
             let Some((data, version)) = row else { return Ok(UpdateOutcome::NotFound) };
             let mut job = decode_job(&id, &data)?;
-            if !expected.is_empty() && !expected.contains(&job.status) {
+            if !expected.is_empty() && !expected.contains(&job.state.status) {
                 return Ok(UpdateOutcome::Mismatch(job));
             }
             change(&mut job);
@@ -316,7 +316,7 @@ impl JobStore for SqliteStore {
             let n = tx
                 .execute(
                     "UPDATE jobs SET status = ?1, data = ?2, version = version + 1 WHERE id = ?3 AND version = ?4",
-                    params![job.status.as_str(), encode(&job)?, id, version],
+                    params![job.state.status.as_str(), encode(&job)?, id, version],
                 )
                 .map_err(backend)?;
             if n != 1 {

@@ -24,7 +24,7 @@ impl Orchestrator {
     ) -> Outcome {
         let job = &claim.job;
         tracing::info!(job_id = %job.job_id, chunk = index, attempt = claim.attempt, "chunk render started");
-        let Some(chunk) = job.chunks.as_ref().and_then(|p| p.chunks.get(index)) else {
+        let Some(chunk) = job.state.chunks.as_ref().and_then(|p| p.chunks.get(index)) else {
             return Outcome::Cancelled;
         };
         let range = chunk.start..chunk.end;
@@ -33,7 +33,7 @@ impl Orchestrator {
             Err(outcome) => return outcome,
         };
         let scratch = format!("{}-chunk{index}-{}", job.job_id, claim.attempt);
-        let ext = job.output_format.extension();
+        let ext = job.spec.output_format.extension();
         let inputs = match self
             .inputs(claim, project, &scratch, &format!("chunk.{ext}"))
             .await
@@ -61,7 +61,7 @@ impl Orchestrator {
         let key = chunk_key(job, index);
         if let Err(e) = self
             .storage
-            .put_file(&key, &output, job.output_format.mime_type())
+            .put_file(&key, &output, job.spec.output_format.mime_type())
             .await
         {
             return Outcome::failed(format!("cannot store the chunk: {e}"), true, "upload");

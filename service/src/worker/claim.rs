@@ -156,7 +156,7 @@ mod tests {
     async fn redelivery_takes_over_and_the_stale_holder_stops() {
         let (_dir, store, queue, o) = fixture();
         let mut job = crate::store::tests::sample_job("j", "u");
-        job.status = JobStatus::Processing;
+        job.state.status = JobStatus::Processing;
         let chunk = |start, end| Chunk {
             start,
             end,
@@ -166,7 +166,7 @@ mod tests {
                 ..TaskState::default()
             },
         };
-        job.chunks = Some(ChunkPlan {
+        job.state.chunks = Some(ChunkPlan {
             attempt: 1,
             frames_total: 20,
             chunks: vec![chunk(0, 10), chunk(10, 20)],
@@ -221,11 +221,18 @@ mod tests {
         assert!(!o.store_progress(&first, progress(5)).await);
         assert!(o.store_progress(&second, progress(5)).await);
         let j = store.get_job("j").await.unwrap().unwrap();
-        assert_eq!((j.frames_done, j.progress), (5, 22.5));
+        assert_eq!((j.state.frames_done, j.state.progress), (5, 22.5));
 
         // The stale holder's result is ignored; the current one's counts.
         o.settle(&first, done(0), took).await;
-        let plan = store.get_job("j").await.unwrap().unwrap().chunks.unwrap();
+        let plan = store
+            .get_job("j")
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .chunks
+            .unwrap();
         assert_eq!(plan.chunks[0].state.status, TaskStatus::Running);
         o.settle(&second, done(0), took).await;
         assert_eq!(
@@ -236,10 +243,10 @@ mod tests {
         let last = o.claim(chunk_item(1), 1).await.unwrap();
         o.settle(&last, done(1), took).await;
         let j = store.get_job("j").await.unwrap().unwrap();
-        let plan = j.chunks.unwrap();
+        let plan = j.state.chunks.unwrap();
         assert_eq!(plan.done(), 2);
         assert_eq!(plan.concat.status, TaskStatus::Queued);
-        assert_eq!(j.frames_done, 20);
+        assert_eq!(j.state.frames_done, 20);
         assert_eq!(queue.pop().await.unwrap().item.job_id, "j/concat");
         // The join is claimed once; a redelivery may take it over.
         assert_eq!(o.claim(concat.clone(), 1).await.map(|c| c.attempt), Some(1));
@@ -253,8 +260,8 @@ mod tests {
     async fn a_job_is_claimed_once_and_retried_under_its_claim() {
         let (_dir, store, queue, o) = fixture();
         let mut job = crate::store::tests::sample_job("j", "u");
-        job.status = JobStatus::Queued;
-        job.max_attempts = 3;
+        job.state.status = JobStatus::Queued;
+        job.spec.max_attempts = 3;
         store.create_job(&job).await.unwrap();
         let item = || WorkItem::Job { job_id: "j".into() };
         let a = o.claim(item(), 1).await.unwrap();
@@ -271,14 +278,17 @@ mod tests {
         assert_eq!(queue.waiting().await.unwrap(), 0);
         o.settle(&b, failed(), Duration::ZERO).await;
         let j = store.get_job("j").await.unwrap().unwrap();
-        assert_eq!(j.status, JobStatus::Queued);
-        assert_eq!(j.error.as_deref(), Some("attempt 2 failed: boom; retrying"));
+        assert_eq!(j.state.status, JobStatus::Queued);
+        assert_eq!(
+            j.result.error.as_deref(),
+            Some("attempt 2 failed: boom; retrying")
+        );
         // Out of tries: the next failure ends the job.
         let c = o.claim(item(), 1).await.unwrap();
         assert_eq!(c.attempt, 3);
         o.settle(&c, failed(), Duration::ZERO).await;
         let j = store.get_job("j").await.unwrap().unwrap();
-        assert_eq!(j.status, JobStatus::Failed);
-        assert_eq!(j.error.as_deref(), Some("boom"));
+        assert_eq!(j.state.status, JobStatus::Failed);
+        assert_eq!(j.result.error.as_deref(), Some("boom"));
     }
 }

@@ -20,14 +20,14 @@ impl Orchestrator {
     pub(crate) async fn run_concat(self: &Arc<Self>, claim: &Claim, stop: &CancelToken) -> Outcome {
         let job = &claim.job;
         tracing::info!(job_id = %job.job_id, attempt = claim.attempt, "joining chunks");
-        let Some(plan) = job.chunks.clone() else {
+        let Some(plan) = job.state.chunks.clone() else {
             return Outcome::Cancelled;
         };
         let project = match self.project(claim).await {
             Ok(p) => p,
             Err(outcome) => return outcome,
         };
-        let ext = job.output_format.extension();
+        let ext = job.spec.output_format.extension();
         let scratch = format!("{}-concat-{}", job.job_id, claim.attempt);
         // The request writes the poster and thumbnail; the join writes the output beside it.
         let inputs = match self.inputs(claim, project, &scratch, "stills").await {
@@ -67,7 +67,7 @@ impl Orchestrator {
         let request = ConcatRequest {
             chunks: files,
             output: output.clone(),
-            format: Some(job.output_format),
+            format: Some(job.spec.output_format),
             assets: stills_request.assets,
             limits: self.settings.limits.clone(),
             silent_audio: false,
@@ -93,7 +93,7 @@ impl Orchestrator {
             Err(e) => {
                 let wanted = matches!(
                     self.jobs.get_job(&job.job_id).await,
-                    Ok(Some(j)) if j.status == JobStatus::Processing
+                    Ok(Some(j)) if j.state.status == JobStatus::Processing
                 );
                 match e {
                     _ if stop.is_cancelled() || !wanted => Outcome::Cancelled,

@@ -35,7 +35,7 @@ impl Orchestrator {
     /// store for a record written before projects were pinned.
     pub(crate) async fn project(&self, claim: &Claim) -> Result<Project, Outcome> {
         let job = &claim.job;
-        if let Some(p) = &job.project {
+        if let Some(p) = &job.spec.project {
             return Ok(p.clone());
         }
         match self.job_project(job).await {
@@ -91,8 +91,8 @@ impl Orchestrator {
         roots.extend(media.root.clone());
         let mut request =
             RenderRequest::new(scratch.path.join(output), AssetResolver::confined_to(roots));
-        request.quality = job.quality;
-        request.format = Some(job.output_format);
+        request.quality = job.spec.quality;
+        request.format = Some(job.spec.output_format);
         request.limits = self.settings.limits.clone();
         request.faststart = false;
         Ok(Inputs {

@@ -80,7 +80,7 @@ impl WorkItem {
 
     /// The item's task in the job's chunk plan (`None` for the job itself, or a missing task).
     pub fn task<'a>(&self, j: &'a JobRecord) -> Option<&'a TaskState> {
-        let plan = j.chunks.as_ref()?;
+        let plan = j.state.chunks.as_ref()?;
         match self {
             WorkItem::Job { .. } => None,
             WorkItem::Chunk { index, .. } => plan.chunks.get(*index).map(|c| &c.state),
@@ -89,7 +89,7 @@ impl WorkItem {
     }
 
     fn task_mut<'a>(&self, j: &'a mut JobRecord) -> Option<&'a mut TaskState> {
-        let plan = j.chunks.as_mut()?;
+        let plan = j.state.chunks.as_mut()?;
         match self {
             WorkItem::Job { .. } => None,
             WorkItem::Chunk { index, .. } => plan.chunks.get_mut(*index).map(|c| &mut c.state),
@@ -111,26 +111,26 @@ impl WorkItem {
     pub fn claim(&self, j: &mut JobRecord, deliveries: u32, token: &str) -> Option<Claimed> {
         let redelivered = deliveries > 1;
         if let WorkItem::Job { .. } = self {
-            let takeover = j.status == JobStatus::Processing;
-            if j.status != JobStatus::Queued && !(takeover && redelivered) {
+            let takeover = j.state.status == JobStatus::Processing;
+            if j.state.status != JobStatus::Queued && !(takeover && redelivered) {
                 return None;
             }
-            j.status = JobStatus::Processing;
-            j.attempts += 1;
-            j.started_at = Some(now_millis());
-            j.progress = 0.0;
-            j.frames_done = 0;
-            j.current_phase = Some(JobPhase::Loading.as_str().into());
-            j.estimated_time_remaining = None;
-            j.claim = Some(token.to_string());
+            j.state.status = JobStatus::Processing;
+            j.state.attempts += 1;
+            j.state.started_at = Some(now_millis());
+            j.state.progress = 0.0;
+            j.state.frames_done = 0;
+            j.state.current_phase = Some(JobPhase::Loading.as_str().into());
+            j.state.estimated_time_remaining = None;
+            j.state.claim = Some(token.to_string());
             return Some(Claimed {
-                attempt: j.attempts,
+                attempt: j.state.attempts,
                 takeover,
             });
         }
         if let WorkItem::Concat { .. } = self {
             // The join waits for every chunk.
-            let plan = j.chunks.as_ref()?;
+            let plan = j.state.chunks.as_ref()?;
             if plan.done() != plan.chunks.len() {
                 return None;
             }
@@ -146,9 +146,9 @@ impl WorkItem {
         s.claim = Some(token.to_string());
         let attempt = s.attempts;
         if let WorkItem::Concat { .. } = self {
-            j.progress = j.progress.max(90.0);
-            j.current_phase = Some(JobPhase::Audio.as_str().into());
-            j.estimated_time_remaining = None;
+            j.state.progress = j.state.progress.max(90.0);
+            j.state.current_phase = Some(JobPhase::Audio.as_str().into());
+            j.state.estimated_time_remaining = None;
         }
         Some(Claimed { attempt, takeover })
     }
@@ -156,11 +156,11 @@ impl WorkItem {
     /// The claim token of the item's current holder, when it is held: the job is `processing` and
     /// the item (the job, or its task) is claimed.
     pub fn holder<'a>(&self, j: &'a JobRecord) -> Option<&'a str> {
-        if j.status != JobStatus::Processing {
+        if j.state.status != JobStatus::Processing {
             return None;
         }
         match self {
-            WorkItem::Job { .. } => j.claim.as_deref(),
+            WorkItem::Job { .. } => j.state.claim.as_deref(),
             _ => self
                 .task(j)
                 .filter(|s| s.status == TaskStatus::Running)
@@ -178,12 +178,12 @@ impl WorkItem {
     pub fn requeue(&self, j: &mut JobRecord, attempt: u32, message: &str) {
         let what = self.what(j);
         if let WorkItem::Job { .. } = self {
-            j.status = JobStatus::Queued;
-            j.progress = 0.0;
-            j.frames_done = 0;
-            j.current_phase = None;
-            j.estimated_time_remaining = None;
-            j.error = Some(format!("attempt {attempt} failed: {message}; retrying"));
+            j.state.status = JobStatus::Queued;
+            j.state.progress = 0.0;
+            j.state.frames_done = 0;
+            j.state.current_phase = None;
+            j.state.estimated_time_remaining = None;
+            j.result.error = Some(format!("attempt {attempt} failed: {message}; retrying"));
         } else if let Some(s) = self.task_mut(j) {
             s.status = TaskStatus::Queued;
             s.frames_done = 0;
@@ -206,6 +206,7 @@ impl WorkItem {
         match self {
             WorkItem::Job { .. } => "the job".into(),
             WorkItem::Chunk { index, .. } => j
+                .state
                 .chunks
                 .as_ref()
                 .and_then(|p| p.chunks.get(*index))

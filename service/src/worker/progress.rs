@@ -75,26 +75,26 @@ impl Orchestrator {
                         JobPhase::Audio => 90.0,
                         _ => 90.0 * p.fraction(),
                     };
-                    j.progress = progress.clamp(0.0, 100.0);
-                    j.current_phase = Some(phase.as_str().into());
-                    j.estimated_time_remaining = p.eta.map(|d| d.as_secs_f64());
-                    j.frames_done = p.frames_done;
-                    j.frames_total = p.frames_total;
+                    j.state.progress = progress.clamp(0.0, 100.0);
+                    j.state.current_phase = Some(phase.as_str().into());
+                    j.state.estimated_time_remaining = p.eta.map(|d| d.as_secs_f64());
+                    j.state.frames_done = p.frames_done;
+                    j.state.frames_total = p.frames_total;
                 }
                 Some(index) => {
-                    let Some(plan) = j.chunks.as_mut() else {
+                    let Some(plan) = j.state.chunks.as_mut() else {
                         return;
                     };
                     plan.chunks[index].state.frames_done = p.frames_done;
                     let done = plan.frames_done();
                     let total = plan.frames_total.max(1);
-                    j.frames_done = done;
-                    j.progress = (90.0 * done as f64 / total as f64).clamp(0.0, 90.0);
+                    j.state.frames_done = done;
+                    j.state.progress = (90.0 * done as f64 / total as f64).clamp(0.0, 90.0);
                     if matches!(phase, JobPhase::Composing | JobPhase::Encoding) {
-                        j.current_phase = Some(phase.as_str().into());
+                        j.state.current_phase = Some(phase.as_str().into());
                     }
                     // ETA of the whole job from its throughput so far, all workers together.
-                    j.estimated_time_remaining = j.started_at.and_then(|t| {
+                    j.state.estimated_time_remaining = j.state.started_at.and_then(|t| {
                         let elapsed = (now_millis() - t).max(0) as f64 / 1000.0;
                         (done > 0)
                             .then(|| elapsed * (total.saturating_sub(done)) as f64 / done as f64)
@@ -114,9 +114,9 @@ impl Orchestrator {
         };
         let r = self
             .update_owned(claim, move |j| {
-                j.current_phase = Some(phase.as_str().into());
+                j.state.current_phase = Some(phase.as_str().into());
                 if let Some(p) = progress {
-                    j.progress = j.progress.max(p);
+                    j.state.progress = j.state.progress.max(p);
                 }
             })
             .await;

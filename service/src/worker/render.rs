@@ -24,7 +24,7 @@ impl Orchestrator {
         if let Some(split) = self.split(claim, &project).await {
             return split;
         }
-        let ext = job.output_format.extension();
+        let ext = job.spec.output_format.extension();
         let scratch = format!("{}-{}", job.job_id, claim.attempt);
         let inputs = match self
             .inputs(claim, project, &scratch, &format!("output.{ext}"))
@@ -34,14 +34,14 @@ impl Orchestrator {
             Err(outcome) => return outcome,
         };
         tracing::info!(job_id = %job.job_id, attempt = claim.attempt, "render started");
-        if let Some(spec) = job.still.clone() {
+        if let Some(spec) = job.spec.still.clone() {
             return self.still_job(inputs, claim, &spec).await;
         }
         let (engine, media, mut request, scratch) =
             (inputs.engine, inputs.media, inputs.request, inputs.scratch);
         // Progressive upload needs the bytes behind the encoder's write position to stay put.
         request.faststart = !self.storage.progressive();
-        if let Some(gif) = job.gif {
+        if let Some(gif) = job.spec.gif {
             request.gif = gif;
         }
         let planned = stills::plan(job, &media.project, &scratch.path);

@@ -27,7 +27,7 @@ impl Orchestrator {
             Ok(Some(j)) => {
                 let entry = QueueItem {
                     job_id: claim.item.id(),
-                    priority: j.priority,
+                    priority: j.spec.priority,
                 };
                 if let Err(e) = self.queue.push(entry, delay).await {
                     tracing::warn!(item = %claim.item.id(), error = %e, "cannot re-queue; the queue resync (or the next start) pushes it");

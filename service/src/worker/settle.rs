@@ -95,7 +95,7 @@ impl Orchestrator {
             .job_failures
             .with_label_values(&[reason])
             .inc();
-        if transient && claim.attempt < claim.job.max_attempts {
+        if transient && claim.attempt < claim.job.spec.max_attempts {
             return self.retry(claim, &message).await;
         }
         tracing::warn!(item = %claim.item.id(), attempt = claim.attempt, transient, error = %message, "render failed");
@@ -115,28 +115,28 @@ impl Orchestrator {
         let written = self
             .update_owned(claim, move |j| match &end {
                 End::Completed { key, seconds } => {
-                    j.status = JobStatus::Completed;
-                    j.progress = 100.0;
-                    j.frames_done = j.frames_total;
-                    j.current_phase = None;
-                    j.estimated_time_remaining = Some(0.0);
-                    j.error = None;
-                    j.output_key = Some(key.clone());
-                    j.finished_at = Some(now);
-                    j.rendered_seconds = *seconds;
+                    j.state.status = JobStatus::Completed;
+                    j.state.progress = 100.0;
+                    j.state.frames_done = j.state.frames_total;
+                    j.state.current_phase = None;
+                    j.state.estimated_time_remaining = Some(0.0);
+                    j.result.error = None;
+                    j.result.output_key = Some(key.clone());
+                    j.state.finished_at = Some(now);
+                    j.result.rendered_seconds = *seconds;
                 }
                 End::Cancelled => {
-                    j.status = JobStatus::Cancelled;
-                    j.current_phase = None;
-                    j.estimated_time_remaining = None;
-                    j.finished_at = Some(now);
+                    j.state.status = JobStatus::Cancelled;
+                    j.state.current_phase = None;
+                    j.state.estimated_time_remaining = None;
+                    j.state.finished_at = Some(now);
                 }
                 End::Failed(message) => {
-                    j.status = JobStatus::Failed;
-                    j.current_phase = None;
-                    j.estimated_time_remaining = None;
-                    j.error = Some(message.clone());
-                    j.finished_at = Some(now);
+                    j.state.status = JobStatus::Failed;
+                    j.state.current_phase = None;
+                    j.state.estimated_time_remaining = None;
+                    j.result.error = Some(message.clone());
+                    j.state.finished_at = Some(now);
                 }
             })
             .await;
@@ -147,7 +147,7 @@ impl Orchestrator {
                 // writes the same key, so leave it.
                 if let Some(key) = output {
                     if let Ok(Some(c)) = self.jobs.get_job(id).await {
-                        if c.status == JobStatus::Cancelled {
+                        if c.state.status == JobStatus::Cancelled {
                             if let Err(e) = self.storage.delete(&key).await {
                                 tracing::warn!(job_id = id, error = %e, "cannot delete unwanted output");
                             }
@@ -161,7 +161,7 @@ impl Orchestrator {
                 return;
             }
         };
-        if j.status == JobStatus::Completed {
+        if j.state.status == JobStatus::Completed {
             tracing::info!(
                 job_id = id,
                 elapsed_ms = took.as_millis() as u64,
@@ -170,17 +170,18 @@ impl Orchestrator {
         }
         let m = crate::metrics::metrics();
         m.jobs_finished
-            .with_label_values(&[j.status.as_str()])
+            .with_label_values(&[j.state.status.as_str()])
             .inc();
-        if j.status == JobStatus::Completed {
+        if j.state.status == JobStatus::Completed {
             let elapsed = j
+                .state
                 .started_at
                 .map(|t| Duration::from_millis((now - t).max(0) as u64))
                 .unwrap_or(took);
-            m.render_completed(j.frames_total, elapsed.as_secs_f64());
+            m.render_completed(j.state.frames_total, elapsed.as_secs_f64());
         }
         self.media.forget(id);
-        if j.chunks.is_some() {
+        if j.state.chunks.is_some() {
             self.delete_chunk_objects_of(&j).await;
         }
         self.spawn_callback(&j);
@@ -200,7 +201,7 @@ impl Orchestrator {
                 if !item.owned_by(j, &token) {
                     return false; // taken over: the new holder stores the same key
                 }
-                let Some(plan) = j.chunks.as_mut() else {
+                let Some(plan) = j.state.chunks.as_mut() else {
                     return false;
                 };
                 let chunk = &mut plan.chunks[index];
@@ -214,8 +215,8 @@ impl Orchestrator {
                     plan.concat.status = TaskStatus::Queued;
                 }
                 let done = plan.frames_done();
-                j.frames_done = done;
-                j.progress = 90.0 * done as f64 / plan.frames_total.max(1) as f64;
+                j.state.frames_done = done;
+                j.state.progress = 90.0 * done as f64 / plan.frames_total.max(1) as f64;
                 join
             },
         )
@@ -232,7 +233,7 @@ impl Orchestrator {
                 if join {
                     let item = QueueItem {
                         job_id: concat_item_id(job_id),
-                        priority: j.priority,
+                        priority: j.spec.priority,
                     };
                     if let Err(e) = self.queue.push(item, Duration::ZERO).await {
                         tracing::warn!(job_id, error = %e, "cannot queue the join of the chunks now; the queue resync pushes it");
@@ -271,12 +272,12 @@ impl Orchestrator {
                 id,
                 &[JobStatus::Pending, JobStatus::Queued, JobStatus::Processing],
                 Box::new(move |j| {
-                    j.status = JobStatus::Failed;
-                    j.current_phase = None;
-                    j.estimated_time_remaining = None;
-                    j.error = Some(message.clone());
-                    j.finished_at = Some(now);
-                    j.claim = None;
+                    j.state.status = JobStatus::Failed;
+                    j.state.current_phase = None;
+                    j.state.estimated_time_remaining = None;
+                    j.result.error = Some(message.clone());
+                    j.state.finished_at = Some(now);
+                    j.state.claim = None;
                 }),
             )
             .await;
@@ -285,7 +286,7 @@ impl Orchestrator {
                 let m = crate::metrics::metrics();
                 m.job_failures.with_label_values(&["dead_letter"]).inc();
                 m.jobs_finished
-                    .with_label_values(&[j.status.as_str()])
+                    .with_label_values(&[j.state.status.as_str()])
                     .inc();
                 self.media.forget(id);
                 self.spawn_callback(&j);
@@ -294,7 +295,7 @@ impl Orchestrator {
             Err(e) => tracing::error!(job_id = id, error = %e, "cannot fail a dead-lettered job"),
         }
         if let Ok(Some(job)) = self.jobs.get_job(id).await {
-            if job.status.is_terminal() && job.chunks.is_some() {
+            if job.state.status.is_terminal() && job.state.chunks.is_some() {
                 self.delete_chunk_objects_of(&job).await;
             }
         }

@@ -28,10 +28,10 @@ impl Orchestrator {
         }
         // GIF palettes, PNG sequences, alpha and still-only jobs need the whole render in one
         // place. Posters and thumbnails of a chunked job are composed at the join.
-        if !job.output_format.chunkable() || job.still.is_some() {
+        if !job.spec.output_format.chunkable() || job.spec.still.is_some() {
             return None;
         }
-        if project.has_transparency() && job.output_format.has_alpha() {
+        if project.has_transparency() && job.spec.output_format.has_alpha() {
             return None;
         }
         let total = vrender_engine::chunk::total_frames(project);
@@ -41,7 +41,7 @@ impl Orchestrator {
             self.settings.chunk_threshold_seconds,
             self.settings.chunk_seconds,
         )?;
-        let plan = match &job.chunks {
+        let plan = match &job.state.chunks {
             // A plan of an earlier attempt of this job (interrupted by a restart, or taken over
             // from a dead worker) with the same ranges: its stored chunks are kept, the rest render
             // again. Attempt numbers keep counting, so a late holder of an earlier try cannot mark
@@ -59,11 +59,11 @@ impl Orchestrator {
         let written = self
             .update_owned(claim, move |j| {
                 let done = p.frames_done();
-                j.chunks = Some(p.clone());
-                j.frames_total = p.frames_total;
-                j.frames_done = done;
-                j.progress = 90.0 * done as f64 / p.frames_total.max(1) as f64;
-                j.current_phase = Some(JobPhase::Composing.as_str().into());
+                j.state.chunks = Some(p.clone());
+                j.state.frames_total = p.frames_total;
+                j.state.frames_done = done;
+                j.state.progress = 90.0 * done as f64 / p.frames_total.max(1) as f64;
+                j.state.current_phase = Some(JobPhase::Composing.as_str().into());
             })
             .await;
         match written {
@@ -82,7 +82,7 @@ impl Orchestrator {
         for (id, _) in plan.open_items(&job.job_id) {
             let item = QueueItem {
                 job_id: id.clone(),
-                priority: job.priority,
+                priority: job.spec.priority,
             };
             if let Err(e) = self.queue.push(item, Duration::ZERO).await {
                 // The job goes back to the queue (or fails when out of tries) and is split again.

@@ -47,10 +47,15 @@ fn frame_of(spec: &StillSpec, project: &Project) -> u64 {
 pub(crate) fn plan(job: &JobRecord, project: &Project, scratch: &Path) -> Vec<Planned> {
     let mut out = Vec::new();
     let specs = [
-        (Kind::Poster, job.poster.as_ref(), StillFormat::Png, None),
+        (
+            Kind::Poster,
+            job.spec.poster.as_ref(),
+            StillFormat::Png,
+            None,
+        ),
         (
             Kind::Thumbnail,
-            job.thumbnail.as_ref(),
+            job.spec.thumbnail.as_ref(),
             StillFormat::Jpeg,
             Some(THUMBNAIL_WIDTH.min(project.width)),
         ),
@@ -118,8 +123,8 @@ impl Orchestrator {
         self.update_owned(claim, move |j| {
             for (kind, key) in &keys {
                 match kind {
-                    Kind::Poster => j.poster_key = Some(key.clone()),
-                    Kind::Thumbnail => j.thumbnail_key = Some(key.clone()),
+                    Kind::Poster => j.result.poster_key = Some(key.clone()),
+                    Kind::Thumbnail => j.result.thumbnail_key = Some(key.clone()),
                 }
             }
         })

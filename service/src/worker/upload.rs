@@ -26,10 +26,14 @@ impl Orchestrator {
         output: &Path,
     ) -> (watch::Sender<WriterState>, UploadTask) {
         let (tx, rx) = watch::channel(WriterState::Writing);
-        let key = output_key(&job.user_id, &job.job_id, job.output_format.extension());
+        let key = output_key(
+            &job.user_id,
+            &job.job_id,
+            job.spec.output_format.extension(),
+        );
         let storage = self.storage.clone();
         let file = output.to_path_buf();
-        let mime = job.output_format.mime_type();
+        let mime = job.spec.output_format.mime_type();
         let task = tokio::spawn(async move {
             let r = storage.put_growing(&key, &file, mime, rx).await;
             r.map(|size| size.map(|bytes| (key, bytes)))
