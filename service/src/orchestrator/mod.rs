@@ -1267,7 +1267,8 @@ impl Orchestrator {
     /// Whether a failure was the disk filling up: the error says so, or a transient failure
     /// happened with the disk now below `MIN_FREE_DISK_MB`.
     fn out_of_disk(&self, message: &str, transient: bool) -> bool {
-        crate::capacity::says_out_of_disk(message) || (transient && self.low_disk().is_some())
+        crate::policy::capacity::says_out_of_disk(message)
+            || (transient && self.low_disk().is_some())
     }
 
     /// How a failed render ends its attempt: `disk full` when the disk ran out, else by the
@@ -1287,9 +1288,12 @@ impl Orchestrator {
     }
 
     /// `DATA_DIR` or the scratch folder below `MIN_FREE_DISK_MB`, when one is.
-    fn low_disk(&self) -> Option<crate::capacity::DiskSpace> {
-        crate::capacity::Capacity::new(self.settings.capacity.clone(), &self.settings.data_dir)
-            .low_disk()
+    fn low_disk(&self) -> Option<crate::policy::capacity::DiskSpace> {
+        crate::policy::capacity::Capacity::new(
+            self.settings.capacity.clone(),
+            &self.settings.data_dir,
+        )
+        .low_disk()
     }
 }
 
