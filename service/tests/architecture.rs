@@ -1,6 +1,7 @@
 //! The layering rules of issue 26, read from the source text: the top-level modules of
-//! `service/src` import each other without a cycle, only `api`, `server` and `cli` name axum, and
-//! no source file of the service or the engine passes 800 lines without a reason at its top.
+//! `service/src` (and of `engine/src`) import each other without a cycle, only `server` and `cli`
+//! import `api`, only `api`, `server` and `cli` name axum, and no source file of the service or the
+//! engine passes 800 lines without a reason at its top.
 //!
 //! [`module_graph`] takes any crate's `src` folder, so the engine can be held to the same rule. A
 //! module's references are `crate::<top>` paths (in `use` lines, grouped `use crate::{a, b::c}`,
@@ -12,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 /// The modules that may name axum: the HTTP layer and its wiring.
 const HTTP_MODULES: [&str; 3] = ["api", "server", "cli"];
+/// The modules that put the service together, the only ones that may import `api`.
+const WIRING: [&str; 2] = ["server", "cli"];
 /// Longest source file without a `//! Long because …` line at its top.
 const MAX_LINES: usize = 800;
 /// How many lines from the top a `//! Long because` line may stand.
@@ -491,6 +494,22 @@ fn assert_no_cycles(src: &Path) {
 #[ignore = "until the worker refactor lands (issue 26)"]
 fn service_modules_import_without_cycles() {
     assert_no_cycles(&repo_root().join("service/src"));
+}
+
+#[test]
+fn only_the_wiring_imports_the_api() {
+    let graph = module_graph(&repo_root().join("service/src"));
+    let mut offenders = Vec::new();
+    for (from, tos) in &graph.edges {
+        if let Some(at) = tos.get("api").filter(|_| !WIRING.contains(&from.as_str())) {
+            offenders.push(format!("{from} → api: {}", at.join(", ")));
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "only {WIRING:?} may import the api module (nothing imports upward, issue 26):\n{}",
+        offenders.join("\n")
+    );
 }
 
 #[test]
