@@ -6,7 +6,7 @@
 #     step copies every workspace member's manifest; `cargo build --release --locked -p vrender-service`;
 #     the binary name (service/Cargo.toml [[bin]]) matches `target/release/<bin>`, ENTRYPOINT and the
 #     `serve` subcommand in CMD; EXPOSE, the HEALTHCHECK port and path, PORT, the service's default
-#     port (config.rs) and .env.example agree; non-root numeric USER created by useradd; DATA_DIR
+#     port (config/mod.rs) and .env.example agree; non-root numeric USER created by useradd; DATA_DIR
 #     created and chowned to that user; the HEALTHCHECK tool is installed; GPU image: the NVIDIA
 #     runtime variables.
 #  2. Files: every COPY source exists and is not excluded by .dockerignore; every include_str!/
@@ -78,13 +78,13 @@ BIN = m.group(1) if m else None
 ws = rd("Cargo.toml")
 members = re.findall(r'"([^"]+)"', re.search(r"members\s*=\s*\[([^\]]*)\]", ws).group(1))
 rust_version = tuple(int(x) for x in re.search(r'rust-version\s*=\s*"([\d.]+)"', ws).group(1).split(".")[:2])
-m = re.search(r'parse\(&get,\s*"PORT",\s*(\d+)\)', rd("service/src/config.rs"))
+m = re.search(r'parse\(&get,\s*"PORT",\s*(\d+)\)', rd("service/src/config/mod.rs"))
 DEFAULT_PORT = m.group(1) if m else None
 m = re.search(r"^PORT=(\d+)", rd(".env.example"), re.M)
 ENV_EXAMPLE_PORT = m.group(1) if m else None
 if not BIN: bad("service/Cargo.toml: no [[bin]] name")
-if not DEFAULT_PORT: bad('service/src/config.rs: cannot find the default of "PORT"')
-if DEFAULT_PORT != ENV_EXAMPLE_PORT: bad(f".env.example PORT={ENV_EXAMPLE_PORT} but config.rs defaults to {DEFAULT_PORT}")
+if not DEFAULT_PORT: bad('service/src/config/mod.rs: cannot find the default of "PORT"')
+if DEFAULT_PORT != ENV_EXAMPLE_PORT: bad(f".env.example PORT={ENV_EXAMPLE_PORT} but config/mod.rs defaults to {DEFAULT_PORT}")
 main_rs = rd("service/src/main.rs")
 
 ignore = [l.strip() for l in rd(".dockerignore").splitlines() if l.strip() and not l.startswith("#")]

@@ -14,46 +14,13 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
+use crate::config::EmfSink;
 use crate::queue::Queue;
 
 /// The metric's namespace, name and dimension (as in the autoscaling policies).
 pub const NAMESPACE: &str = "VRender";
 pub const METRIC: &str = "QueueDepth";
 pub const DIMENSION: (&str, &str) = ("Queue", "render");
-
-/// Where EMF lines are written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EmfSink {
-    Stdout,
-    Tcp(String),
-    Udp(String),
-}
-
-impl EmfSink {
-    /// `stdout`, `tcp://HOST:PORT` or `udp://HOST:PORT`.
-    pub fn parse(v: &str) -> Result<EmfSink, String> {
-        let v = v.trim();
-        if v.eq_ignore_ascii_case("stdout") {
-            return Ok(EmfSink::Stdout);
-        }
-        let (scheme, addr) = v
-            .split_once("://")
-            .ok_or("expected stdout, tcp://HOST:PORT or udp://HOST:PORT")?;
-        let port_ok = addr
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-        if !port_ok {
-            return Err(format!("`{addr}` is not HOST:PORT"));
-        }
-        match scheme.to_ascii_lowercase().as_str() {
-            "tcp" => Ok(EmfSink::Tcp(addr.to_string())),
-            "udp" => Ok(EmfSink::Udp(addr.to_string())),
-            _ => Err(format!(
-                "unknown scheme `{scheme}`: expected tcp:// or udp://"
-            )),
-        }
-    }
-}
 
 /// One EMF document (a single line, no newline) saying the queue holds `depth` jobs at `ts_ms`.
 pub fn queue_depth_line(depth: u64, ts_ms: i64) -> String {
@@ -155,30 +122,6 @@ pub fn spawn(sink: EmfSink, interval: Duration, queue: Arc<dyn Queue>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sinks_parse() {
-        assert_eq!(EmfSink::parse("stdout"), Ok(EmfSink::Stdout));
-        assert_eq!(
-            EmfSink::parse("tcp://127.0.0.1:25888"),
-            Ok(EmfSink::Tcp("127.0.0.1:25888".into()))
-        );
-        assert_eq!(
-            EmfSink::parse("udp://agent:25888"),
-            Ok(EmfSink::Udp("agent:25888".into()))
-        );
-        for bad in [
-            "",
-            "stderr",
-            "tcp://",
-            "tcp://host",
-            "tcp://:1",
-            "http://h:1",
-            "udp://h:0",
-        ] {
-            assert!(EmfSink::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     /// The document follows the EMF specification: `_aws.Timestamp` in ms, one metric directive
     /// whose dimension set and metric name are root members with values.

@@ -13,7 +13,7 @@ use vrender_engine::PreparedProject;
 pub struct Prepared {
     pub project: PreparedProject,
     /// Removed when the entry is evicted.
-    pub _files: Option<crate::api::projects::TempDir>,
+    pub _files: Option<crate::tempdir::TempDir>,
 }
 
 /// A cached entry: used by one preview at a time.

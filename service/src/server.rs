@@ -30,7 +30,7 @@ pub enum ServeError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
-    Auth(#[from] crate::auth::AuthConfigError),
+    Auth(#[from] crate::api::auth::AuthConfigError),
     #[error(transparent)]
     Queue(#[from] QueueError),
     #[error("startup recovery: {0}")]
@@ -201,7 +201,7 @@ impl Runtime {
         Ok(AppState {
             settings: settings.clone(),
             projects: self.store.clone(),
-            quotas: Arc::new(crate::quota::Quotas::new(
+            quotas: Arc::new(crate::policy::quota::Quotas::new(
                 settings.quotas.clone(),
                 self.store.clone(),
             )),
@@ -213,9 +213,9 @@ impl Runtime {
             orchestrator: self.orchestrator.clone(),
             ffmpeg: Arc::new(api::health::FfmpegProbe::new(settings.ffmpeg.clone())),
             started: self.started,
-            auth: Arc::new(crate::auth::Auth::from_settings(settings)?),
-            limiter: crate::auth::Limiter::from_settings(settings),
-            capacity: Arc::new(crate::capacity::Capacity::new(
+            auth: Arc::new(crate::api::auth::Auth::from_settings(settings)?),
+            limiter: crate::api::auth::Limiter::from_settings(settings),
+            capacity: Arc::new(crate::policy::capacity::Capacity::new(
                 settings.capacity.clone(),
                 &settings.data_dir,
             )),

@@ -5,7 +5,7 @@
 //! the IAM policy and the autoscaling files agree with the task definitions.
 //!
 //! The settings are found by scanning the sources, not listed here, so a setting added to
-//! `service/src/config.rs` (or an `env::var` read anywhere in the service or the engine) fails this
+//! `service/src/config/` (or an `env::var` read anywhere in the service or the engine) fails this
 //! test until `.env.example` and the task definitions have it, or it joins an allow-list below with
 //! the reason.
 
@@ -286,11 +286,16 @@ fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Every environment setting the service (and the engine under it) reads.
 fn service_settings() -> BTreeSet<String> {
-    // config.rs: every `get("X")`, `parse(&get, "X", …)`, `parse_bool(&get, "X", …)`; the scan takes
+    // config/: every `get("X")`, `parse(&get, "X", …)`, `parse_bool(&get, "X", …)`; the scan takes
     // every NAME-like string literal outside the unit tests, so a const list would be found too.
-    let config = read("service/src/config.rs");
-    let config = config.split("#[cfg(test)]").next().unwrap();
-    let mut names = env_like_literals(config);
+    let mut names = BTreeSet::new();
+    let mut config_files = Vec::new();
+    rs_files(&root().join("service/src/config"), &mut config_files);
+    for f in &config_files {
+        let config = std::fs::read_to_string(f).unwrap();
+        let config = config.split("#[cfg(test)]").next().unwrap();
+        names.extend(env_like_literals(config));
+    }
     // Reads elsewhere (`LOG_FORMAT` in cli/mod.rs, `ASSET_ROOTS` in cli/serve.rs, `FFMPEG` in the
     // engine's encoder).
     let mut files = Vec::new();

@@ -4,6 +4,7 @@
 //! chaos harness is `chaos::` (`scripts/chaos.sh` runs it alone).
 
 mod api;
+mod architecture;
 mod chaos;
 mod chunks;
 mod cli_render;

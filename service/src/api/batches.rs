@@ -14,16 +14,16 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use vrender_engine::OutputFormat;
 
+use super::auth::Caller;
+use super::error::Refusal;
 use super::error::{ApiError, ErrorBody};
 use super::extract::JsonBody;
 use super::projects::valid_id;
 use super::submit::{admit, caller_project, Problems};
 use super::templates::merged_project;
 use super::AppState;
-use crate::auth::Caller;
 use crate::jobs::NewJob;
 use crate::model::{now_millis, rfc3339, BatchItem, BatchRecord, JobStatus};
-use crate::quota::Refusal;
 
 /// Most items in one batch.
 pub const MAX_BATCH_ITEMS: usize = 1000;

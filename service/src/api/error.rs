@@ -1,5 +1,6 @@
-//! One error body everywhere (the seed's all-exceptions filter):
-//! `{statusCode, error, message, path, timestamp, requestId, details?}`.
+//! Every error response of the API: one error body everywhere (the seed's all-exceptions filter),
+//! `{statusCode, error, message, path, timestamp, requestId, details?, quota?}`, and the mapping of
+//! each domain error (store, orchestrator, quota, capacity) to its status, headers and body.
 //!
 //! Handlers return [`ApiError`], which only carries status, message and details; the
 //! [`error_bodies`] middleware adds the request's path, time and id, and also rewrites every other
@@ -16,6 +17,8 @@ use vrender_engine::{ProjectError, ValidationError};
 
 use crate::jobs::OrchestratorError;
 use crate::model::{now_millis, rfc3339};
+use crate::policy::capacity::{Overloaded, Refused};
+use crate::policy::quota::{QuotaError, QuotaExceeded};
 use crate::store::StoreError;
 
 /// One problem with a request, at a JSON path of its body (or a query parameter name).
@@ -44,7 +47,43 @@ pub struct ErrorBody {
     pub details: Vec<ErrorDetail>,
     /// Set on 429/403 answers of a quota: which limit, its value, the usage, when it resets.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub quota: Option<crate::quota::QuotaExceeded>,
+    pub quota: Option<QuotaBody>,
+}
+
+/// A refused request: which limit, its value, the current usage and when it resets.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = QuotaExceeded)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaBody {
+    /// `maxConcurrentJobs`, `jobsPerDay`, `renderMinutesPerMonth` or `maxResolution`.
+    pub limit: &'static str,
+    /// The setting that sets it.
+    pub setting: &'static str,
+    /// The limit's value.
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+    /// The user's usage (or the refused resolution).
+    #[schema(value_type = Object)]
+    pub current: serde_json::Value,
+    /// RFC 3339; absent when it resets when one of the user's jobs finishes, or never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<String>,
+    /// Also the `Retry-After` header (429 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
+}
+
+impl From<QuotaExceeded> for QuotaBody {
+    fn from(q: QuotaExceeded) -> Self {
+        QuotaBody {
+            limit: q.limit,
+            setting: q.setting,
+            value: q.value,
+            current: q.current,
+            resets_at: q.resets_at,
+            retry_after_seconds: q.retry_after_seconds,
+        }
+    }
 }
 
 /// What a handler reports; turned into an [`ErrorBody`] by [`error_bodies`].
@@ -194,6 +233,104 @@ impl From<OrchestratorError> for ApiError {
     }
 }
 
+/// 429 for a limit that time lifts (with `Retry-After`), else 403; the body's `quota` field names
+/// the limit.
+impl IntoResponse for QuotaExceeded {
+    fn into_response(self) -> Response {
+        let status = if self.time_lifts {
+            StatusCode::TOO_MANY_REQUESTS
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        let mut resp = ApiError::new(status, self.message()).into_response();
+        if let Some(s) = self.retry_after_seconds {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        // The error-body middleware puts this in the body's `quota` field.
+        resp.extensions_mut().insert(QuotaBody::from(self));
+        resp
+    }
+}
+
+/// 503 with `Retry-After`, counted in `vrender_jobs_refused_total`.
+impl IntoResponse for Overloaded {
+    fn into_response(self) -> Response {
+        crate::metrics::metrics()
+            .jobs_refused
+            .with_label_values(&[self.reason])
+            .inc();
+        let mut resp = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, self.message).into_response();
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(self.retry_after.as_secs().max(1)),
+        );
+        resp
+    }
+}
+
+/// The error of a handler that admits new work: an ordinary [`ApiError`], a quota refusal, or the
+/// server out of capacity.
+#[derive(Debug)]
+pub enum Refusal {
+    Api(ApiError),
+    Quota(Box<QuotaExceeded>),
+    /// The server is out of capacity (queue full, disk low): 503 with `Retry-After`.
+    Overloaded(Overloaded),
+}
+
+impl From<Refused> for Refusal {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Overloaded(o) => Refusal::Overloaded(o),
+            Refused::Store(e) => Refusal::Api(e.into()),
+        }
+    }
+}
+
+impl From<QuotaError> for Refusal {
+    fn from(e: QuotaError) -> Self {
+        match e {
+            QuotaError::Exceeded(q) => Refusal::Quota(q),
+            QuotaError::Store(e) => Refusal::Api(e.into()),
+        }
+    }
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Refusal::Api(e)
+    }
+}
+
+impl From<Box<QuotaExceeded>> for Refusal {
+    fn from(q: Box<QuotaExceeded>) -> Self {
+        Refusal::Quota(q)
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        Refusal::Api(e.into())
+    }
+}
+
+impl From<OrchestratorError> for Refusal {
+    fn from(e: OrchestratorError) -> Self {
+        Refusal::Api(e.into())
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Api(e) => e.into_response(),
+            Refusal::Quota(q) => (*q).into_response(),
+            Refusal::Overloaded(o) => o.into_response(),
+        }
+    }
+}
+
 const MAX_REWRITTEN_BODY: usize = 16 * 1024;
 
 /// Middleware: gives every 4xx/5xx response the [`ErrorBody`] shape.
@@ -211,7 +348,7 @@ pub async fn error_bodies(req: Request, next: Next) -> Response {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
-    let quota = parts.extensions.remove::<crate::quota::QuotaExceeded>();
+    let quota = parts.extensions.remove::<QuotaBody>();
     let (message, details) = match parts.extensions.remove::<ApiError>() {
         Some(e) => (e.message, e.details),
         None => {
@@ -266,7 +403,62 @@ fn default_message(status: StatusCode) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::refine_path;
+    use super::*;
+    use serde_json::json;
+
+    /// The answers of the policy's refusals: status, `Retry-After`, message and the `quota` field.
+    #[test]
+    fn policy_refusals_keep_their_status_headers_and_body() {
+        let daily = QuotaExceeded {
+            limit: "jobsPerDay",
+            setting: "QUOTA_JOBS_PER_DAY",
+            value: json!(3),
+            current: json!(3),
+            resets_at: Some("2026-12-08T00:00:00Z".into()),
+            retry_after_seconds: Some(42),
+            time_lifts: true,
+        };
+        let r = daily.into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "42");
+        assert_eq!(
+            r.extensions().get::<ApiError>().unwrap().message,
+            "quota exceeded: jobsPerDay (QUOTA_JOBS_PER_DAY) is 3, current 3; resets at \
+             2026-12-08T00:00:00Z"
+        );
+        assert_eq!(
+            serde_json::to_string(r.extensions().get::<QuotaBody>().unwrap()).unwrap(),
+            r#"{"limit":"jobsPerDay","setting":"QUOTA_JOBS_PER_DAY","value":3,"current":3,"resetsAt":"2026-12-08T00:00:00Z","retryAfterSeconds":42}"#
+        );
+        let size = QuotaExceeded {
+            limit: "maxResolution",
+            setting: "QUOTA_MAX_RESOLUTION",
+            value: json!("1280x720"),
+            current: json!("1920x1080"),
+            resets_at: None,
+            retry_after_seconds: None,
+            time_lifts: false,
+        };
+        let r = Refusal::from(Box::new(size)).into_response();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(r.headers().get(header::RETRY_AFTER).is_none());
+        assert_eq!(
+            serde_json::to_string(r.extensions().get::<QuotaBody>().unwrap()).unwrap(),
+            r#"{"limit":"maxResolution","setting":"QUOTA_MAX_RESOLUTION","value":"1280x720","current":"1920x1080"}"#
+        );
+        let full = Overloaded {
+            message: "the render queue is full".into(),
+            retry_after: std::time::Duration::from_millis(300),
+            reason: "queue_full",
+        };
+        let r = Refusal::from(Refused::Overloaded(full)).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            r.extensions().get::<ApiError>().unwrap().message,
+            "the render queue is full"
+        );
+    }
 
     #[test]
     fn field_paths_name_the_field() {

@@ -16,10 +16,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Extension;
 use futures_util::stream::{self, Stream};
 
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::jobs::visible_job;
 use super::AppState;
-use crate::auth::Caller;
 
 /// How often the store is read for changes.
 const POLL: Duration = Duration::from_millis(200);

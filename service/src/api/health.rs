@@ -216,7 +216,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
 }
 
 /// Free space of `DATA_DIR` and its scratch folder against `MIN_FREE_DISK_MB`.
-fn disk_health(capacity: &crate::capacity::Capacity) -> ComponentHealth {
+fn disk_health(capacity: &crate::policy::capacity::Capacity) -> ComponentHealth {
     let min_mb = capacity.settings().min_free_disk_mb;
     let mut parts = Vec::new();
     let mut low = false;

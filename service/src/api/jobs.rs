@@ -8,15 +8,15 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use vrender_engine::{GifOptions, OutputFormat, Quality};
 
+use super::auth::Caller;
+use super::error::Refusal;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::extract::JsonBody;
 use super::projects::valid_id;
 use super::submit::{accepted, job_project, Problems};
 use super::AppState;
-use crate::auth::Caller;
 use crate::jobs::NewJob;
 use crate::model::{JobRecord, JobStatus, JobView, StillSpec};
-use crate::quota::Refusal;
 use crate::store::JobQuery;
 
 /// Body of `POST /render/jobs`.

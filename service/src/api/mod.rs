@@ -16,8 +16,9 @@
 //! * `GET /api/openapi.json`, `GET /api/docs` (Swagger UI)
 //! * `GET /metrics` (Prometheus text, see [`crate::metrics`])
 //!
-//! Authentication and rate limiting: see [`crate::auth`].
+//! Authentication and rate limiting: see [`auth`].
 
+pub mod auth;
 pub mod batches;
 pub mod error;
 pub mod events;
@@ -50,12 +51,12 @@ use tracing::Span;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::{Auth, Limiter};
 use crate::config::Settings;
 use crate::jobs::Orchestrator;
 use crate::queue::Queue;
 use crate::storage::{LocalStorage, Storage};
 use crate::store::{JobStore, ProjectStore};
+use auth::{Auth, Limiter};
 use openapi_security::SecurityAddon;
 
 /// What the handlers share.
@@ -76,9 +77,9 @@ pub struct AppState {
     /// `None` when rate limiting is off.
     pub limiter: Option<Arc<Limiter>>,
     /// Per-user quotas (`QUOTA_*`; checks nothing when none is set).
-    pub quotas: Arc<crate::quota::Quotas>,
+    pub quotas: Arc<crate::policy::quota::Quotas>,
     /// Server capacity checks on new jobs (`MAX_QUEUED_JOBS`, `MIN_FREE_DISK_MB`).
-    pub capacity: Arc<crate::capacity::Capacity>,
+    pub capacity: Arc<crate::policy::capacity::Capacity>,
     /// Prepared projects of recent previews and the bound on concurrent previews.
     pub previews: Arc<crate::preview::PreviewCache>,
 }
@@ -119,7 +120,7 @@ pub struct AppState {
         batches::BatchItemView,
         error::ErrorBody,
         error::ErrorDetail,
-        crate::quota::QuotaExceeded,
+        error::QuotaBody,
         health::HealthReport,
         health::ComponentHealth,
     )),
@@ -181,11 +182,11 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::from_fn_with_state(
             auth,
-            crate::auth::authenticate,
+            auth::authenticate,
         ))
         .layer(axum::middleware::from_fn_with_state(
             limiter,
-            crate::auth::rate_limit,
+            auth::rate_limit,
         ))
         .layer(axum::middleware::from_fn(error::error_bodies))
         .layer(axum::middleware::from_fn(metrics::http_metrics))

@@ -7,14 +7,14 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use vrender_engine::{GifOptions, OutputFormat, Project};
 
+use super::auth::Caller;
 use super::error::ErrorBody;
+use super::error::Refusal;
 use super::extract::JsonBody;
 use super::submit::{accepted, job_project, Problems};
 use super::AppState;
-use crate::auth::Caller;
 use crate::jobs::NewJob;
 use crate::model::{JobView, StillSpec};
-use crate::quota::Refusal;
 
 /// Problems of a still's time and width, at `field` (`poster`, `thumbnail`; empty: top level).
 fn check_still(field: &str, spec: &StillSpec, project: &Project, problems: &mut Problems) {

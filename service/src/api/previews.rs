@@ -17,14 +17,14 @@ use axum::Extension;
 use tokio::sync::OwnedSemaphorePermit;
 use vrender_engine::{Engine, ProjectError, RenderError};
 
+use super::auth::Caller;
+use super::error::Refusal;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::extract::JsonBody;
 use super::projects::{check_project, valid_id, Checked};
 use super::AppState;
-use crate::auth::Caller;
 use crate::jobs::EngineState;
 use crate::preview::{content_key, Prepared};
-use crate::quota::Refusal;
 
 /// Image encodings of a preview.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -7,13 +7,14 @@ use axum::Json;
 use serde::Serialize;
 use vrender_engine::{AssetResolver, Project, ValidationError};
 
+use super::auth::Caller;
+use super::error::Refusal;
 use super::error::{ApiError, ErrorBody};
 use super::extract::JsonBody;
 use super::{templates, AppState};
-use crate::auth::Caller;
 use crate::model::{now_millis, rfc3339, StoredProject};
-use crate::quota::Refusal;
 use crate::storage::s3_assets;
+use crate::tempdir::TempDir;
 
 /// A stored project: the VideoProject as sent (with its `projectId`) plus `createdAt`.
 #[derive(Debug, Serialize)]
@@ -150,13 +151,15 @@ pub(crate) async fn check_project(
         .into());
     }
     templates::own(&mut template, &project);
-    state
-        .quotas
-        .check_resolution(caller, &project.user_id, project.width, project.height)?;
+    state.quotas.check_resolution(
+        caller.quota_subject(&project.user_id),
+        project.width,
+        project.height,
+    )?;
     // `s3://` sources: checked here, fetched into a temporary folder so they are validated like files.
     let (checked, fetched) = s3_assets_for_validation(state, &project).await?;
     let mut roots = state.settings.asset_roots.clone();
-    roots.extend(fetched.iter().map(|d| d.0.clone()));
+    roots.extend(fetched.iter().map(|d| d.path().to_path_buf()));
     Ok(Checked {
         project,
         template,
@@ -164,19 +167,6 @@ pub(crate) async fn check_project(
         fetched,
         resolver: AssetResolver::confined_to(roots),
     })
-}
-
-/// Removes a temporary folder when dropped.
-pub struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            if let Err(e) = std::fs::remove_dir_all(&self.0) {
-                tracing::warn!(path = %self.0.display(), error = %e, "cannot remove temporary folder");
-            }
-        }
-    }
 }
 
 /// The project to validate (its `s3://` sources replaced by downloaded copies) and the folder of the
@@ -192,7 +182,7 @@ async fn s3_assets_for_validation(
     if !s3_assets::has_s3_sources(project) {
         return Ok((project.clone(), None));
     }
-    let dir = TempDir(
+    let dir = TempDir::new(
         state
             .settings
             .data_dir
@@ -200,7 +190,7 @@ async fn s3_assets_for_validation(
             .join(format!("validate-{}", uuid::Uuid::new_v4())),
     );
     let mut checked = project.clone();
-    match s3_assets::localize(&mut checked, state.storage.as_ref(), &dir.0).await {
+    match s3_assets::localize(&mut checked, state.storage.as_ref(), dir.path()).await {
         Ok(_) => Ok((checked, Some(dir))),
         Err(s3_assets::FetchError::Invalid { path, message }) => {
             Err(ApiError::from_validation(vec![ValidationError {

@@ -9,15 +9,15 @@ use axum::Json;
 
 use vrender_engine::Project;
 
+use super::auth::Caller;
+use super::error::Refusal;
 use super::error::{ApiError, ErrorDetail};
 use super::projects::valid_id;
 use super::templates::merged_project;
 use super::AppState;
-use crate::auth::Caller;
 use crate::jobs::callback::check_url;
 use crate::jobs::{NewJob, OrchestratorError};
 use crate::model::{JobRecord, JobView, StoredProject};
-use crate::quota::Refusal;
 
 /// The problems of one request's fields, each at its JSON path (under `prefix`, e.g. `items[3].` for
 /// a batch item), turned into one 422 that lists them all.
@@ -165,7 +165,11 @@ pub async fn admit(
     let _capacity = state.capacity.admit(state.jobs.as_ref()).await?;
     let _admission = state
         .quotas
-        .admit(caller, &project.user_id, project.width, project.height)
+        .admit(
+            caller.quota_subject(&project.user_id),
+            project.width,
+            project.height,
+        )
         .await?;
     // The job renders the project checked here (pinned in its record: no second read).
     let job = NewJob {

@@ -560,8 +560,11 @@ impl Orchestrator {
     }
 
     /// `DATA_DIR` or the scratch folder below `MIN_FREE_DISK_MB`, when one is.
-    pub(crate) fn low_disk(&self) -> Option<crate::capacity::DiskSpace> {
-        crate::capacity::Capacity::new(self.settings.capacity.clone(), &self.settings.data_dir)
-            .low_disk()
+    pub(crate) fn low_disk(&self) -> Option<crate::policy::capacity::DiskSpace> {
+        crate::policy::capacity::Capacity::new(
+            self.settings.capacity.clone(),
+            &self.settings.data_dir,
+        )
+        .low_disk()
     }
 }

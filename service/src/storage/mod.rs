@@ -179,19 +179,7 @@ pub fn output_key(user_id: &str, job_id: &str, ext: &str) -> String {
     format!("renders/{folder}/{job_id}.{ext}")
 }
 
-/// Storage keys are relative paths of `[A-Za-z0-9._-]` segments, none of them `.` or `..`.
-pub fn valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 512
-        && key.split('/').all(|seg| {
-            !seg.is_empty()
-                && seg != "."
-                && seg != ".."
-                && seg
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        })
-}
+pub use crate::config::names::valid_key;
 
 #[cfg(test)]
 mod tests {

@@ -54,14 +54,7 @@ impl S3Url {
 
     /// S3's bucket naming rules (the DNS-compatible subset, no IP addresses).
     pub fn valid_bucket(b: &str) -> bool {
-        let bytes = b.as_bytes();
-        (3..=63).contains(&b.len())
-            && b.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-            && bytes[0].is_ascii_alphanumeric()
-            && bytes[b.len() - 1].is_ascii_alphanumeric()
-            && !b.contains("..")
-            && !b.split('.').all(|p| p.parse::<u8>().is_ok())
+        crate::config::names::valid_bucket(b)
     }
 }
 

@@ -304,7 +304,8 @@ impl Orchestrator {
     /// Whether a failure was the disk filling up: the error says so, or a transient failure
     /// happened with the disk now below `MIN_FREE_DISK_MB`.
     pub(crate) fn out_of_disk(&self, message: &str, transient: bool) -> bool {
-        crate::capacity::says_out_of_disk(message) || (transient && self.low_disk().is_some())
+        crate::policy::capacity::says_out_of_disk(message)
+            || (transient && self.low_disk().is_some())
     }
 
     /// How a failed render ends its try: `disk full` when the disk ran out, else by the error's

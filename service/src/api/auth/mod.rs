@@ -1,4 +1,4 @@
-//! Authentication (API keys and JWTs: HS256, RS256/ES256, JWKS; see [`crate::jwt`]) and per-key/IP
+//! Authentication (API keys and JWTs: HS256, RS256/ES256, JWKS; see [`jwt`]) and per-key/IP
 //! rate limiting.
 //!
 //! Authentication is off unless `API_KEYS`, `API_KEYS_FILE`, `JWT_SECRET`, `JWT_PUBLIC_KEY_FILE` or
@@ -29,6 +29,9 @@ use sha2::{Digest, Sha256};
 
 use crate::api::error::ApiError;
 use crate::config::{ApiKeyEntry, Settings};
+use crate::policy::quota::Subject;
+
+pub mod jwt;
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +62,14 @@ impl Caller {
         }
     }
 
+    /// Whose quota an action on `owner`'s project counts against (an admin's counts against none).
+    pub fn quota_subject<'a>(&self, owner: &'a str) -> Subject<'a> {
+        Subject {
+            user_id: owner,
+            admin: matches!(self, Caller::User { admin: true, .. }),
+        }
+    }
+
     /// The authenticated userId, admins included.
     pub fn user_id(&self) -> Option<&str> {
         match self {
@@ -83,13 +94,13 @@ pub enum AuthConfigError {
         message: String,
     },
     #[error(transparent)]
-    Jwt(#[from] crate::jwt::JwtConfigError),
+    Jwt(#[from] jwt::JwtConfigError),
 }
 
 /// The authentication settings in usable form.
 pub struct Auth {
     keys: HashMap<[u8; 32], ApiKeyEntry>,
-    jwt: Option<crate::jwt::JwtVerifier>,
+    jwt: Option<jwt::JwtVerifier>,
 }
 
 #[derive(Deserialize)]
@@ -113,7 +124,7 @@ impl Auth {
                 keys.insert(e.sha256, e);
             }
         }
-        let jwt = crate::jwt::JwtVerifier::from_settings(settings)?;
+        let jwt = jwt::JwtVerifier::from_settings(settings)?;
         Ok(Auth { keys, jwt })
     }
 

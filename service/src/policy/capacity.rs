@@ -6,48 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-
-use crate::api::error::ApiError;
-use crate::config::ConfigError;
+use crate::config::CapacitySettings;
 use crate::model::JobStatus;
-use crate::store::{JobQuery, JobStore};
+use crate::store::{JobQuery, JobStore, StoreError};
 
 /// `Retry-After` of a refusal because the queue is full.
 pub const QUEUE_FULL_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// `Retry-After` of a refusal because the disk is low.
 pub const DISK_LOW_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CapacitySettings {
-    /// `MAX_QUEUED_JOBS` (unset or 0: no limit): jobs waiting (`queued`) beyond which new jobs are
-    /// refused.
-    pub max_queued_jobs: Option<u64>,
-    /// `MIN_FREE_DISK_MB` (default 1024; 0: not checked): free space `DATA_DIR` and its scratch
-    /// folder must keep for new jobs to be accepted.
-    pub min_free_disk_mb: u64,
-}
-
-impl CapacitySettings {
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let num = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError {
-                    name,
-                    value: v.clone(),
-                    message: "expected a whole number (0 turns the check off)".into(),
-                }),
-            }
-        };
-        let max_queued = num("MAX_QUEUED_JOBS", 0)?;
-        Ok(CapacitySettings {
-            max_queued_jobs: (max_queued > 0).then_some(max_queued),
-            min_free_disk_mb: num("MIN_FREE_DISK_MB", 1024)?,
-        })
-    }
-}
 
 /// Free space of one folder's file system.
 #[derive(Debug, Clone)]
@@ -75,28 +41,14 @@ pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
     Ok(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
-/// Why a new job is refused now; answers 503 with `Retry-After`.
-#[derive(Debug, Clone)]
+/// Why a new job is refused now; the API answers 503 with `Retry-After`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
 pub struct Overloaded {
     pub message: String,
     pub retry_after: Duration,
     /// `queue_full` or `disk_low`, the label of `vrender_jobs_refused_total`.
     pub reason: &'static str,
-}
-
-impl IntoResponse for Overloaded {
-    fn into_response(self) -> Response {
-        crate::metrics::metrics()
-            .jobs_refused
-            .with_label_values(&[self.reason])
-            .inc();
-        let mut resp = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, self.message).into_response();
-        resp.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(self.retry_after.as_secs().max(1)),
-        );
-        resp
-    }
 }
 
 /// The capacity checks of one process.
@@ -195,10 +147,13 @@ impl Capacity {
 }
 
 /// Why [`Capacity::admit`] said no.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Refused {
+    #[error(transparent)]
     Overloaded(Overloaded),
-    Store(crate::store::StoreError),
+    /// The waiting jobs could not be counted.
+    #[error(transparent)]
+    Store(StoreError),
 }
 
 /// Whether an error message says the disk is full (`ENOSPC`, `EDQUOT`). The orchestrator also
@@ -214,35 +169,6 @@ pub fn says_out_of_disk(error: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn settings() {
-        let get = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let s = CapacitySettings::from_lookup(&get(&[])).unwrap();
-        assert_eq!(s.max_queued_jobs, None);
-        assert_eq!(s.min_free_disk_mb, 1024);
-        let s = CapacitySettings::from_lookup(&get(&[
-            ("MAX_QUEUED_JOBS", "50"),
-            ("MIN_FREE_DISK_MB", "0"),
-        ]))
-        .unwrap();
-        assert_eq!(s.max_queued_jobs, Some(50));
-        assert_eq!(s.min_free_disk_mb, 0);
-        for (k, v) in [("MAX_QUEUED_JOBS", "-1"), ("MIN_FREE_DISK_MB", "lots")] {
-            let pairs: &'static [(&'static str, &'static str)] = Box::leak(Box::new([(k, v)]));
-            assert_eq!(
-                CapacitySettings::from_lookup(&get(pairs)).unwrap_err().name,
-                k
-            );
-        }
-    }
 
     #[test]
     fn free_space_of_a_real_folder_and_of_a_missing_one() {

@@ -3,6 +3,9 @@
 //! Every setting has a default that runs the service on one machine with no external servers
 //! ("embedded mode"). `REDIS_URL` selects the Redis queue and `MONGODB_URI` the MongoDB store; the
 //! S3 settings are read and reported but not used yet.
+//!
+//! [`env`] parses one value (a leaf); `quota.rs`, `capacity.rs` and `emf.rs` read the settings of
+//! one part each, so that the parts' modules import the settings and never the other way round.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -10,28 +13,17 @@ use std::time::Duration;
 
 use vrender_engine::Limits;
 
-/// Settings read by [`crate::quota::QuotaSettings::from_lookup`] (listed here so every setting is
-/// named in this file).
-pub const QUOTA_SETTINGS: [&str; 6] = [
-    "QUOTA_MAX_CONCURRENT_JOBS",
-    "QUOTA_JOBS_PER_DAY",
-    "QUOTA_RENDER_MINUTES_PER_MONTH",
-    "QUOTA_MAX_RESOLUTION",
-    "QUOTA_DAY_SECONDS",
-    "QUOTA_OVERRIDES",
-];
+mod capacity;
+mod emf;
+pub mod env;
+pub mod names;
+mod quota;
 
-/// Settings read by [`crate::capacity::CapacitySettings::from_lookup`].
-pub const CAPACITY_SETTINGS: [&str; 2] = ["MAX_QUEUED_JOBS", "MIN_FREE_DISK_MB"];
-
-/// A setting that is present but cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("setting {name}={value:?}: {message}")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub value: String,
-    pub message: String,
-}
+pub use capacity::CapacitySettings;
+pub use emf::EmfSink;
+pub use env::ConfigError;
+use env::{bad, parse, parse_bool, parse_seconds};
+pub use quota::{MaxResolution, QuotaLimits, QuotaSettings};
 
 /// Everything the service reads from its environment.
 #[derive(Debug, Clone)]
@@ -141,10 +133,10 @@ pub struct Settings {
     /// `JSON_MAX_ARRAY_LEN` (default 100000): most elements of one array in a request body.
     pub json_max_array_len: usize,
     /// `MAX_QUEUED_JOBS`, `MIN_FREE_DISK_MB`: server capacity checks on new jobs; see
-    /// [`crate::capacity`].
-    pub capacity: crate::capacity::CapacitySettings,
-    /// `QUOTA_*`: per-user quotas (all off by default); see [`crate::quota`].
-    pub quotas: crate::quota::QuotaSettings,
+    /// [`crate::policy::capacity`].
+    pub capacity: CapacitySettings,
+    /// `QUOTA_*`: per-user quotas (all off by default); see [`crate::policy::quota`].
+    pub quotas: QuotaSettings,
     /// `JWT_PUBLIC_KEY_FILE`: PEM public key (RSA → RS256, EC P-256 → ES256) of accepted JWTs.
     pub jwt_public_key_file: Option<PathBuf>,
     /// `JWT_JWKS_FILE`: a JWKS file (`{"keys":[…]}`) of accepted JWT keys, chosen by `kid`.
@@ -158,7 +150,7 @@ pub struct Settings {
     /// `ERROR_WEBHOOK_TIMEOUT_MS` (default 5000): per-post timeout of the error webhook.
     pub error_webhook_timeout: Duration,
     /// `CLOUDWATCH_EMF`: where the queue depth goes as CloudWatch EMF lines (off by default).
-    pub cloudwatch_emf: Option<crate::emf::EmfSink>,
+    pub cloudwatch_emf: Option<EmfSink>,
     /// `CLOUDWATCH_EMF_INTERVAL_SECS` (default 60): how often.
     pub cloudwatch_emf_interval: Duration,
 }
@@ -307,9 +299,7 @@ impl Settings {
         }
         let cloudwatch_emf = match get("CLOUDWATCH_EMF") {
             None => None,
-            Some(v) => {
-                Some(crate::emf::EmfSink::parse(&v).map_err(|m| bad("CLOUDWATCH_EMF", &v, m))?)
-            }
+            Some(v) => Some(EmfSink::parse(&v).map_err(|m| bad("CLOUDWATCH_EMF", &v, m))?),
         };
         let emf_secs: u64 = parse(&get, "CLOUDWATCH_EMF_INTERVAL_SECS", 60)?;
         if emf_secs == 0 {
@@ -325,8 +315,8 @@ impl Settings {
             cloudwatch_emf_interval: Duration::from_secs(emf_secs),
             json_max_depth,
             json_max_array_len,
-            quotas: crate::quota::QuotaSettings::from_lookup(&get)?,
-            capacity: crate::capacity::CapacitySettings::from_lookup(&get)?,
+            quotas: QuotaSettings::from_lookup(&get)?,
+            capacity: CapacitySettings::from_lookup(&get)?,
             jwt_public_key_file: get("JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
             jwt_jwks_file: get("JWT_JWKS_FILE").map(PathBuf::from),
             trust_proxy_headers,
@@ -455,7 +445,7 @@ fn s3_settings(get: &impl Fn(&str) -> Option<String>) -> Result<S3Settings, Conf
         None => String::new(),
         Some(v) => {
             let p = v.trim().trim_matches('/');
-            if !crate::storage::valid_key(p) || p.len() > 200 {
+            if !names::valid_key(p) || p.len() > 200 {
                 return Err(bad(
                     "S3_PREFIX",
                     &v,
@@ -468,7 +458,7 @@ fn s3_settings(get: &impl Fn(&str) -> Option<String>) -> Result<S3Settings, Conf
     let mut asset_buckets = Vec::new();
     if let Some(v) = get("S3_ASSET_BUCKETS") {
         for b in v.split(',').map(str::trim).filter(|b| !b.is_empty()) {
-            if !crate::storage::S3Url::valid_bucket(b) {
+            if !names::valid_bucket(b) {
                 return Err(bad(
                     "S3_ASSET_BUCKETS",
                     &v,
@@ -518,65 +508,6 @@ fn built_with(
             ),
         )),
         v => Ok(v),
-    }
-}
-
-pub(crate) fn bad(name: &'static str, value: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        name,
-        value: value.to_string(),
-        message: message.into(),
-    }
-}
-
-pub(crate) fn parse<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: T,
-) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    match get(name) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|e: T::Err| bad(name, &v, e.to_string())),
-    }
-}
-
-/// A finite number of seconds of at least `min`.
-fn parse_seconds(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: f64,
-    min: f64,
-) -> Result<f64, ConfigError> {
-    let v: f64 = parse(get, name, default)?;
-    if !v.is_finite() || v < min {
-        let expected = if min > 0.0 {
-            "expected a number of seconds above 0"
-        } else {
-            "expected a number of seconds, 0 or more"
-        };
-        return Err(bad(name, &v.to_string(), expected));
-    }
-    Ok(v)
-}
-
-fn parse_bool(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match get(name) {
-        None => Ok(default),
-        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok(true),
-            "0" | "false" | "no" | "off" => Ok(false),
-            _ => Err(bad(name, &v, "expected true or false")),
-        },
     }
 }
 
