@@ -13,7 +13,7 @@ pub mod timing;
 use std::path::{Path, PathBuf};
 
 pub use player::{ClipPlayer, VideoFrame, YuvMatrix};
-pub use probe::{check_decodes, probe, ClipInfo};
+pub use probe::{check_decodes, media_runs, probe, ClipInfo, MediaRuns};
 pub use timing::{clip_end, ClipTiming};
 
 use crate::error::AssetError;
