@@ -81,8 +81,10 @@ impl Engine {
         cancel: &CancelToken,
     ) -> Result<RenderStats, RenderError> {
         let started = Instant::now();
-        self.check(project, &request.limits, &request.assets)?;
-        let total = total_frames(project);
+        let media = self.media_index(&request.assets);
+        self.check(project, &request.limits, &media)?;
+        let timeline = Timeline::new(project);
+        let total = timeline.total_frames();
         let covered: u64 = request.chunks.iter().map(|c| c.frames).sum();
         if covered != total {
             return Err(RenderError::Request(format!(
@@ -96,16 +98,12 @@ impl Engine {
             } else {
                 let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
                 let end = (total as f64 * rate).round() as u64;
-                crate::audio::AudioMixer::for_project(
-                    project,
-                    &request.assets,
-                    &self.media_tools(),
-                    end,
-                )?
-                .map(|mixer| {
-                    Box::new(crate::audio::MixerSource::new(mixer, 0))
-                        as Box<dyn crate::encoder::AudioSource>
-                })
+                crate::audio::AudioMixer::for_prepared(project, &timeline, &media, end)?.map(
+                    |mixer| {
+                        Box::new(crate::audio::MixerSource::new(mixer, 0))
+                            as Box<dyn crate::encoder::AudioSource>
+                    },
+                )
             };
         let config = ConcatConfig {
             chunks: request.chunks.clone(),

@@ -1,5 +1,6 @@
 //! Error types of the engine. Each says what went wrong and where (a JSON path or a file).
 
+pub use crate::media::AssetError;
 use crate::project::ValidationError;
 
 /// The project could not be read, parsed or validated. Never worth retrying.
@@ -65,21 +66,6 @@ impl From<Vec<ValidationError>> for ProjectError {
     fn from(errors: Vec<ValidationError>) -> Self {
         ProjectError::Invalid(errors)
     }
-}
-
-/// A media file could not be used.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum AssetError {
-    #[error("`{src}`: {reason}")]
-    Rejected { src: String, reason: String },
-    #[error("`{src}`: file not found")]
-    NotFound { src: String },
-    #[error("`{src}`: cannot decode {what}: {reason}")]
-    Corrupt {
-        src: String,
-        what: &'static str,
-        reason: String,
-    },
 }
 
 /// Anything that stops a render.

@@ -8,6 +8,7 @@ mod captions;
 mod chunked;
 mod compositor_paths;
 mod golden;
+mod media_once;
 mod outputs;
 mod schema;
 mod text_fonts;

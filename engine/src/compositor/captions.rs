@@ -12,7 +12,7 @@ use super::atlas::{AtlasItem, AtlasSlot};
 use super::gpu::Gpu;
 use super::layout::GpuLayer;
 use super::text::{Measured, TextJob, TextSystem};
-use crate::assets::AssetResolver;
+use crate::media::MediaIndex;
 use crate::project::{Cue, Layer};
 use crate::RenderError;
 
@@ -63,14 +63,11 @@ pub(super) fn active(timed: &[TimedSource], t: f64) -> Option<&TimedSource> {
 }
 
 /// The layer's cues: its caption file (validated) or inline cues.
-pub(super) fn cues(
-    layer: &Layer,
-    assets: &AssetResolver,
-    path: &str,
-) -> Result<Vec<Cue>, RenderError> {
+pub(super) fn cues(layer: &Layer, media: &MediaIndex, path: &str) -> Result<Vec<Cue>, RenderError> {
     match (&layer.src, &layer.cues) {
-        (Some(src), _) => assets
-            .load_captions(src)
+        (Some(src), _) => media
+            .captions(src)
+            .map(|cues| cues.as_ref().clone())
             .map_err(|source| RenderError::Asset {
                 path: format!("{path}.src"),
                 source,

@@ -9,11 +9,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use glyphon::fontdb;
 
-use crate::assets::AssetResolver;
+use crate::media::MediaIndex;
 use crate::project::{FontFamilies, FontStyle, Layer, Project, ValidationError};
 use crate::RenderError;
 
@@ -69,17 +68,15 @@ pub struct ProjectFonts {
 pub fn load_project_fonts(
     db: &mut fontdb::Database,
     project: &Project,
-    assets: &AssetResolver,
+    media: &MediaIndex,
 ) -> Result<ProjectFonts, RenderError> {
     let mut out = ProjectFonts::default();
     for (i, f) in project.fonts.iter().enumerate() {
-        let data = assets
-            .load_font(&f.src)
-            .map_err(|source| RenderError::Asset {
-                path: format!("fonts[{i}].src"),
-                source,
-            })?;
-        let ids = db.load_font_source(fontdb::Source::Binary(Arc::new(data)));
+        let data = media.font(&f.src).map_err(|source| RenderError::Asset {
+            path: format!("fonts[{i}].src"),
+            source,
+        })?;
+        let ids = db.load_font_source(fontdb::Source::Binary(data));
         let Some(&first) = ids.first() else {
             for id in out.faces.drain(..) {
                 db.remove_face(id);

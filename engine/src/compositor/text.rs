@@ -12,7 +12,7 @@ use glyphon::{
 
 use super::fonts::{self, ProjectFonts};
 use super::text_shape::{self as ts, ShapeSpec};
-use crate::assets::AssetResolver;
+use crate::media::MediaIndex;
 use crate::project::{Layer, LayerKind, Project, TextAlign};
 use crate::RenderError;
 
@@ -169,12 +169,12 @@ impl TextSystem {
     pub fn load(
         &mut self,
         project: &Project,
-        assets: &AssetResolver,
+        media: &MediaIndex,
     ) -> Result<ProjectFonts, RenderError> {
         if project.fonts.is_empty() {
             return Ok(ProjectFonts::default());
         }
-        fonts::load_project_fonts(self.fonts.db_mut(), project, assets)
+        fonts::load_project_fonts(self.fonts.db_mut(), project, media)
     }
 
     /// Removes a render's project fonts, and the shaping caches that refer to them.

@@ -100,10 +100,10 @@ impl VideoSlot {
     /// Makes the frame shown at `tau` seconds into the layer current in the textures (uploading it
     /// only if it is not already there) and returns its source index.
     pub fn show(&mut self, gpu: &Gpu, tau: f64) -> Result<u64, RenderError> {
-        let frame = self
-            .player
-            .frame_at(tau)
-            .map_err(|e| e.into_render_error(&self.path, &self.src))?;
+        let frame = self.player.frame_at(tau).map_err(|e| RenderError::Asset {
+            path: self.path.clone(),
+            source: e.to_asset_error(&self.src),
+        })?;
         if self.uploaded != Some(frame.source_index) {
             self.upload(gpu, &frame);
             self.uploaded = Some(frame.source_index);

@@ -9,6 +9,7 @@ mod animation;
 mod audio_track;
 pub mod captions;
 mod color;
+mod facts;
 mod memory;
 pub mod merge;
 mod schema;
@@ -22,6 +23,7 @@ mod video_check;
 pub use animation::{AnimatedProperty, Animation, Easing};
 pub use audio_track::AudioTrack;
 pub use color::{Color, ColorParseError};
+pub use facts::{ClipFacts, MediaFacts};
 pub use merge::{MergeError, MergeValues, MissingField, Template};
 pub use schema::project_json_schema;
 pub use style::{
@@ -32,7 +34,7 @@ pub use text_style::{
     Cue, CueWord, FontFamilies, FontSource, FontStyle, FontWeight, Highlight, TextBackground,
     VerticalAlign, WeightKeyword,
 };
-pub use validate::{Limits, ValidationError};
+pub use validate::{Limits, ValidationError, MAX_VIDEO_SIDE};
 pub use video::{Fit, FitPlacement, MAX_SPEED, MIN_SPEED};
 
 use schemars::JsonSchema;

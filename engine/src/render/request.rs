@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::assets::AssetResolver;
+use crate::media::AssetResolver;
 use crate::project::{GifOptions, Limits, OutputFormat, Quality};
 use crate::stills::StillOutput;
 

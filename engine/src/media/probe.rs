@@ -198,7 +198,7 @@ pub fn probe(ffprobe: &Path, file: &Path) -> Result<ClipInfo, VideoError> {
     })
 }
 
-/// Decodes the first frame of `file` with `ffmpeg` (as [`super::ClipPlayer`] would): fails when the
+/// Decodes the first frame of `file` with `ffmpeg` (as the video player would): fails when the
 /// installed ffmpeg has no decoder for the codec or the first frame is broken.
 pub fn check_decodes(ffmpeg: &Path, file: &Path, info: &ClipInfo) -> Result<(), VideoError> {
     count(file, |r| r.test_decodes += 1);
