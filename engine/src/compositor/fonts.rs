@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use glyphon::fontdb;
 
+use super::ComposeError;
 use crate::media::MediaIndex;
 use crate::project::{FontFamilies, FontStyle, Layer, Project, ValidationError};
-use crate::RenderError;
 
 const BUNDLED_FONTS: [&[u8]; 2] = [
     include_bytes!("../../../assets/fonts/DejaVuSans.ttf"),
@@ -69,10 +69,10 @@ pub fn load_project_fonts(
     db: &mut fontdb::Database,
     project: &Project,
     media: &MediaIndex,
-) -> Result<ProjectFonts, RenderError> {
+) -> Result<ProjectFonts, ComposeError> {
     let mut out = ProjectFonts::default();
     for (i, f) in project.fonts.iter().enumerate() {
-        let data = media.font(&f.src).map_err(|source| RenderError::Asset {
+        let data = media.font(&f.src).map_err(|source| ComposeError::Asset {
             path: format!("fonts[{i}].src"),
             source,
         })?;
@@ -97,11 +97,8 @@ pub fn load_project_fonts(
 }
 
 /// A validation error at `path`, as a render error.
-pub fn invalid(path: String, message: String) -> RenderError {
-    RenderError::Project(crate::ProjectError::Invalid(vec![ValidationError {
-        path,
-        message,
-    }]))
+pub fn invalid(path: String, message: String) -> ComposeError {
+    ComposeError::Invalid(vec![ValidationError { path, message }])
 }
 
 /// The family name of `db` that `name` means (case-insensitive, project aliases first).
@@ -134,7 +131,7 @@ pub fn resolve_chain(
     fonts: &ProjectFonts,
     font: Option<&FontFamilies>,
     path: &str,
-) -> Result<Vec<String>, RenderError> {
+) -> Result<Vec<String>, ComposeError> {
     let Some(font) = font else {
         return Ok(vec![DEFAULT_FONT.to_string()]);
     };

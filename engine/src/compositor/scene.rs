@@ -16,12 +16,12 @@ use super::gpu::Gpu;
 use super::layout::*;
 use super::text::{TextJob, TextSystem};
 use super::video::VideoSlot;
+use super::ComposeError;
 use super::Compositor;
 use crate::media::MediaIndex;
 use crate::project::{Fill, Layer, LayerKind, Project, ShapeKind};
 use crate::timeline::Timeline;
 use crate::video::{ClipPlayer, ClipTiming};
-use crate::RenderError;
 
 /// What kind of pixels a layer has, as far as choosing its shader goes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -182,7 +182,7 @@ impl<'p> Scene<'p> {
         project: Cow<'p, Project>,
         timeline: Timeline,
         media: &MediaIndex,
-    ) -> Result<Scene<'p>, RenderError> {
+    ) -> Result<Scene<'p>, ComposeError> {
         let owned = project;
         let project: &Project = &owned;
         let mut videos: Vec<VideoSlot> = Vec::new();
@@ -198,7 +198,7 @@ impl<'p> Scene<'p> {
                 let p = match layer.kind {
                     LayerKind::Image => {
                         let src = layer.src.as_deref().unwrap_or_default();
-                        let asset_err = |source| RenderError::Asset {
+                        let asset_err = |source| ComposeError::Asset {
                             path: format!("{path}.src"),
                             source,
                         };
@@ -295,11 +295,11 @@ impl<'p> Scene<'p> {
                     LayerKind::Video => {
                         let src = layer.src.as_deref().unwrap_or_default();
                         let src_path = format!("{path}.src");
-                        let file = media.resolve(src).map_err(|source| RenderError::Asset {
+                        let file = media.resolve(src).map_err(|source| ComposeError::Asset {
                             path: src_path.clone(),
                             source,
                         })?;
-                        let video_err = |e: crate::media::VideoError| RenderError::Asset {
+                        let video_err = |e: crate::media::VideoError| ComposeError::Asset {
                             path: src_path.clone(),
                             source: e.to_asset_error(src),
                         };
@@ -599,7 +599,7 @@ impl FontsGuard {
         text: &Arc<Mutex<TextSystem>>,
         project: &Project,
         media: &MediaIndex,
-    ) -> Result<Self, RenderError> {
+    ) -> Result<Self, ComposeError> {
         let loaded = text
             .lock()
             .unwrap_or_else(|e| e.into_inner())

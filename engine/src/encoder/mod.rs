@@ -21,7 +21,16 @@ pub use ffmpeg::{ffmpeg_version, FfmpegEncoder};
 pub use formats::{x265_settings, GifOutput, BT709_TAGS};
 
 use crate::project::{OutputFormat, Quality};
-use crate::render::EncoderPreference;
+
+/// Which encoder to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncoderPreference {
+    /// NVENC when compiled in (`nvenc` feature) and present, else x264.
+    #[default]
+    Auto,
+    /// Always the ffmpeg/x264 path.
+    Software,
+}
 
 /// The encoder failed.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ mod animation;
 mod audio_track;
 pub mod captions;
 mod color;
+mod error;
 mod facts;
 mod memory;
 pub mod merge;
@@ -23,6 +24,7 @@ mod video_check;
 pub use animation::{AnimatedProperty, Animation, Easing};
 pub use audio_track::AudioTrack;
 pub use color::{Color, ColorParseError};
+pub use error::ProjectError;
 pub use facts::{ClipFacts, MediaFacts};
 pub use merge::{MergeError, MergeValues, MissingField, Template};
 pub use schema::project_json_schema;
@@ -39,8 +41,6 @@ pub use video::{Fit, FitPlacement, MAX_SPEED, MIN_SPEED};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-use crate::error::ProjectError;
 
 /// A whole video: size, rate, quality, the timeline of compositions and audio tracks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

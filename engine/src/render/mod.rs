@@ -5,17 +5,22 @@
 //! One `Engine` is `Send + Sync` and may run several renders at once from different threads.
 //!
 //! The caller's types are in `request.rs`, the frame loop in `frames.rs`, single frames and
-//! prepared projects in `single.rs`.
+//! prepared projects in `single.rs`, chunked renders in `chunk.rs`, posters and thumbnails in
+//! `stills.rs`, the render's error in `error.rs`.
 
+pub mod chunk;
+mod error;
 mod frames;
 mod request;
 mod single;
+pub mod stills;
 
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use error::RenderError;
 pub use request::*;
 pub use single::PreparedProject;
 
@@ -23,8 +28,8 @@ use crate::compositor::gpu::Gpu;
 use crate::compositor::text::TextSystem;
 use crate::compositor::{Compositor, FrameTarget, Reuse, Scene};
 use crate::encoder::{self, EncoderConfig};
-use crate::error::{ProjectError, RenderError};
 use crate::media::{AssetResolver, MediaIndex, ProbeCache};
+use crate::project::ProjectError;
 use crate::project::{Limits, OutputFormat, Project};
 use crate::timeline::Timeline;
 use frames::FramePlan;

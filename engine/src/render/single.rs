@@ -3,14 +3,14 @@
 
 use std::borrow::Cow;
 
+use super::error::RenderError;
 use super::frames::FramePlan;
+use super::stills::{self, StillOutput};
 use super::{CancelToken, Engine, RenderRequest};
 use crate::compositor::{FrameTarget, Reuse, Scene};
 use crate::encoder::{DiscardEncoder, Frame};
-use crate::error::{ProjectError, RenderError};
 use crate::media::AssetResolver;
-use crate::project::{Limits, OutputFormat, Project};
-use crate::stills::{self, StillOutput};
+use crate::project::{Limits, OutputFormat, Project, ProjectError};
 use crate::timeline::Timeline;
 
 impl Engine {

@@ -13,12 +13,12 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::error::RenderError;
+use super::{CancelToken, Engine, Progress, RenderRequest, RenderStats};
 use crate::encoder::concat::{concat, ChunkFile, ConcatConfig};
-use crate::error::RenderError;
+use crate::media::AssetResolver;
 use crate::project::{Limits, OutputFormat, Project};
-use crate::render::{CancelToken, Engine, Progress, RenderRequest, RenderStats};
 use crate::timeline::Timeline;
-use crate::AssetResolver;
 
 /// Splits `0..total_frames` into consecutive ranges of `frames_per_chunk` frames (the last one may
 /// be shorter). `frames_per_chunk` 0 counts as 1.
