@@ -5,28 +5,41 @@
 //! [`compositor`] (wgpu + WGSL: layers, blend modes, RGBA → YUV on the GPU) → [`encoder`]
 //! (x264 through an `ffmpeg` child process, NVENC behind the `nvenc` feature) → the output file.
 //! [`audio`] mixes the project's audio tracks (and the sound of video layers) into the same file;
-//! [`video`] probes and decodes the clips of video layers.
+//! [`media`] resolves and probes media files, each once per render; [`video`] decodes the clips of
+//! video layers; [`render`] drives it all.
+//!
+//! The modules import one way (checked by the `architecture` test): `project` ← `timeline` ←
+//! `media` ← {`video`, `audio`, `compositor`, `encoder`} ← `render`; nothing imports `render`, and
+//! `project` and `timeline` read no file.
 
-pub mod assets;
 pub mod audio;
-pub mod chunk;
 pub mod compositor;
 pub mod encoder;
-pub mod error;
+pub mod media;
 pub mod project;
-pub mod stills;
+pub mod render;
 pub mod timeline;
 pub mod video;
 
-pub use assets::AssetResolver;
-pub use chunk::{chunk_ranges, ConcatRequest};
-pub use encoder::ChunkFile;
-pub use error::{AssetError, ProjectError, RenderError};
-pub use project::*;
-pub use stills::StillOutput;
-pub mod render;
+/// The error types of every layer, under their old paths.
+pub mod error {
+    pub use crate::compositor::ComposeError;
+    pub use crate::media::AssetError;
+    pub use crate::project::ProjectError;
+    pub use crate::render::RenderError;
+}
 
+/// The resolver's old home: `vrender_engine::assets::AssetResolver` still names it.
+pub use media::resolver as assets;
+/// Chunked rendering and stills live under `render/`; their old paths still name them.
+pub use render::{chunk, stills};
+
+pub use encoder::ChunkFile;
+pub use media::{AssetError, AssetResolver, MediaIndex};
+pub use project::*;
+pub use render::chunk::{chunk_ranges, ConcatRequest};
+pub use render::stills::StillOutput;
 pub use render::{
     AdapterSummary, CancelToken, EncoderPreference, Engine, EngineConfig, Phase, PreparedProject,
-    Progress, RenderRequest, RenderStats,
+    Progress, RenderError, RenderRequest, RenderStats,
 };

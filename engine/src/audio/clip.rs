@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 use super::{secs_to_frames, AudioError, Track, SAMPLE_RATE};
-use crate::assets::AssetResolver;
+use crate::media::{ClipInfo, MediaIndex, StderrTail};
 use crate::project::{LayerKind, Project};
 use crate::timeline::Timeline;
-use crate::video::{self, ClipInfo, ClipTiming, MediaTools, StderrTail};
+use crate::video::{self, ClipTiming};
 
 /// One video layer's sound.
 pub(crate) struct ClipAudio {
@@ -219,16 +219,14 @@ impl ClipAudio {
     }
 }
 
-/// Mixer tracks for the sound of every unmuted video layer of `project` whose clip has audio.
-/// `total_frames` is the output length in 48 kHz frames.
+/// Mixer tracks for the sound of every unmuted video layer of `project` whose clip has audio (clips
+/// as `media` knows them). `total_frames` is the output length in 48 kHz frames.
 pub(super) fn clip_tracks(
     project: &Project,
-    assets: &AssetResolver,
-    tools: &MediaTools,
+    timeline: &Timeline,
+    media: &MediaIndex,
     total_frames: u64,
 ) -> Result<Vec<Track>, AudioError> {
-    let timeline = Timeline::new(project);
-    let mut probed: std::collections::HashMap<PathBuf, ClipInfo> = Default::default();
     let mut tracks = Vec::new();
     for (ci, comp) in project.frames.iter().enumerate() {
         let comp_start = timeline.composition_start(ci).unwrap_or(0.0);
@@ -239,26 +237,19 @@ pub(super) fn clip_tracks(
             }
             let path = format!("frames[{ci}].layers[{li}].src");
             let src = layer.src.clone().unwrap_or_default();
-            let file = assets.resolve(&src).map_err(|source| AudioError::Asset {
+            let file = media.resolve(&src).map_err(|source| AudioError::Asset {
                 path: path.clone(),
                 source,
             })?;
-            let info = match probed.get(&file) {
-                Some(i) => i.clone(),
-                None => {
-                    let i = video::probe(&tools.ffprobe, &file).map_err(|e| AudioError::Track {
-                        path: path.clone(),
-                        message: e.to_asset_error(&src).to_string(),
-                    })?;
-                    probed.insert(file.clone(), i.clone());
-                    i
-                }
-            };
+            let info = media.clip(&file).map_err(|e| AudioError::Track {
+                path: path.clone(),
+                message: e.to_asset_error(&src).to_string(),
+            })?;
             if !info.has_audio {
                 continue;
             }
             if let Some(t) = prepare(
-                &tools.ffmpeg,
+                &media.tools().ffmpeg,
                 &file,
                 &info,
                 layer,

@@ -77,10 +77,9 @@ mod stream;
 
 use std::path::Path;
 
-use crate::assets::AssetResolver;
-use crate::error::AssetError;
+use crate::media::{AssetError, AssetResolver, MediaIndex, MediaTools};
 use crate::project::{AudioTrack, LayerKind, Project};
-use crate::video::MediaTools;
+use crate::timeline::Timeline;
 
 pub use decode::{MAX_SOURCE_CHANNELS, MAX_SOURCE_RATE, MIN_SOURCE_RATE};
 #[cfg(feature = "preview")]
@@ -335,14 +334,26 @@ impl AudioMixer {
         tools: &MediaTools,
         total_frames: u64,
     ) -> Result<Option<AudioMixer>, AudioError> {
+        let media = MediaIndex::new(assets.clone(), tools.clone());
+        AudioMixer::for_prepared(project, &Timeline::new(project), &media, total_frames)
+    }
+
+    /// [`AudioMixer::for_project`] with the render's timeline and media index (each clip probed at
+    /// most once per render, by whichever stage asks first).
+    pub fn for_prepared(
+        project: &Project,
+        timeline: &Timeline,
+        media: &MediaIndex,
+        total_frames: u64,
+    ) -> Result<Option<AudioMixer>, AudioError> {
         if !AudioMixer::may_sound(project) {
             return Ok(None);
         }
-        let clips = clip::clip_tracks(project, assets, tools, total_frames)?;
+        let clips = clip::clip_tracks(project, timeline, media, total_frames)?;
         if project.audio_tracks.is_empty() && clips.is_empty() {
             return Ok(None);
         }
-        let mut mixer = AudioMixer::new(&project.audio_tracks, assets, total_frames)?;
+        let mut mixer = AudioMixer::new(&project.audio_tracks, media.assets(), total_frames)?;
         mixer.tracks.extend(clips);
         Ok(Some(mixer))
     }

@@ -4,7 +4,7 @@
 
 use etagere::{size2, AtlasAllocator};
 
-use crate::RenderError;
+use super::ComposeError;
 
 /// Where one item landed: array layer and texel rectangle.
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +61,7 @@ impl Atlas {
         items: Vec<AtlasItem>,
         max_side: u32,
         max_pages: u32,
-    ) -> Result<Atlas, RenderError> {
+    ) -> Result<Atlas, ComposeError> {
         let largest = items
             .iter()
             .map(|i| {
@@ -97,13 +97,13 @@ impl Atlas {
                 Some(f) => f,
                 None => {
                     if pages.len() as u32 >= max_pages {
-                        return Err(RenderError::Gpu(format!(
+                        return Err(ComposeError::Gpu(format!(
                             "the project's images and text need more than {max_pages} atlas pages of {page_size}px"
                         )));
                     }
                     let mut alloc = AtlasAllocator::new(size2(page_size as i32, page_size as i32));
                     let a = alloc.allocate(want).ok_or_else(|| {
-                        RenderError::Gpu(format!(
+                        ComposeError::Gpu(format!(
                             "a {w}x{h} item does not fit a {page_size}px atlas page"
                         ))
                     })?;

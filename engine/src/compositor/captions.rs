@@ -12,9 +12,9 @@ use super::atlas::{AtlasItem, AtlasSlot};
 use super::gpu::Gpu;
 use super::layout::GpuLayer;
 use super::text::{Measured, TextJob, TextSystem};
-use crate::assets::AssetResolver;
+use super::ComposeError;
+use crate::media::MediaIndex;
 use crate::project::{Cue, Layer};
-use crate::RenderError;
 
 /// One state on the layer's timeline, before the atlas is packed: shown from `from` to `to`
 /// seconds after the layer's start.
@@ -65,13 +65,14 @@ pub(super) fn active(timed: &[TimedSource], t: f64) -> Option<&TimedSource> {
 /// The layer's cues: its caption file (validated) or inline cues.
 pub(super) fn cues(
     layer: &Layer,
-    assets: &AssetResolver,
+    media: &MediaIndex,
     path: &str,
-) -> Result<Vec<Cue>, RenderError> {
+) -> Result<Vec<Cue>, ComposeError> {
     match (&layer.src, &layer.cues) {
-        (Some(src), _) => assets
-            .load_captions(src)
-            .map_err(|source| RenderError::Asset {
+        (Some(src), _) => media
+            .captions(src)
+            .map(|cues| cues.as_ref().clone())
+            .map_err(|source| ComposeError::Asset {
                 path: format!("{path}.src"),
                 source,
             }),
@@ -91,7 +92,7 @@ pub(super) fn prepare(
     path: &str,
     frame_width: u32,
     items: &mut Vec<AtlasItem>,
-) -> Result<(CaptionSlot, usize, Vec<TimedItem>), RenderError> {
+) -> Result<(CaptionSlot, usize, Vec<TimedItem>), ComposeError> {
     // Captions wrap at 90 % of the frame unless the layer says otherwise.
     let mut style = layer.clone();
     if style.max_width.is_none() && style.width.is_none() {
@@ -175,7 +176,7 @@ pub(super) fn show(
     atlas: &wgpu::Texture,
     encoder: &mut wgpu::CommandEncoder,
     wanted: &[(usize, usize)],
-) -> Result<(), RenderError> {
+) -> Result<(), ComposeError> {
     let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
     for &(i, state) in wanted {
         let c = &mut slots[i];

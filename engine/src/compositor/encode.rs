@@ -13,8 +13,8 @@ use super::pipelines::{BlendClass, DrawKind};
 use super::scene::Scene;
 use super::target::FrameTarget;
 use super::video::VideoSlot;
+use super::ComposeError;
 use super::Compositor;
-use crate::RenderError;
 
 /// Records passes into one command encoder, opening and ending render passes as destinations
 /// change. The first pass into a destination clears it; later ones load.
@@ -222,7 +222,7 @@ impl Scene<'_> {
         target: &FrameTarget,
         frame: u64,
         reuse: Reuse,
-    ) -> Result<Composed, RenderError> {
+    ) -> Result<Composed, ComposeError> {
         let mut list = self.frame_data(frame);
         if !list.captions.is_empty() {
             super::captions::show(

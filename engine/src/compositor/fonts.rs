@@ -9,13 +9,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use glyphon::fontdb;
 
-use crate::assets::AssetResolver;
+use super::ComposeError;
+use crate::media::MediaIndex;
 use crate::project::{FontFamilies, FontStyle, Layer, Project, ValidationError};
-use crate::RenderError;
 
 const BUNDLED_FONTS: [&[u8]; 2] = [
     include_bytes!("../../../assets/fonts/DejaVuSans.ttf"),
@@ -69,17 +68,15 @@ pub struct ProjectFonts {
 pub fn load_project_fonts(
     db: &mut fontdb::Database,
     project: &Project,
-    assets: &AssetResolver,
-) -> Result<ProjectFonts, RenderError> {
+    media: &MediaIndex,
+) -> Result<ProjectFonts, ComposeError> {
     let mut out = ProjectFonts::default();
     for (i, f) in project.fonts.iter().enumerate() {
-        let data = assets
-            .load_font(&f.src)
-            .map_err(|source| RenderError::Asset {
-                path: format!("fonts[{i}].src"),
-                source,
-            })?;
-        let ids = db.load_font_source(fontdb::Source::Binary(Arc::new(data)));
+        let data = media.font(&f.src).map_err(|source| ComposeError::Asset {
+            path: format!("fonts[{i}].src"),
+            source,
+        })?;
+        let ids = db.load_font_source(fontdb::Source::Binary(data));
         let Some(&first) = ids.first() else {
             for id in out.faces.drain(..) {
                 db.remove_face(id);
@@ -100,11 +97,8 @@ pub fn load_project_fonts(
 }
 
 /// A validation error at `path`, as a render error.
-pub fn invalid(path: String, message: String) -> RenderError {
-    RenderError::Project(crate::ProjectError::Invalid(vec![ValidationError {
-        path,
-        message,
-    }]))
+pub fn invalid(path: String, message: String) -> ComposeError {
+    ComposeError::Invalid(vec![ValidationError { path, message }])
 }
 
 /// The family name of `db` that `name` means (case-insensitive, project aliases first).
@@ -137,7 +131,7 @@ pub fn resolve_chain(
     fonts: &ProjectFonts,
     font: Option<&FontFamilies>,
     path: &str,
-) -> Result<Vec<String>, RenderError> {
+) -> Result<Vec<String>, ComposeError> {
     let Some(font) = font else {
         return Ok(vec![DEFAULT_FONT.to_string()]);
     };

@@ -2,8 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::render::AdapterSummary;
-use crate::RenderError;
+use super::ComposeError;
 
 /// The device and queue every render shares.
 pub struct Gpu {
@@ -19,7 +18,7 @@ pub struct Gpu {
 impl Gpu {
     /// Picks an adapter: `preferred` (a name substring) if given and found; otherwise discrete GPU >
     /// integrated > virtual > software (CPU) > anything.
-    pub fn open(preferred: Option<&str>) -> Result<Gpu, RenderError> {
+    pub fn open(preferred: Option<&str>) -> Result<Gpu, ComposeError> {
         quiet_runtime_dir();
         // Vulkan/Metal/DX12 only unless WGPU_BACKEND says otherwise: probing GL on a headless server
         // only prints EGL errors.
@@ -30,7 +29,7 @@ impl Gpu {
         let instance = wgpu::Instance::new(desc);
         let adapters = pollster::block_on(instance.enumerate_adapters(backends));
         if adapters.is_empty() {
-            return Err(RenderError::Gpu(
+            return Err(ComposeError::Gpu(
                 "no GPU adapter found; install a Vulkan driver (Debian: apt-get install mesa-vulkan-drivers libvulkan1)"
                     .into(),
             ));
@@ -72,7 +71,7 @@ impl Gpu {
             required_limits,
             ..Default::default()
         }))
-        .map_err(|e| RenderError::Gpu(format!("cannot open {}: {e}", info.name)))?;
+        .map_err(|e| ComposeError::Gpu(format!("cannot open {}: {e}", info.name)))?;
         let summary = AdapterSummary {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
@@ -166,4 +165,14 @@ fn quiet_runtime_dir() {
             tracing::debug!(error = %e, "could not make a runtime folder for the Vulkan driver")
         }
     }
+}
+
+/// The GPU adapter a render engine runs on.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    /// Whether this is a software rasteriser (lavapipe/llvmpipe).
+    pub software: bool,
 }

@@ -12,7 +12,8 @@
 //! * `encode.rs` — recording a frame's passes ([`Scene::encode_frame`]).
 //! * `target.rs` — [`FrameTarget`]: the frame texture and the YUV 4:2:0 buffer read back.
 //! * `video.rs` — video layers: each one's decoder, plane textures and uploads.
-//! * `layout.rs` — the CPU twins of the shader structs; `gpu.rs` opens the device; `text.rs`
+//! * `layout.rs` — the CPU twins of the shader structs; `gpu.rs` opens the device; `error.rs` says
+//!   why composing failed ([`ComposeError`]); `text.rs`
 //!   rasterises text with glyphon (`text_shape.rs` shapes and measures it, `fonts.rs` picks the
 //!   fonts); `captions.rs` draws each caption state once and picks the one on screen.
 
@@ -22,6 +23,7 @@ mod captions;
 mod dirty;
 mod draw;
 mod encode;
+mod error;
 pub mod fonts;
 pub mod gpu;
 pub mod layout;
@@ -35,6 +37,8 @@ mod video;
 pub use dirty::Region;
 pub use draw::{Dest, DrawList, Segment};
 pub use encode::{Composed, Reuse};
+pub use error::ComposeError;
+pub use gpu::AdapterSummary;
 pub use pipelines::{BlendClass, DrawKind};
 pub use scene::Scene;
 pub use target::FrameTarget;

@@ -16,12 +16,12 @@ use super::gpu::Gpu;
 use super::layout::*;
 use super::text::{TextJob, TextSystem};
 use super::video::VideoSlot;
+use super::ComposeError;
 use super::Compositor;
-use crate::assets::AssetResolver;
+use crate::media::MediaIndex;
 use crate::project::{Fill, Layer, LayerKind, Project, ShapeKind};
 use crate::timeline::Timeline;
-use crate::video::{ClipPlayer, ClipTiming, MediaTools};
-use crate::RenderError;
+use crate::video::{ClipPlayer, ClipTiming};
 
 /// What kind of pixels a layer has, as far as choosing its shader goes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -173,20 +173,20 @@ impl<'p> Scene<'p> {
         &self.project
     }
 
-    /// Decodes media, rasterises text and uploads everything into the atlas.
+    /// Decodes media, rasterises text and uploads everything into the atlas. `timeline` is the
+    /// project's; its media are taken from `media` (probed there at most once).
     pub fn prepare(
         gpu: &Gpu,
         compositor: &Compositor,
         text: &Arc<Mutex<TextSystem>>,
         project: Cow<'p, Project>,
-        assets: &AssetResolver,
-        tools: &MediaTools,
-    ) -> Result<Scene<'p>, RenderError> {
+        timeline: Timeline,
+        media: &MediaIndex,
+    ) -> Result<Scene<'p>, ComposeError> {
         let owned = project;
         let project: &Project = &owned;
         let mut videos: Vec<VideoSlot> = Vec::new();
-        let timeline = Timeline::new(project);
-        let fonts = FontsGuard::load(text, project, assets)?;
+        let fonts = FontsGuard::load(text, project, media)?;
         let mut captions: Vec<(CaptionSlot, usize)> = Vec::new();
         let mut items: Vec<AtlasItem> = Vec::new();
         let mut image_cache: HashMap<(String, u32, u32), usize> = HashMap::new();
@@ -198,11 +198,11 @@ impl<'p> Scene<'p> {
                 let p = match layer.kind {
                     LayerKind::Image => {
                         let src = layer.src.as_deref().unwrap_or_default();
-                        let asset_err = |source| RenderError::Asset {
+                        let asset_err = |source| ComposeError::Asset {
                             path: format!("{path}.src"),
                             source,
                         };
-                        let natural = assets.check_image(src).map_err(asset_err)?;
+                        let natural = media.image_size(src).map_err(asset_err)?;
                         let box_size = media_box(layer, natural);
                         let (content, uv) = fitted(layer, box_size, natural);
                         let (rw, rh) = image_raster_size(
@@ -215,7 +215,7 @@ impl<'p> Scene<'p> {
                         let index = match image_cache.get(&key) {
                             Some(&i) => i,
                             None => {
-                                let mut img = assets.load_image(src).map_err(asset_err)?;
+                                let mut img = media.assets().load_image(src).map_err(asset_err)?;
                                 if (rw, rh) != img.dimensions() {
                                     img = image::imageops::resize(
                                         &img,
@@ -272,7 +272,7 @@ impl<'p> Scene<'p> {
                         }
                     }
                     LayerKind::Captions => {
-                        let cues = super::captions::cues(layer, assets, &path)?;
+                        let cues = super::captions::cues(layer, media, &path)?;
                         let mut ts = text.lock().unwrap_or_else(|e| e.into_inner());
                         let chain = ts.chain(fonts.loaded(), layer, &path)?;
                         let (slot, index, states) = super::captions::prepare(
@@ -295,13 +295,15 @@ impl<'p> Scene<'p> {
                     LayerKind::Video => {
                         let src = layer.src.as_deref().unwrap_or_default();
                         let src_path = format!("{path}.src");
-                        let file = assets.resolve(src).map_err(|source| RenderError::Asset {
+                        let file = media.resolve(src).map_err(|source| ComposeError::Asset {
                             path: src_path.clone(),
                             source,
                         })?;
-                        let video_err =
-                            |e: crate::video::VideoError| e.into_render_error(&src_path, src);
-                        let info = crate::video::probe(&tools.ffprobe, &file).map_err(video_err)?;
+                        let video_err = |e: crate::media::VideoError| ComposeError::Asset {
+                            path: src_path.clone(),
+                            source: e.to_asset_error(src),
+                        };
+                        let info = media.clip(&file).map_err(video_err)?;
                         let natural = (info.width, info.height);
                         let box_size = media_box(layer, natural);
                         let (content, uv) = fitted(layer, box_size, natural);
@@ -313,7 +315,7 @@ impl<'p> Scene<'p> {
                             gpu.max_texture_side - 8,
                         );
                         let player = ClipPlayer::open(
-                            &tools.ffmpeg,
+                            &media.tools().ffmpeg,
                             &file,
                             &info,
                             ClipTiming::of_layer(layer),
@@ -596,12 +598,12 @@ impl FontsGuard {
     fn load(
         text: &Arc<Mutex<TextSystem>>,
         project: &Project,
-        assets: &AssetResolver,
-    ) -> Result<Self, RenderError> {
+        media: &MediaIndex,
+    ) -> Result<Self, ComposeError> {
         let loaded = text
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .load(project, assets)?;
+            .load(project, media)?;
         Ok(FontsGuard {
             text: Arc::clone(text),
             loaded: Some(loaded),

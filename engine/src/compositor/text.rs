@@ -12,9 +12,9 @@ use glyphon::{
 
 use super::fonts::{self, ProjectFonts};
 use super::text_shape::{self as ts, ShapeSpec};
-use crate::assets::AssetResolver;
+use super::ComposeError;
+use crate::media::MediaIndex;
 use crate::project::{Layer, LayerKind, Project, TextAlign};
-use crate::RenderError;
 
 pub use super::fonts::DEFAULT_FONT;
 
@@ -169,12 +169,12 @@ impl TextSystem {
     pub fn load(
         &mut self,
         project: &Project,
-        assets: &AssetResolver,
-    ) -> Result<ProjectFonts, RenderError> {
+        media: &MediaIndex,
+    ) -> Result<ProjectFonts, ComposeError> {
         if project.fonts.is_empty() {
             return Ok(ProjectFonts::default());
         }
-        fonts::load_project_fonts(self.fonts.db_mut(), project, assets)
+        fonts::load_project_fonts(self.fonts.db_mut(), project, media)
     }
 
     /// Removes a render's project fonts, and the shaping caches that refer to them.
@@ -197,7 +197,7 @@ impl TextSystem {
         loaded: &ProjectFonts,
         layer: &Layer,
         path: &str,
-    ) -> Result<Vec<String>, RenderError> {
+    ) -> Result<Vec<String>, ComposeError> {
         fonts::resolve_chain(self.fonts.db(), loaded, layer.font.as_ref(), path)
     }
 
@@ -308,7 +308,7 @@ impl TextSystem {
         job: &TextJob,
         raster_scale: f64,
         max_side: u32,
-    ) -> Result<RasterText, RenderError> {
+    ) -> Result<RasterText, ComposeError> {
         let l = self.layout(layer, job, raster_scale, max_side)?;
         self.draw(device, queue, layer, job, l)
     }
@@ -321,7 +321,7 @@ impl TextSystem {
         job: &TextJob,
         raster_scale: f64,
         max_side: u32,
-    ) -> Result<Measured, RenderError> {
+    ) -> Result<Measured, ComposeError> {
         let l = self.layout(layer, job, raster_scale, max_side)?;
         Ok(Measured {
             raster: (l.width, l.height),
@@ -337,7 +337,7 @@ impl TextSystem {
         job: &TextJob,
         raster_scale: f64,
         max_side: u32,
-    ) -> Result<Layout, RenderError> {
+    ) -> Result<Layout, ComposeError> {
         let size = self.fitted_size(layer, job);
         let stroke = layer.stroke.as_ref().filter(|s| s.width > 0.0);
         let shadow = layer.shadow.as_ref();
@@ -438,7 +438,7 @@ impl TextSystem {
         layer: &Layer,
         job: &TextJob,
         l: Layout,
-    ) -> Result<RasterText, RenderError> {
+    ) -> Result<RasterText, ComposeError> {
         let Layout {
             buffer,
             size,
@@ -550,7 +550,7 @@ impl TextSystem {
                 &mut self.swash,
                 rasterize_box,
             )
-            .map_err(|e| RenderError::Gpu(format!("preparing text: {e}")))?;
+            .map_err(|e| ComposeError::Gpu(format!("preparing text: {e}")))?;
         let mut encoder = device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
@@ -568,7 +568,7 @@ impl TextSystem {
             });
             self.renderer
                 .render(&self.atlas, &self.viewport, &mut pass)
-                .map_err(|e| RenderError::Gpu(format!("drawing text: {e}")))?;
+                .map_err(|e| ComposeError::Gpu(format!("drawing text: {e}")))?;
         }
         queue.submit([encoder.finish()]);
         self.atlas.trim();

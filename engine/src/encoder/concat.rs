@@ -208,7 +208,7 @@ pub fn concat(
             )))
         }
         Ok(_) => {
-            if let Some(line) = super::output_write_error(log.lines()) {
+            if let Some(line) = crate::media::output_write_error(log.lines()) {
                 fail(&config.output);
                 return Err(EncoderError::Failed(format!(
                     "joining chunks: ffmpeg exited 0 but the output is incomplete: {line}"

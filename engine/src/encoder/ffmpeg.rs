@@ -344,7 +344,7 @@ impl FfmpegEncoder {
                 .errors
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            super::output_write_error(errors.iter().map(String::as_str))
+            crate::media::output_write_error(errors.iter().map(String::as_str))
         };
         if let Some(line) = unwritten {
             let _ = std::fs::remove_file(&self.output);

@@ -12,23 +12,24 @@ pub mod concat;
 mod ffmpeg;
 mod formats;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+/// The `ffmpeg` binary to use (it lives with the other media tools).
+pub use crate::media::ffmpeg_path;
 pub use concat::ChunkFile;
 pub use ffmpeg::{ffmpeg_version, FfmpegEncoder};
 pub use formats::{x265_settings, GifOutput, BT709_TAGS};
 
 use crate::project::{OutputFormat, Quality};
-use crate::render::EncoderPreference;
 
-/// The error ffmpeg logged when the end of its output could not be written, if it did. ffmpeg (5.1)
-/// exits 0 when writing the trailer or flushing the last buffered bytes fails (a disk that filled
-/// just then), leaving a truncated file that does not play: this line is the only sign.
-pub(crate) fn output_write_error<'a>(log: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    log.into_iter()
-        .map(str::trim)
-        .find(|l| l.starts_with("Error writing trailer") || l.starts_with("Error closing file"))
-        .map(String::from)
+/// Which encoder to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncoderPreference {
+    /// NVENC when compiled in (`nvenc` feature) and present, else x264.
+    #[default]
+    Auto,
+    /// Always the ffmpeg/x264 path.
+    Software,
 }
 
 /// The encoder failed.
@@ -133,14 +134,6 @@ pub fn open(
         }
     }
     Ok(Box::new(FfmpegEncoder::spawn(config)?))
-}
-
-/// The ffmpeg binary to use: `explicit`, else `FFMPEG` from the environment, else `ffmpeg` on PATH.
-pub fn ffmpeg_path(explicit: Option<&Path>) -> PathBuf {
-    explicit
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("FFMPEG").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("ffmpeg"))
 }
 
 /// An encoder that hands each raw frame to a callback and writes nothing: for measuring the

@@ -18,7 +18,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::Project;
-use crate::error::ProjectError;
+use super::ProjectError;
 
 /// The values of merge fields, by name.
 pub type MergeValues = Map<String, Value>;

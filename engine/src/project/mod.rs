@@ -9,6 +9,8 @@ mod animation;
 mod audio_track;
 pub mod captions;
 mod color;
+mod error;
+mod facts;
 mod memory;
 pub mod merge;
 mod schema;
@@ -22,6 +24,8 @@ mod video_check;
 pub use animation::{AnimatedProperty, Animation, Easing};
 pub use audio_track::AudioTrack;
 pub use color::{Color, ColorParseError};
+pub use error::ProjectError;
+pub use facts::{ClipFacts, MediaFacts};
 pub use merge::{MergeError, MergeValues, MissingField, Template};
 pub use schema::project_json_schema;
 pub use style::{
@@ -32,13 +36,11 @@ pub use text_style::{
     Cue, CueWord, FontFamilies, FontSource, FontStyle, FontWeight, Highlight, TextBackground,
     VerticalAlign, WeightKeyword,
 };
-pub use validate::{Limits, ValidationError};
+pub use validate::{Limits, ValidationError, MAX_VIDEO_SIDE};
 pub use video::{Fit, FitPlacement, MAX_SPEED, MIN_SPEED};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-use crate::error::ProjectError;
 
 /// A whole video: size, rate, quality, the timeline of compositions and audio tracks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

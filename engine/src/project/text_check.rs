@@ -3,7 +3,6 @@
 
 use super::validate::Checker;
 use super::{Cue, Layer, Limits, Project};
-use crate::assets::AssetResolver;
 
 /// Most entries in `fonts` and in a `font` fallback chain.
 pub const MAX_PROJECT_FONTS: usize = 32;
@@ -111,13 +110,7 @@ pub(super) fn check_text_layer(c: &mut Checker, p: &str, l: &Layer, limits: &Lim
 
 /// A captions layer: a caption file or inline cues (parsed and checked; the cues are kept for the
 /// memory estimate), the highlight and the style.
-pub(super) fn check_captions_layer(
-    c: &mut Checker,
-    p: &str,
-    l: &Layer,
-    limits: &Limits,
-    assets: &AssetResolver,
-) {
+pub(super) fn check_captions_layer(c: &mut Checker, p: &str, l: &Layer, limits: &Limits) {
     c.forbid(p, "text", &l.text, "captions");
     super::video_check::forbid_video_fields(c, p, l, "captions");
     let max_side = limits.max_width.max(limits.max_height) as f64 * 4.0;
@@ -145,10 +138,10 @@ pub(super) fn check_captions_layer(
             );
             return;
         }
-        (Some(src), None) => match assets.load_captions(src) {
+        (Some(src), None) => match c.facts.captions(src) {
             Ok(cues) => cues,
             Err(e) => {
-                c.err(format!("{p}.src"), e.to_string());
+                c.err(format!("{p}.src"), e);
                 return;
             }
         },
@@ -210,7 +203,7 @@ fn check_cue(c: &mut Checker, p: &str, cue: &Cue, limits: &Limits) {
 }
 
 /// `fonts`: each file exists (confined like media) and is a font we can read.
-pub(super) fn check_fonts(c: &mut Checker, project: &Project, assets: &AssetResolver) {
+pub(super) fn check_fonts(c: &mut Checker, project: &Project) {
     if project.fonts.len() > MAX_PROJECT_FONTS {
         c.err("fonts", format!("at most {MAX_PROJECT_FONTS} fonts"));
     }
@@ -220,8 +213,8 @@ pub(super) fn check_fonts(c: &mut Checker, project: &Project, assets: &AssetReso
                 c.err(format!("fonts[{i}].family"), "must be a font family name");
             }
         }
-        if let Err(e) = assets.load_font(&f.src) {
-            c.err(format!("fonts[{i}].src"), e.to_string());
+        if let Err(e) = c.facts.font(&f.src) {
+            c.err(format!("fonts[{i}].src"), e);
         }
     }
 }

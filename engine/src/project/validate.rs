@@ -4,8 +4,6 @@
 use std::fmt;
 
 use super::*;
-use crate::assets::AssetResolver;
-use crate::video::MediaTools;
 
 /// One broken rule, at a JSON path such as `frames[2].layers[0].opacity`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,6 +17,10 @@ impl fmt::Display for ValidationError {
         write!(f, "{}: {}", self.path, self.message)
     }
 }
+
+/// Largest side of a video we decode, in pixels (after rotation), unless
+/// [`Limits::max_video_side`] says otherwise.
+pub const MAX_VIDEO_SIDE: u32 = 7680;
 
 /// Upper bounds on what one project may ask for. The defaults are documented in the README.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,18 +63,20 @@ impl Default for Limits {
             max_audio_tracks: 32,
             max_animations_per_layer: 64,
             max_video_layers: 16,
-            max_video_side: crate::video::MAX_VIDEO_SIDE,
+            max_video_side: MAX_VIDEO_SIDE,
             max_memory_mb: default_max_memory_mb(),
         }
     }
 }
 
-pub(super) struct Checker {
+pub(super) struct Checker<'f> {
     errors: Vec<ValidationError>,
     pub(super) media: super::video_check::MediaCheck,
+    /// The media files' facts (the only way validation learns about files).
+    pub(super) facts: &'f dyn MediaFacts,
 }
 
-impl Checker {
+impl Checker<'_> {
     pub(super) fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(ValidationError {
             path: path.into(),
@@ -107,27 +111,18 @@ impl Checker {
 const COORD_LIMIT: f64 = 100_000.0;
 
 impl Project {
-    /// Checks the whole project against `limits` and resolves every media file with `assets`,
-    /// returning every broken rule at once. Video clips are probed with `ffprobe`/`ffmpeg` from
-    /// `PATH` (or `$FFMPEG`/`$FFPROBE`); see [`Project::validate_with_tools`].
-    pub fn validate(
+    /// Checks the whole project against `limits`, learning about its media files from `facts`,
+    /// and returns every broken rule at once. Reads no file itself: the engine's
+    /// [`crate::media::MediaIndex`] answers from the files (and [`Project::validate`] builds one).
+    pub fn validate_with_facts(
         &self,
         limits: &Limits,
-        assets: &AssetResolver,
-    ) -> Result<(), Vec<ValidationError>> {
-        self.validate_with_tools(limits, assets, &MediaTools::default())
-    }
-
-    /// [`Project::validate`] probing video clips with the given `ffmpeg`/`ffprobe` (each file once).
-    pub fn validate_with_tools(
-        &self,
-        limits: &Limits,
-        assets: &AssetResolver,
-        tools: &MediaTools,
+        facts: &dyn MediaFacts,
     ) -> Result<(), Vec<ValidationError>> {
         let mut c = Checker {
             errors: Vec::new(),
-            media: super::video_check::MediaCheck::new(tools.clone()),
+            media: super::video_check::MediaCheck::new(),
+            facts,
         };
         if self.width < 16 || self.width > limits.max_width {
             c.err(
@@ -164,7 +159,7 @@ impl Project {
         if self.output_format == OutputFormat::Webm && self.quality == Quality::Ultra {
             // Fine: VP9 maps the same preset table; nothing to check. Kept explicit for readers.
         }
-        super::text_check::check_fonts(&mut c, self, assets);
+        super::text_check::check_fonts(&mut c, self);
         if self.frames.is_empty() {
             c.err("frames", "must contain at least one composition");
         }
@@ -246,14 +241,7 @@ impl Project {
                 .enumerate()
                 .take(limits.max_layers_per_composition)
             {
-                check_layer(
-                    &mut c,
-                    &format!("{p}.layers[{j}]"),
-                    layer,
-                    dur,
-                    limits,
-                    assets,
-                );
+                check_layer(&mut c, &format!("{p}.layers[{j}]"), layer, dur, limits);
             }
         }
         if total.is_finite() && total > limits.max_duration {
@@ -294,8 +282,8 @@ impl Project {
                 0.0,
                 limits.max_duration,
             );
-            if let Err(e) = assets.resolve(&t.src) {
-                c.err(format!("{p}.src"), e.to_string());
+            if let Err(e) = c.facts.audio(&t.src) {
+                c.err(format!("{p}.src"), e);
             }
         }
 
@@ -325,14 +313,7 @@ fn check_easing(c: &mut Checker, path: &str, easing: &Easing) {
     }
 }
 
-fn check_layer(
-    c: &mut Checker,
-    p: &str,
-    l: &Layer,
-    comp_duration: f64,
-    limits: &Limits,
-    assets: &AssetResolver,
-) {
+fn check_layer(c: &mut Checker, p: &str, l: &Layer, comp_duration: f64, limits: &Limits) {
     c.range(&format!("{p}.x"), l.x, -COORD_LIMIT, COORD_LIMIT);
     c.range(&format!("{p}.y"), l.y, -COORD_LIMIT, COORD_LIMIT);
     let max_side = limits.max_width.max(limits.max_height) as f64 * 4.0;
@@ -431,11 +412,11 @@ fn check_layer(
             super::text_check::forbid_text_style(c, p, l, "image");
             match &l.src {
                 None => c.err(format!("{p}.src"), "is required on an image layer"),
-                Some(src) => match assets.check_image(src) {
+                Some(src) => match c.facts.image(src) {
                     Ok(size) => {
                         c.media.images.insert(src.clone(), size);
                     }
-                    Err(e) => c.err(format!("{p}.src"), e.to_string()),
+                    Err(e) => c.err(format!("{p}.src"), e),
                 },
             }
         }
@@ -445,7 +426,7 @@ fn check_layer(
             super::text_check::check_text_layer(c, p, l, limits);
         }
         LayerKind::Captions => {
-            super::text_check::check_captions_layer(c, p, l, limits, assets);
+            super::text_check::check_captions_layer(c, p, l, limits);
         }
         LayerKind::Shape => {
             c.forbid(p, "src", &l.src, "shape");
@@ -512,7 +493,7 @@ fn check_layer(
         }
         LayerKind::Video => {
             super::text_check::forbid_text_style(c, p, l, "video");
-            super::video_check::check_video_layer(c, p, l, comp_duration, limits, assets);
+            super::video_check::check_video_layer(c, p, l, comp_duration, limits);
         }
     }
 }

@@ -1,19 +1,14 @@
-//! Validation of video layers: their fields, the layer count, and the clip itself (resolved like
-//! images, probed once per file with `ffprobe`, first frame decoded with `ffmpeg`).
+//! Validation of video layers: their fields, the layer count, and the clip itself (its facts from
+//! [`super::MediaFacts`]: probed, first frame decoded).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use super::memory::ClipSizes;
 use super::validate::Checker;
 use super::{Layer, Limits, MAX_SPEED, MIN_SPEED};
-use crate::assets::AssetResolver;
-use crate::video::{self, ClipInfo, MediaTools, VideoError};
 
-/// Probe results of one validation, per resolved file, and the video layers seen so far.
+/// What one validation learnt of the media, for the memory estimate, and the video layers seen.
 pub(super) struct MediaCheck {
-    tools: MediaTools,
-    clips: HashMap<PathBuf, Result<ClipInfo, VideoError>>,
     video_layers: usize,
     /// Natural sizes of the images checked, by `src` (for the memory estimate).
     pub(super) images: HashMap<String, (u32, u32)>,
@@ -24,25 +19,13 @@ pub(super) struct MediaCheck {
 }
 
 impl MediaCheck {
-    pub(super) fn new(tools: MediaTools) -> Self {
+    pub(super) fn new() -> Self {
         MediaCheck {
-            tools,
-            clips: HashMap::new(),
             video_layers: 0,
             images: HashMap::new(),
             clip_sizes: HashMap::new(),
             captions: HashMap::new(),
         }
-    }
-
-    fn clip(&mut self, file: PathBuf) -> Result<ClipInfo, VideoError> {
-        if let Some(r) = self.clips.get(&file) {
-            return r.clone();
-        }
-        let r = video::probe(&self.tools.ffprobe, &file)
-            .and_then(|info| video::check_decodes(&self.tools.ffmpeg, &file, &info).map(|()| info));
-        self.clips.insert(file, r.clone());
-        r
     }
 }
 
@@ -64,7 +47,6 @@ pub(super) fn check_video_layer(
     l: &Layer,
     comp_duration: f64,
     limits: &Limits,
-    assets: &AssetResolver,
 ) {
     for (field, v) in [
         ("text", l.text.is_some()),
@@ -128,17 +110,10 @@ pub(super) fn check_video_layer(
     if c.media.video_layers > limits.max_video_layers {
         return; // over the limit: not worth probing
     }
-    let file = match assets.resolve(src) {
-        Ok(f) => f,
-        Err(e) => {
-            c.err(format!("{p}.src"), e.to_string());
-            return;
-        }
-    };
-    let info = match c.media.clip(file) {
+    let info = match c.facts.clip(src) {
         Ok(info) => info,
         Err(e) => {
-            c.err(format!("{p}.src"), e.to_asset_error(src).to_string());
+            c.err(format!("{p}.src"), e);
             return;
         }
     };

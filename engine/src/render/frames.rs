@@ -5,11 +5,11 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use super::error::RenderError;
+use super::stills::{self, StillOutput};
 use super::{CancelToken, Engine};
 use crate::compositor::{FrameTarget, Region, Reuse, Scene};
 use crate::encoder::{self, Frame};
-use crate::error::RenderError;
-use crate::stills::{self, StillOutput};
 
 /// Which frames [`Engine::frame_loop`] composes, what it may reuse from earlier frames, whether
 /// it reads back RGBA (outputs with alpha) instead of YUV, and the stills to take on the way.

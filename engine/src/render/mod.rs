@@ -5,26 +5,31 @@
 //! One `Engine` is `Send + Sync` and may run several renders at once from different threads.
 //!
 //! The caller's types are in `request.rs`, the frame loop in `frames.rs`, single frames and
-//! prepared projects in `single.rs`.
+//! prepared projects in `single.rs`, chunked renders in `chunk.rs`, posters and thumbnails in
+//! `stills.rs`, the render's error in `error.rs`.
 
+pub mod chunk;
+mod error;
 mod frames;
 mod request;
 mod single;
+pub mod stills;
 
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use error::RenderError;
 pub use request::*;
 pub use single::PreparedProject;
 
-use crate::assets::AssetResolver;
 use crate::compositor::gpu::Gpu;
 use crate::compositor::text::TextSystem;
 use crate::compositor::{Compositor, FrameTarget, Reuse, Scene};
 use crate::encoder::{self, EncoderConfig};
-use crate::error::{ProjectError, RenderError};
+use crate::media::{AssetResolver, MediaIndex, ProbeCache};
+use crate::project::ProjectError;
 use crate::project::{Limits, OutputFormat, Project};
 use crate::timeline::Timeline;
 use frames::FramePlan;
@@ -36,6 +41,8 @@ pub struct Engine {
     compositor: Compositor,
     /// Shared with prepared scenes (they keep their project's fonts loaded while they live).
     text: Arc<Mutex<TextSystem>>,
+    /// Clip probes shared by this engine's renders (the chunks, join and stills of one job).
+    probes: Arc<ProbeCache>,
 }
 
 impl Engine {
@@ -54,6 +61,7 @@ impl Engine {
             gpu,
             compositor,
             text,
+            probes: Arc::default(),
         })
     }
 
@@ -84,8 +92,15 @@ impl Engine {
     }
 
     /// The `ffmpeg` and `ffprobe` this engine decodes video layers with.
-    pub fn media_tools(&self) -> crate::video::MediaTools {
-        crate::video::MediaTools::for_ffmpeg(self.config.ffmpeg.as_deref())
+    pub fn media_tools(&self) -> crate::media::MediaTools {
+        crate::media::MediaTools::for_ffmpeg(self.config.ffmpeg.as_deref())
+    }
+
+    /// An index of the media `assets` resolves, read with this engine's tools, for the stages of
+    /// one render; it shares this engine's clip probes, so a clip already probed by another render
+    /// of this engine (and unchanged since) is not probed again.
+    pub fn media_index(&self, assets: &AssetResolver) -> MediaIndex {
+        MediaIndex::sharing(assets.clone(), self.media_tools(), Arc::clone(&self.probes))
     }
 
     /// The `ffmpeg` binary this engine encodes with.
@@ -97,10 +112,10 @@ impl Engine {
         &self,
         project: &Project,
         limits: &Limits,
-        assets: &AssetResolver,
+        media: &MediaIndex,
     ) -> Result<(), RenderError> {
         project
-            .validate_with_tools(limits, assets, &self.media_tools())
+            .validate_with_facts(limits, media)
             .map_err(|e| RenderError::Project(ProjectError::Invalid(e)))
     }
 
@@ -133,7 +148,8 @@ impl Engine {
         ) -> Result<Box<dyn encoder::Encoder>, RenderError>,
     ) -> Result<RenderStats, RenderError> {
         let started = Instant::now();
-        self.check(project, &request.limits, &request.assets)?;
+        let media = self.media_index(&request.assets);
+        self.check(project, &request.limits, &media)?;
         let timeline = Timeline::new(project);
         let total = timeline.total_frames();
         let range = match &request.frames {
@@ -165,8 +181,8 @@ impl Engine {
             &self.compositor,
             &self.text,
             Cow::Borrowed(project),
-            &request.assets,
-            &self.media_tools(),
+            timeline,
+            &media,
         )?;
         if cancel.is_cancelled() {
             return Err(RenderError::Cancelled);
@@ -200,8 +216,7 @@ impl Engine {
             let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
             let skip = (range.start as f64 * rate).round() as u64;
             let end = (range.end as f64 * rate).round() as u64;
-            let tools = crate::video::MediaTools::for_ffmpeg(self.config.ffmpeg.as_deref());
-            crate::audio::AudioMixer::for_project(project, &request.assets, &tools, end)?.map(
+            crate::audio::AudioMixer::for_prepared(project, &scene.timeline, &media, end)?.map(
                 |mixer| {
                     Box::new(crate::audio::MixerSource::new(mixer, skip))
                         as Box<dyn encoder::AudioSource>

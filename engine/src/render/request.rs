@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::assets::AssetResolver;
+use super::stills::StillOutput;
+pub use crate::compositor::AdapterSummary;
+pub use crate::encoder::EncoderPreference;
+use crate::media::AssetResolver;
 use crate::project::{GifOptions, Limits, OutputFormat, Quality};
-use crate::stills::StillOutput;
 
 /// Creation-time options of an [`Engine`].
 #[derive(Debug, Clone, Default)]
@@ -26,16 +28,6 @@ pub struct EngineConfig {
     /// DejaVu Sans, the Noto fallback fonts of `make deps` (when installed), `font_paths` and each
     /// project's own `fonts` — renders then look the same on every machine. The CLI turns it on.
     pub system_fonts: bool,
-}
-
-/// Which encoder to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EncoderPreference {
-    /// NVENC when compiled in (`nvenc` feature) and present, else x264.
-    #[default]
-    Auto,
-    /// Always the ffmpeg/x264 path.
-    Software,
 }
 
 /// Per-render parameters.
@@ -179,14 +171,4 @@ impl RenderStats {
     pub fn fps(&self) -> f64 {
         self.frames as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
-}
-
-/// The GPU adapter a render engine runs on.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AdapterSummary {
-    pub name: String,
-    pub backend: String,
-    pub device_type: String,
-    /// Whether this is a software rasteriser (lavapipe/llvmpipe).
-    pub software: bool,
 }

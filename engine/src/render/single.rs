@@ -3,12 +3,15 @@
 
 use std::borrow::Cow;
 
+use super::error::RenderError;
+use super::frames::FramePlan;
+use super::stills::{self, StillOutput};
 use super::{CancelToken, Engine, RenderRequest};
-use crate::assets::AssetResolver;
 use crate::compositor::{FrameTarget, Reuse, Scene};
-use crate::error::RenderError;
-use crate::project::{Limits, Project};
-use crate::stills;
+use crate::encoder::{DiscardEncoder, Frame};
+use crate::media::AssetResolver;
+use crate::project::{Limits, OutputFormat, Project, ProjectError};
+use crate::timeline::Timeline;
 
 impl Engine {
     /// Writes `request.stills` (posters, thumbnails) without encoding a video: each still's frame
@@ -23,22 +26,70 @@ impl Engine {
         let mut frames: Vec<u64> = request.stills.iter().map(|s| s.frame).collect();
         frames.sort_unstable();
         frames.dedup();
+        // Validated once and prepared once (on the first still that passes its checks); each still
+        // then composes its one frame on a fresh target, as a one-frame render would.
+        let media = self.media_index(&request.assets);
+        self.check(project, &request.limits, &media)?;
+        let timeline = Timeline::new(project);
+        let total = timeline.total_frames();
+        let mut scene: Option<Scene<'_>> = None;
+        let format = request.format.unwrap_or(project.output_format);
+        let alpha = format.has_alpha() && project.has_transparency();
         for frame in frames {
-            let mut one = request.clone();
-            one.frames = Some(frame..frame + 1);
-            one.stills = request
+            let range = frame..frame + 1;
+            if range.end > total {
+                return Err(RenderError::Request(format!(
+                    "frames {}..{} is outside the timeline's 0..{total}",
+                    range.start, range.end
+                )));
+            }
+            if format == OutputFormat::Gif {
+                request
+                    .gif
+                    .resolve(project.width, project.height, project.frame_rate, 1)
+                    .map_err(|e| RenderError::Project(ProjectError::Invalid(e)))?;
+            }
+            let stills: Vec<StillOutput> = request
                 .stills
                 .iter()
                 .filter(|s| s.frame == frame)
                 .cloned()
                 .collect();
-            one.video_only = true;
-            one.silent_audio = false;
-            self.render_with(project, &one, &mut |_| {}, &CancelToken::new(), &mut |_| {
-                Ok(Box::new(crate::encoder::DiscardEncoder::new(
-                    |_: &crate::encoder::Frame| {},
-                )))
-            })?;
+            for still in &stills {
+                still
+                    .check(&range, project.width)
+                    .map_err(RenderError::Request)?;
+            }
+            if scene.is_none() {
+                scene = Some(Scene::prepare(
+                    &self.gpu,
+                    &self.compositor,
+                    &self.text,
+                    Cow::Borrowed(project),
+                    timeline.clone(),
+                    &media,
+                )?);
+            }
+            let scene = scene.as_ref().expect("prepared above");
+            let target =
+                FrameTarget::new(&self.gpu, &self.compositor, project.width, project.height);
+            let mut discard = DiscardEncoder::new(|_: &Frame| {});
+            self.frame_loop(
+                scene,
+                &target,
+                FramePlan {
+                    range,
+                    reuse: Reuse {
+                        cache: request.frame_cache,
+                        dirty: request.dirty_regions,
+                    },
+                    alpha,
+                    stills: &stills,
+                },
+                &mut discard,
+                &CancelToken::new(),
+                &mut |_, _| {},
+            )?;
         }
         Ok(())
     }
@@ -74,14 +125,16 @@ impl Engine {
         assets: &AssetResolver,
         limits: &Limits,
     ) -> Result<PreparedProject, RenderError> {
-        self.check(&project, limits, assets)?;
+        let media = self.media_index(assets);
+        self.check(&project, limits, &media)?;
+        let timeline = Timeline::new(&project);
         let scene = Scene::prepare(
             &self.gpu,
             &self.compositor,
             &self.text,
             Cow::Owned(project),
-            assets,
-            &self.media_tools(),
+            timeline,
+            &media,
         )?;
         let (w, h) = (scene.project().width, scene.project().height);
         let target = FrameTarget::new(&self.gpu, &self.compositor, w, h);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::timing::ClipTiming;
-use super::{ClipInfo, StderrTail, VideoError};
+use crate::media::{ClipInfo, StderrTail, VideoError};
 
 /// Frames decoded ahead of the one being shown.
 const AHEAD: usize = 3;

@@ -8,7 +8,7 @@
 //! shows frame *n* of a 30 fps clip despite rounding, even from containers such as WebM/Matroska
 //! whose timestamps are rounded to whole milliseconds).
 
-use super::ClipInfo;
+use crate::media::ClipInfo;
 use crate::project::Layer;
 
 /// Tolerance of time comparisons, in seconds: half a millisecond, the rounding error of

@@ -1,6 +1,7 @@
-//! Error types of the engine. Each says what went wrong and where (a JSON path or a file).
+//! Why a project could not be used: [`ProjectError`] (unreadable, not JSON of the format, invalid,
+//! merge fields without values). Never worth retrying.
 
-use crate::project::ValidationError;
+use super::ValidationError;
 
 /// The project could not be read, parsed or validated. Never worth retrying.
 #[derive(Debug, thiserror::Error)]
@@ -13,7 +14,7 @@ pub enum ProjectError {
     Invalid(Vec<ValidationError>),
     /// Merge fields without a value, or values that do not fit.
     #[error(transparent)]
-    Merge(#[from] crate::project::MergeError),
+    Merge(#[from] super::MergeError),
 }
 
 fn fmt_parse(path: &str, message: &str) -> String {
@@ -64,65 +65,5 @@ impl ProjectError {
 impl From<Vec<ValidationError>> for ProjectError {
     fn from(errors: Vec<ValidationError>) -> Self {
         ProjectError::Invalid(errors)
-    }
-}
-
-/// A media file could not be used.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum AssetError {
-    #[error("`{src}`: {reason}")]
-    Rejected { src: String, reason: String },
-    #[error("`{src}`: file not found")]
-    NotFound { src: String },
-    #[error("`{src}`: cannot decode {what}: {reason}")]
-    Corrupt {
-        src: String,
-        what: &'static str,
-        reason: String,
-    },
-}
-
-/// Anything that stops a render.
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {
-    #[error(transparent)]
-    Project(#[from] ProjectError),
-    #[error("{path}: {source}")]
-    Asset {
-        path: String,
-        #[source]
-        source: AssetError,
-    },
-    #[error("GPU: {0}")]
-    Gpu(String),
-    #[error(transparent)]
-    Encoder(#[from] crate::encoder::EncoderError),
-    #[error(transparent)]
-    Audio(#[from] crate::audio::AudioError),
-    #[error("render cancelled")]
-    Cancelled,
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("invalid render request: {0}")]
-    Request(String),
-}
-
-impl RenderError {
-    /// Whether trying again may succeed (device loss, I/O hiccups, an encoder crash), as opposed to a
-    /// problem with the project itself, which fails the same way every time.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            RenderError::Gpu(_) | RenderError::Io { .. } => true,
-            RenderError::Encoder(e) => e.is_transient(),
-            RenderError::Project(_)
-            | RenderError::Asset { .. }
-            | RenderError::Audio(_)
-            | RenderError::Cancelled
-            | RenderError::Request(_) => false,
-        }
     }
 }

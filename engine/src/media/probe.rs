@@ -1,8 +1,10 @@
 //! `ffprobe` a video file: display size, rate, duration, alpha, audio, colour tags and the
 //! presentation time of every frame (from packet timestamps, without decoding).
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -41,6 +43,35 @@ pub struct ClipInfo {
     pub start_offset: f64,
     /// Alpha stored as VP8/VP9 side data (WebM `alpha_mode=1`): needs the libvpx decoder.
     pub vpx_alpha: bool,
+}
+
+/// How often this process has run `ffprobe` on a file, and decoded its first frame to check it
+/// ([`check_decodes`]): tests count the media work of one render with it (per file, so renders of
+/// other files in the same process do not disturb the count).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaRuns {
+    /// `ffprobe` processes run (one [`probe`] runs two: streams and packets).
+    pub ffprobe: u64,
+    /// `ffmpeg` first-frame test decodes run.
+    pub test_decodes: u64,
+}
+
+static RUNS: Mutex<Option<HashMap<PathBuf, MediaRuns>>> = Mutex::new(None);
+
+fn count(file: &Path, add: impl FnOnce(&mut MediaRuns)) {
+    let mut runs = RUNS.lock().unwrap_or_else(|e| e.into_inner());
+    add(runs
+        .get_or_insert_with(HashMap::new)
+        .entry(file.to_path_buf())
+        .or_default());
+}
+
+/// The runs of `ffprobe` and test decodes on `file` (as the engine named it: a resolved path) so far.
+pub fn media_runs(file: &Path) -> MediaRuns {
+    let runs = RUNS.lock().unwrap_or_else(|e| e.into_inner());
+    runs.as_ref()
+        .and_then(|r| r.get(file).copied())
+        .unwrap_or_default()
 }
 
 /// Probes `file` with `ffprobe`: one call for streams and container, one for the video packets'
@@ -167,9 +198,10 @@ pub fn probe(ffprobe: &Path, file: &Path) -> Result<ClipInfo, VideoError> {
     })
 }
 
-/// Decodes the first frame of `file` with `ffmpeg` (as [`super::ClipPlayer`] would): fails when the
+/// Decodes the first frame of `file` with `ffmpeg` (as the video player would): fails when the
 /// installed ffmpeg has no decoder for the codec or the first frame is broken.
 pub fn check_decodes(ffmpeg: &Path, file: &Path, info: &ClipInfo) -> Result<(), VideoError> {
+    count(file, |r| r.test_decodes += 1);
     let mut cmd = Command::new(ffmpeg);
     cmd.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "error"]);
     if info.vpx_alpha {
@@ -283,6 +315,7 @@ enum RunError {
 }
 
 fn run(ffprobe: &Path, args: &[&str], file: &Path) -> Result<String, RunError> {
+    count(file, |r| r.ffprobe += 1);
     let out = Command::new(ffprobe)
         .args(args)
         .arg("-i")

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, RgbImage, RgbaImage};
 
-use crate::error::RenderError;
+use super::error::RenderError;
 
 /// The scaling filters of [`scale_to_width`].
 pub use fast_image_resize::FilterType;

@@ -13,12 +13,12 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::error::RenderError;
+use super::{CancelToken, Engine, Progress, RenderRequest, RenderStats};
 use crate::encoder::concat::{concat, ChunkFile, ConcatConfig};
-use crate::error::RenderError;
+use crate::media::AssetResolver;
 use crate::project::{Limits, OutputFormat, Project};
-use crate::render::{CancelToken, Engine, Progress, RenderRequest, RenderStats};
 use crate::timeline::Timeline;
-use crate::AssetResolver;
 
 /// Splits `0..total_frames` into consecutive ranges of `frames_per_chunk` frames (the last one may
 /// be shorter). `frames_per_chunk` 0 counts as 1.
@@ -81,8 +81,10 @@ impl Engine {
         cancel: &CancelToken,
     ) -> Result<RenderStats, RenderError> {
         let started = Instant::now();
-        self.check(project, &request.limits, &request.assets)?;
-        let total = total_frames(project);
+        let media = self.media_index(&request.assets);
+        self.check(project, &request.limits, &media)?;
+        let timeline = Timeline::new(project);
+        let total = timeline.total_frames();
         let covered: u64 = request.chunks.iter().map(|c| c.frames).sum();
         if covered != total {
             return Err(RenderError::Request(format!(
@@ -96,16 +98,12 @@ impl Engine {
             } else {
                 let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
                 let end = (total as f64 * rate).round() as u64;
-                crate::audio::AudioMixer::for_project(
-                    project,
-                    &request.assets,
-                    &self.media_tools(),
-                    end,
-                )?
-                .map(|mixer| {
-                    Box::new(crate::audio::MixerSource::new(mixer, 0))
-                        as Box<dyn crate::encoder::AudioSource>
-                })
+                crate::audio::AudioMixer::for_prepared(project, &timeline, &media, end)?.map(
+                    |mixer| {
+                        Box::new(crate::audio::MixerSource::new(mixer, 0))
+                            as Box<dyn crate::encoder::AudioSource>
+                    },
+                )
             };
         let config = ConcatConfig {
             chunks: request.chunks.clone(),

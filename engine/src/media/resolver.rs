@@ -3,7 +3,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::AssetError;
+use super::AssetError;
 
 /// Resolves `src` strings of a project to files.
 ///
