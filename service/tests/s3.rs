@@ -431,4 +431,20 @@ fn chunked_jobs_fetch_s3_media_too() {
     );
     // The red logo is in the picture of both chunks.
     assert_red_logo_shown(&stored, 20);
+    // The media were fetched once for the job's items on this process, and went with the job.
+    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    let fetched = log
+        .lines()
+        .filter(|l| l.contains("s3:// media fetched for the job") && l.contains(&id))
+        .count();
+    assert_eq!(fetched, 1, "fetched {fetched} times for one job");
+    let t = std::time::Instant::now();
+    while !server.scratch_files().is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "left behind: {:?}",
+            server.scratch_files()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -53,7 +53,7 @@ pub struct NewJob {
     pub output_format: Option<OutputFormat>,
     pub quality: Option<Quality>,
     /// The project to render as the API read it (a template's merged with the job's values): it
-    /// is pinned into the record (see [`JobRecord::project`]). `None`: read from the store.
+    /// is pinned into the record (see [`JobSpec::project`](crate::model::JobSpec::project)). `None`: read from the store.
     pub project: Option<Project>,
     pub poster: Option<StillSpec>,
     pub thumbnail: Option<StillSpec>,
