@@ -2,7 +2,6 @@
 //! dependency graph once instead of once per file). Each module is one former `tests/<name>.rs`,
 //! unchanged; run one by its path, e.g. `cargo test -p vrender-engine --test engine golden::`.
 
-mod architecture;
 mod audio_mix;
 mod av_pipeline;
 mod captions;
