@@ -31,6 +31,9 @@ pub(crate) struct ClipAudio {
     span: (f64, f64),
     speed: f64,
     looped: bool,
+    /// A mono source: put into both channels at unity, as audio tracks and editors do (ffmpeg's
+    /// own `-ac 2` upmix would lower it by 3 dB, its centre-channel gain).
+    mono: bool,
     /// Output frames of one pass (fractional; passes start at `round(k · pass_len)`).
     pass_len: f64,
     pass: u64,
@@ -95,7 +98,11 @@ impl ClipAudio {
         cmd.args(["-t", &format!("{:.6}", b - a)]);
         cmd.arg("-i").arg(&self.file);
         // Pad a late-starting stream with silence so that output time 0 is the seek point.
-        let mut filters = vec!["aresample=async=1:first_pts=0".to_string()];
+        let mut filters = Vec::new();
+        if self.mono {
+            filters.push("pan=stereo|c0=c0|c1=c0".to_string());
+        }
+        filters.push("aresample=async=1:first_pts=0".to_string());
         filters.extend(atempo_chain(self.speed));
         cmd.args([
             "-map",
@@ -302,6 +309,7 @@ fn prepare(
         span,
         speed,
         looped: timing.looped,
+        mono: info.audio_channels == Some(1),
         pass_len,
         pass: 0,
         pass_pos: 0,

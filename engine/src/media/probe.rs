@@ -26,6 +26,8 @@ pub struct ClipInfo {
     pub frame_rate: f64,
     pub has_alpha: bool,
     pub has_audio: bool,
+    /// Channels of the first audio stream (the one a clip's sound is taken from), when known.
+    pub audio_channels: Option<u32>,
     /// ffmpeg's codec name (`h264`, `vp9`, `prores`, `gif`, ...).
     pub codec: String,
     /// ffmpeg's pixel format name of the decoded stream (`yuv420p`, `yuva444p10le`, `pal8`, ...).
@@ -115,6 +117,11 @@ pub fn probe(ffprobe: &Path, file: &Path) -> Result<ClipInfo, VideoError> {
         .map_err(|e| unsupported(format!("unexpected ffprobe output: {e}")))?;
     let streams = root["streams"].as_array().cloned().unwrap_or_default();
     let has_audio = streams.iter().any(|s| s["codec_type"] == "audio");
+    let audio_channels = streams
+        .iter()
+        .find(|s| s["codec_type"] == "audio")
+        .and_then(|s| s["channels"].as_u64())
+        .and_then(|c| u32::try_from(c).ok());
     let video = streams
         .iter()
         .find(|s| s["codec_type"] == "video" && s["disposition"]["attached_pic"] != 1)
@@ -187,6 +194,7 @@ pub fn probe(ffprobe: &Path, file: &Path) -> Result<ClipInfo, VideoError> {
         frame_rate,
         has_alpha,
         has_audio,
+        audio_channels,
         codec,
         pix_fmt,
         frame_times,

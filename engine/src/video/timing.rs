@@ -256,6 +256,7 @@ mod tests {
             frame_rate: 1.0,
             has_alpha: false,
             has_audio: false,
+            audio_channels: None,
             codec: "h264".into(),
             pix_fmt: "yuv420p".into(),
             frame_times: times(4, 1.0),
