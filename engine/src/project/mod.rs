@@ -9,6 +9,7 @@ mod animation;
 mod audio_track;
 pub mod captions;
 mod color;
+mod content;
 mod error;
 mod facts;
 mod memory;
@@ -24,6 +25,10 @@ mod video_check;
 pub use animation::{AnimatedProperty, Animation, Easing};
 pub use audio_track::AudioTrack;
 pub use color::{Color, ColorParseError};
+pub use content::{
+    CaptionSource, CaptionsContent, ImageContent, LayerContent, ShapeContent, TextContent,
+    VideoContent,
+};
 pub use error::ProjectError;
 pub use facts::{ClipFacts, MediaFacts};
 pub use merge::{MergeError, MergeValues, MissingField, Template};
