@@ -403,3 +403,33 @@ fn the_checker_finds_back_edges_of_every_kind() {
     into_render.push(file("c/deep.rs", "use crate::render::Engine;"));
     assert_eq!(forbidden(&graph(&into_render).unwrap()).len(), 1);
 }
+
+/// `project/` and `timeline/` read no file and run no program: their code names none of the
+/// standard library's I/O (media facts reach validation through `project::MediaFacts`).
+#[test]
+fn project_and_timeline_do_no_io() {
+    const IO: &[&str] = &[
+        "std::fs",
+        "std::process",
+        "std::net",
+        "std::env",
+        "File::",
+        "Command::",
+    ];
+    let mut found = Vec::new();
+    for (rel, text) in engine_sources() {
+        let top = module_path(&rel).first().cloned().unwrap_or_default();
+        if top != "project" && top != "timeline" {
+            continue;
+        }
+        let code = code_only(&text);
+        for io in IO.iter().filter(|io| code.contains(*io)) {
+            found.push(format!("{}: {io}", rel.display()));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "I/O in project/ or timeline/:\n{}",
+        found.join("\n")
+    );
+}
