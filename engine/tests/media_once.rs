@@ -185,3 +185,62 @@ fn each_clip_is_probed_once_for_stills() {
     }
     assert_once("3 stills", &since(&media, &before));
 }
+
+/// Every frame of `render`'s encoder input, by timeline index.
+fn frames_of(
+    render: impl FnOnce(
+        &mut dyn FnMut(encoder::EncoderConfig) -> Result<Box<dyn encoder::Encoder>, RenderError>,
+    ),
+) -> Vec<(u64, Vec<u8>)> {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&got);
+    render(&mut move |_| {
+        let sink = std::sync::Arc::clone(&sink);
+        Ok(Box::new(encoder::DiscardEncoder::new(
+            move |f: &encoder::Frame| sink.lock().unwrap().push((f.index, f.data.clone())),
+        )))
+    });
+    let frames = got.lock().unwrap().clone();
+    frames
+}
+
+#[test]
+fn a_prepared_project_renders_ranges_without_probing_again() {
+    let media = Media::new();
+    let project = three_clips(&media);
+    let assets = AssetResolver::relative_to(media.dir.path());
+    let before = runs(&media);
+    let prepared = engine()
+        .prepare(project.clone(), &assets, &Limits::default())
+        .expect("prepare");
+    let total = prepared.total_frames();
+    let mut ranges = Vec::new();
+    for range in chunk_ranges(total, total.div_ceil(3)) {
+        let mut req = RenderRequest::new(media.path("unused.mp4"), assets.clone());
+        req.frames = Some(range);
+        req.video_only = true;
+        ranges.extend(frames_of(|open| {
+            engine()
+                .render_prepared_with(&prepared, &req, &mut |_| {}, &CancelToken::new(), open)
+                .expect("range of the prepared project");
+        }));
+    }
+    assert_once("prepare + 3 ranges", &since(&media, &before));
+    let whole = frames_of(|open| {
+        let req = RenderRequest::new(media.path("unused.mp4"), assets.clone());
+        engine()
+            .render_with(&project, &req, &mut |_| {}, &CancelToken::new(), open)
+            .expect("whole render");
+    });
+    assert_eq!(ranges.len() as u64, total);
+    assert_eq!(
+        ranges.iter().map(|f| f.0).collect::<Vec<_>>(),
+        (0..total).collect::<Vec<_>>()
+    );
+    for ((n, a), (_, b)) in ranges.iter().zip(&whole) {
+        assert!(
+            a == b,
+            "frame {n} of the ranges differs from the whole render's"
+        );
+    }
+}

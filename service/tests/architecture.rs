@@ -610,7 +610,6 @@ fn service_files_are_short_or_say_why() {
 }
 
 #[test]
-#[ignore = "engine/src/project/mod.rs (812 lines) is split with the layer-kind move (issue 26)"]
 fn engine_files_are_short_or_say_why() {
     assert_no_long_files(&repo_root().join("engine/src"));
 }

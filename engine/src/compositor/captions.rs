@@ -13,7 +13,6 @@ use super::gpu::Gpu;
 use super::layout::GpuLayer;
 use super::text::{Measured, TextJob, TextSystem};
 use super::ComposeError;
-use crate::media::MediaIndex;
 use crate::project::{Cue, Layer};
 
 /// One state on the layer's timeline, before the atlas is packed: shown from `from` to `to`
@@ -60,25 +59,6 @@ pub(crate) struct CaptionSlot {
 pub(super) fn active(timed: &[TimedSource], t: f64) -> Option<&TimedSource> {
     let n = timed.partition_point(|s| s.from <= t + 1e-9);
     timed[..n].iter().rev().find(|s| t < s.to - 1e-9)
-}
-
-/// The layer's cues: its caption file (validated) or inline cues.
-pub(super) fn cues(
-    layer: &Layer,
-    media: &MediaIndex,
-    path: &str,
-) -> Result<Vec<Cue>, ComposeError> {
-    match (&layer.src, &layer.cues) {
-        (Some(src), _) => media
-            .captions(src)
-            .map(|cues| cues.as_ref().clone())
-            .map_err(|source| ComposeError::Asset {
-                path: format!("{path}.src"),
-                source,
-            }),
-        (None, Some(c)) => Ok(c.clone()),
-        (None, None) => Ok(Vec::new()),
-    }
 }
 
 /// Measures every state of a captions layer and reserves its atlas slot (appended to `items`).

@@ -4,7 +4,8 @@
 //! * `pipelines.rs` — [`Compositor`]'s compiled part: one pipeline per (draw kind, blend class), the
 //!   YUV pipeline, layouts, samplers (`shaders/*.wgsl`). Built once per engine.
 //! * `scene.rs` — [`Scene`]: what one render needs, made before the first frame (images decoded,
-//!   text rasterised, both packed into the atlas of `atlas.rs`; each layer's static record).
+//!   text rasterised, both packed into the atlas of `atlas.rs`; each layer's static record), one
+//!   file per layer kind in `layers/` (`image.rs`, `text.rs`, `captions.rs`, `shape.rs`, `video.rs`).
 //! * `draw.rs` — the per-frame [`DrawList`]: layer records bottom to top, each with the cheapest
 //!   shader that draws it exactly, and the pass plan (transitions).
 //! * `cache.rs` — frame caching for repeated layers: static bottom layers composed once.
@@ -26,6 +27,7 @@ mod encode;
 mod error;
 pub mod fonts;
 pub mod gpu;
+mod layers;
 pub mod layout;
 mod pipelines;
 mod scene;

@@ -4,11 +4,13 @@
 //! [`crate::project::MediaFacts`]).
 //!
 //! `resolver.rs` finds and checks files, `tools.rs` locates the binaries, `probe.rs` runs `ffprobe`,
-//! `index.rs` caches what was learnt, `error.rs` says why a file could not be used.
+//! `index.rs` caches what was learnt, `error.rs` says why a file could not be used,
+//! `project_file.rs` reads project files.
 
 mod error;
 mod index;
 mod probe;
+mod project_file;
 pub mod resolver;
 mod tools;
 

@@ -9,10 +9,12 @@ mod animation;
 mod audio_track;
 pub mod captions;
 mod color;
+mod content;
 mod error;
 mod facts;
 mod memory;
 pub mod merge;
+mod parse;
 mod schema;
 mod style;
 mod text_check;
@@ -24,6 +26,10 @@ mod video_check;
 pub use animation::{AnimatedProperty, Animation, Easing};
 pub use audio_track::AudioTrack;
 pub use color::{Color, ColorParseError};
+pub use content::{
+    CaptionSource, CaptionsContent, ImageContent, LayerContent, ShapeContent, TextContent,
+    VideoContent,
+};
 pub use error::ProjectError;
 pub use facts::{ClipFacts, MediaFacts};
 pub use merge::{MergeError, MergeValues, MissingField, Template};
@@ -712,67 +718,6 @@ impl Project {
             output_format: OutputFormat::default(),
             fonts: Vec::new(),
         }
-    }
-
-    /// Parses a project from JSON. Errors carry the JSON path of the offending value
-    /// (`frames[0].layers[2].opacity: invalid type: string "x", expected f64`). Ranges and files are
-    /// checked by [`Project::validate`].
-    pub fn from_json(json: &str) -> Result<Project, ProjectError> {
-        let de = &mut serde_json::Deserializer::from_str(json);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            // Syntax errors have no meaningful path (serde_path_to_error says `?` or `.`).
-            let path = if inner.is_syntax() || inner.is_eof() {
-                String::new()
-            } else {
-                path
-            };
-            ProjectError::Parse {
-                path: if path == "." || path == "?" {
-                    String::new()
-                } else {
-                    path
-                },
-                message: inner.to_string(),
-            }
-        })
-    }
-
-    /// Parses a project from a JSON value (see [`Project::from_json`]).
-    pub fn from_value(value: serde_json::Value) -> Result<Project, ProjectError> {
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            ProjectError::Parse {
-                path: if path == "." || path == "?" {
-                    String::new()
-                } else {
-                    path
-                },
-                message: e.into_inner().to_string(),
-            }
-        })
-    }
-
-    /// Parses a project that may be a template: its `{{NAME}}` merge fields are filled from `values`
-    /// and its `mergeDefaults` first (see [`merge`]). A plain project parses as with
-    /// [`Project::from_json`].
-    pub fn from_json_merged(json: &str, values: &MergeValues) -> Result<Project, ProjectError> {
-        Template::from_json(json)?.values(values.clone()).project()
-    }
-
-    /// Reads and parses a project file.
-    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Project, ProjectError> {
-        let path = path.as_ref();
-        let json = std::fs::read_to_string(path).map_err(|e| ProjectError::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        Project::from_json(&json)
-    }
-
-    pub fn to_json_pretty(&self) -> String {
-        serde_json::to_string_pretty(self).expect("a project always serialises")
     }
 
     pub fn push(&mut self, composition: Composition) -> &mut Self {

@@ -11,6 +11,7 @@
 pub mod chunk;
 mod error;
 mod frames;
+mod range;
 mod request;
 mod single;
 pub mod stills;
@@ -18,21 +19,21 @@ pub mod stills;
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub use error::RenderError;
+pub use range::OpenEncoder;
 pub use request::*;
 pub use single::PreparedProject;
 
 use crate::compositor::gpu::Gpu;
 use crate::compositor::text::TextSystem;
-use crate::compositor::{Compositor, FrameTarget, Reuse, Scene};
-use crate::encoder::{self, EncoderConfig};
+use crate::compositor::{Compositor, Scene};
+use crate::encoder;
 use crate::media::{AssetResolver, MediaIndex, ProbeCache};
-use crate::project::ProjectError;
-use crate::project::{Limits, OutputFormat, Project};
+use crate::project::{Limits, Project, ProjectError};
 use crate::timeline::Timeline;
-use frames::FramePlan;
+use range::RangeJob;
 
 /// The render engine: a GPU device, compiled pipelines and fonts, shared by all renders.
 pub struct Engine {
@@ -134,7 +135,7 @@ impl Engine {
         })
     }
 
-    /// [`Engine::render`] with a caller-supplied encoder: it receives the [`EncoderConfig`] the engine
+    /// [`Engine::render`] with a caller-supplied encoder: it receives the [`encoder::EncoderConfig`] the engine
     /// would use (size, stride, rate, quality, audio) and returns any [`encoder::Encoder`]. Benchmarks
     /// use it to measure composition alone ([`encoder::DiscardEncoder`]).
     pub fn render_with(
@@ -143,38 +144,14 @@ impl Engine {
         request: &RenderRequest,
         progress: &mut dyn FnMut(Progress),
         cancel: &CancelToken,
-        open_encoder: &mut dyn FnMut(
-            EncoderConfig,
-        ) -> Result<Box<dyn encoder::Encoder>, RenderError>,
+        open_encoder: &mut OpenEncoder,
     ) -> Result<RenderStats, RenderError> {
         let started = Instant::now();
         let media = self.media_index(&request.assets);
         self.check(project, &request.limits, &media)?;
         let timeline = Timeline::new(project);
-        let total = timeline.total_frames();
-        let range = match &request.frames {
-            None => 0..total,
-            Some(r) if r.start < r.end && r.end <= total => r.clone(),
-            Some(r) => {
-                return Err(RenderError::Request(format!(
-                    "frames {}..{} is outside the timeline's 0..{total}",
-                    r.start, r.end
-                )))
-            }
-        };
-        let frames = range.end - range.start;
-        let mut report = |phase: Phase, done: u64, loop_started: Option<Instant>| {
-            let fps =
-                loop_started.map_or(0.0, |t| done as f64 / t.elapsed().as_secs_f64().max(1e-6));
-            let eta = (fps > 0.0).then(|| Duration::from_secs_f64((frames - done) as f64 / fps));
-            progress(Progress {
-                phase,
-                frames_done: done,
-                frames_total: frames,
-                fps,
-                eta,
-            });
-        };
+        let range = range::frame_range(timeline.total_frames(), request.frames.as_ref())?;
+        let mut report = range::reporter(progress, range.end - range.start);
         report(Phase::Loading, 0, None);
         let scene = Scene::prepare(
             &self.gpu,
@@ -187,122 +164,17 @@ impl Engine {
         if cancel.is_cancelled() {
             return Err(RenderError::Cancelled);
         }
-        let target = FrameTarget::new(&self.gpu, &self.compositor, project.width, project.height);
-        let format = request.format.unwrap_or(project.output_format);
-        let quality = request.quality.unwrap_or(project.quality);
-        let alpha = format.has_alpha() && project.has_transparency();
-        let gif = match format {
-            OutputFormat::Gif => {
-                let (fps, width, height) = request
-                    .gif
-                    .resolve(project.width, project.height, project.frame_rate, frames)
-                    .map_err(|e| RenderError::Project(ProjectError::Invalid(e)))?;
-                Some(encoder::GifOutput { fps, width, height })
-            }
-            _ => None,
-        };
-        for still in &request.stills {
-            still
-                .check(&range, project.width)
-                .map_err(RenderError::Request)?;
-        }
-        let audio: Option<Box<dyn encoder::AudioSource>> = if request.video_only
-            || !format.has_audio()
-            || !crate::audio::AudioMixer::may_sound(project)
-        {
-            None
-        } else {
-            report(Phase::Audio, 0, None);
-            let rate = crate::audio::SAMPLE_RATE as f64 / project.frame_rate;
-            let skip = (range.start as f64 * rate).round() as u64;
-            let end = (range.end as f64 * rate).round() as u64;
-            crate::audio::AudioMixer::for_prepared(project, &scene.timeline, &media, end)?.map(
-                |mixer| {
-                    Box::new(crate::audio::MixerSource::new(mixer, skip))
-                        as Box<dyn encoder::AudioSource>
-                },
-            )
-        };
-        let config = EncoderConfig {
-            width: project.width,
-            height: project.height,
-            stride: target.stride,
-            frame_rate: project.frame_rate,
-            quality,
-            format,
-            output: request.output.clone(),
-            ffmpeg: self.ffmpeg(),
-            audio,
-            silent_audio: request.silent_audio && !request.video_only,
-            faststart: request.faststart,
-            alpha,
-            gif,
-        };
-        let mut enc = open_encoder(config)?;
-        let encoder_name = enc.name();
-        tracing::info!(
-            frames,
-            width = project.width,
-            height = project.height,
-            fps = project.frame_rate,
-            encoder = %encoder_name,
-            adapter = %self.gpu.summary.name,
-            "render started"
-        );
-
-        let result = self.frame_loop(
-            &scene,
-            &target,
-            FramePlan {
+        self.render_range(
+            RangeJob {
+                scene: &scene,
+                media: &media,
                 range,
-                reuse: Reuse {
-                    cache: request.frame_cache,
-                    dirty: request.dirty_regions,
-                },
-                alpha,
-                stills: &request.stills,
+                request,
+                started,
             },
-            &mut *enc,
+            &mut report,
             cancel,
-            &mut |done, t| report(Phase::Composing, done, Some(t)),
-        );
-        let (cached_frames, partial_frames) = match result {
-            Ok(n) => n,
-            Err(e) => {
-                enc.abort();
-                return Err(e);
-            }
-        };
-        // Every frame is composed and handed over; x264 is flushing its look-ahead.
-        report(Phase::Encoding, frames.saturating_sub(1), Some(started));
-        if let Err(e) = enc.send_frame(None) {
-            enc.abort();
-            return Err(e.into());
-        }
-        report(Phase::Encoding, frames, Some(started));
-        let output_bytes = std::fs::metadata(&request.output)
-            .map(|m| m.len())
-            .unwrap_or(0);
-        let stats = RenderStats {
-            frames,
-            width: project.width,
-            height: project.height,
-            frame_rate: project.frame_rate,
-            duration: Duration::from_secs_f64(frames as f64 / project.frame_rate),
-            elapsed: started.elapsed(),
-            encoder: encoder_name,
-            adapter: self.gpu.summary.name.clone(),
-            output_bytes,
-            cached_frames,
-            partial_frames,
-        };
-        tracing::info!(
-            frames,
-            elapsed_s = stats.elapsed.as_secs_f64(),
-            fps = stats.fps(),
-            bytes = output_bytes,
-            "render finished"
-        );
-        Ok(stats)
+            open_encoder,
+        )
     }
 }

@@ -1,16 +1,18 @@
 //! Single frames: the stills of a render without its video, a still of any frame, and projects
-//! prepared once for many frames (previews scrubbing a timeline).
+//! prepared once for many frames (previews scrubbing a timeline, ranges rendered into encoders by
+//! [`Engine::render_prepared_with`]).
 
 use std::borrow::Cow;
+use std::time::Instant;
 
 use super::error::RenderError;
-use super::frames::FramePlan;
-use super::stills::{self, StillOutput};
+use super::range::{frame_range, RangeJob};
+use super::stills;
 use super::{CancelToken, Engine, RenderRequest};
 use crate::compositor::{FrameTarget, Reuse, Scene};
 use crate::encoder::{DiscardEncoder, Frame};
-use crate::media::AssetResolver;
-use crate::project::{Limits, OutputFormat, Project, ProjectError};
+use crate::media::{AssetResolver, MediaIndex};
+use crate::project::{Limits, Project};
 use crate::timeline::Timeline;
 
 impl Engine {
@@ -26,40 +28,25 @@ impl Engine {
         let mut frames: Vec<u64> = request.stills.iter().map(|s| s.frame).collect();
         frames.sort_unstable();
         frames.dedup();
-        // Validated once and prepared once (on the first still that passes its checks); each still
-        // then composes its one frame on a fresh target, as a one-frame render would.
+        // Validated once and prepared once (after the first still's frame is found in the
+        // timeline); each still is then a one-frame, video-only render of that scene into nothing.
         let media = self.media_index(&request.assets);
         self.check(project, &request.limits, &media)?;
         let timeline = Timeline::new(project);
         let total = timeline.total_frames();
         let mut scene: Option<Scene<'_>> = None;
-        let format = request.format.unwrap_or(project.output_format);
-        let alpha = format.has_alpha() && project.has_transparency();
         for frame in frames {
-            let range = frame..frame + 1;
-            if range.end > total {
-                return Err(RenderError::Request(format!(
-                    "frames {}..{} is outside the timeline's 0..{total}",
-                    range.start, range.end
-                )));
-            }
-            if format == OutputFormat::Gif {
-                request
-                    .gif
-                    .resolve(project.width, project.height, project.frame_rate, 1)
-                    .map_err(|e| RenderError::Project(ProjectError::Invalid(e)))?;
-            }
-            let stills: Vec<StillOutput> = request
+            let range = frame_range(total, Some(&(frame..frame + 1)))?;
+            let mut one = request.clone();
+            one.frames = Some(range.clone());
+            one.stills = request
                 .stills
                 .iter()
                 .filter(|s| s.frame == frame)
                 .cloned()
                 .collect();
-            for still in &stills {
-                still
-                    .check(&range, project.width)
-                    .map_err(RenderError::Request)?;
-            }
+            one.video_only = true;
+            one.silent_audio = false;
             if scene.is_none() {
                 scene = Some(Scene::prepare(
                     &self.gpu,
@@ -71,25 +58,16 @@ impl Engine {
                 )?);
             }
             let scene = scene.as_ref().expect("prepared above");
-            let target =
-                FrameTarget::new(&self.gpu, &self.compositor, project.width, project.height);
-            let mut discard = DiscardEncoder::new(|_: &Frame| {});
-            self.frame_loop(
+            let job = RangeJob {
                 scene,
-                &target,
-                FramePlan {
-                    range,
-                    reuse: Reuse {
-                        cache: request.frame_cache,
-                        dirty: request.dirty_regions,
-                    },
-                    alpha,
-                    stills: &stills,
-                },
-                &mut discard,
-                &CancelToken::new(),
-                &mut |_, _| {},
-            )?;
+                media: &media,
+                range,
+                request: &one,
+                started: Instant::now(),
+            };
+            self.render_range(job, &mut |_, _, _| {}, &CancelToken::new(), &mut |_| {
+                Ok(Box::new(DiscardEncoder::new(|_: &Frame| {})))
+            })?;
         }
         Ok(())
     }
@@ -146,6 +124,7 @@ impl Engine {
         });
         Ok(PreparedProject {
             scene,
+            media,
             target,
             readback,
         })
@@ -163,6 +142,7 @@ impl Engine {
             scene,
             target,
             readback: buffer,
+            ..
         } = prepared;
         let total = scene.timeline.total_frames();
         if frame >= total {
@@ -211,10 +191,14 @@ impl Engine {
     }
 }
 
-/// A project made ready for single frames by [`Engine::prepare`]: its scene (decoded media, text,
-/// atlas) and a frame target, kept between calls so each frame costs only its composition.
+/// A project made ready by [`Engine::prepare`], once: validated, its media indexed, its scene
+/// (decoded media, text, atlas) prepared, and a frame target, kept between calls so each frame
+/// ([`Engine::render_prepared`]) or frame range ([`Engine::render_prepared_with`]) costs only its
+/// composition and encoding.
 pub struct PreparedProject {
-    scene: Scene<'static>,
+    pub(super) scene: Scene<'static>,
+    /// The project's media as validation and preparation learnt them (audio is mixed from it).
+    pub(super) media: MediaIndex,
     target: FrameTarget,
     readback: wgpu::Buffer,
 }
