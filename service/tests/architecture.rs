@@ -538,6 +538,38 @@ fn only_the_http_layer_names_axum() {
     );
 }
 
+/// `project/` and `timeline/` read no file and run no program: their code names none of the
+/// standard library's I/O (media facts reach validation through `project::MediaFacts`).
+#[test]
+fn engine_project_and_timeline_do_no_io() {
+    const IO: &[&str] = &[
+        "std::fs",
+        "std::process",
+        "std::net",
+        "std::env",
+        "File::",
+        "Command::",
+    ];
+    let src = repo_root().join("engine/src");
+    let mut found = Vec::new();
+    for f in rust_files(&src) {
+        let rel = f.strip_prefix(&src).unwrap();
+        let top = rel.iter().next().unwrap().to_string_lossy();
+        if top != "project" && top != "timeline" {
+            continue;
+        }
+        let code = code_only(&std::fs::read_to_string(&f).unwrap());
+        for io in IO.iter().filter(|io| code.contains(*io)) {
+            found.push(format!("engine/src/{}: {io}", rel.display()));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "I/O in the engine's project/ or timeline/ (issue 26):\n{}",
+        found.join("\n")
+    );
+}
+
 /// The files of `src` longer than [`MAX_LINES`] lines without a `//! Long because` reason.
 fn long_files(src: &Path) -> Vec<String> {
     let mut out = Vec::new();
