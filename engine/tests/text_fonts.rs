@@ -386,3 +386,37 @@ fn vertical_align_letter_spacing_and_background_box() {
     assert!(red(x0 - 8.0, y0 - 8.0 + 12.0), "inside the rounded edge");
     assert!(!red(x0 - 9.0, y0 - 9.0), "the corner is cut");
 }
+
+/// A project font whose file holds only a bold face is used for text of any weight (the nearest
+/// face of the family, as CSS matching picks it), not replaced by a fallback font: the shaper takes
+/// a family's faces at their exact weight only, so normal-weight text once came out in DejaVu Sans.
+/// (A family no other test loads: renders running at the same time share the font database.)
+#[test]
+fn a_project_font_with_one_bold_face_serves_text_of_any_weight() {
+    let bold = Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(bold, dir.path().join("brand.ttf")).expect("fonts-dejavu-core's bold mono");
+    let assets = AssetResolver::relative_to(dir.path());
+    let mut text = Layer::text("Wg il").at(8.0, 40.0);
+    text.size = Some(40.0);
+    text.font = Some("Brand".into());
+    let render = |layer: &Layer, with_font: bool| {
+        let mut p = project(160, 90, vec![layer.clone()]);
+        if with_font {
+            p.fonts.push(FontSource {
+                family: Some("Brand".into()),
+                src: "brand.ttf".into(),
+            });
+        }
+        engine().render_still(&p, 0, &assets).expect("render")
+    };
+    let normal = render(&text, true);
+    let mut heavy = text.clone();
+    heavy.font_weight = Some(serde_json::from_str("\"bold\"").unwrap());
+    assert!(
+        render(&heavy, true) == normal,
+        "normal-weight text is not drawn with the family's one (bold) face"
+    );
+    text.font = None;
+    assert!(render(&text, false) != normal, "drawn in the default font");
+}

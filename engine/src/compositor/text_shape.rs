@@ -55,19 +55,22 @@ pub fn shape(fonts: &mut FontSystem, spec: &ShapeSpec) -> (Buffer, (f64, f64)) {
         }
     }
     let color = spec.colored.as_ref().map(|(_, c)| *c);
+    let weights: Vec<fontdb::Weight> = names
+        .iter()
+        .map(|name| matched_weight(fonts.db(), name, spec))
+        .collect();
     let rich: Vec<(&str, Attrs)> = spans
         .iter()
         .map(|(r, k, col)| {
-            (
-                &spec.text[r.clone()],
-                attrs(names[*k], spec, spacing_em, if *col { color } else { None }),
-            )
+            let color = if *col { color } else { None };
+            let a = attrs(names[*k], weights[*k], spec, spacing_em, color);
+            (&spec.text[r.clone()], a)
         })
         .collect();
     buffer.set_size(spec.wrap.map(|w| w as f32), None);
     buffer.set_rich_text(
         rich,
-        &attrs(names[0], spec, spacing_em, None),
+        &attrs(names[0], weights[0], spec, spacing_em, None),
         Shaping::Advanced,
         Some(spec.align),
     );
@@ -82,11 +85,33 @@ pub fn shape(fonts: &mut FontSystem, spec: &ShapeSpec) -> (Buffer, (f64, f64)) {
     (buffer, measured)
 }
 
-/// Attributes of a span in family `name`.
-fn attrs<'b>(name: &'b str, spec: &ShapeSpec, spacing_em: f32, color: Option<GColor>) -> Attrs<'b> {
+/// The weight to ask the shaper for in family `name`: the weight of the face that CSS-like
+/// matching picks for `spec`'s weight and style (the nearest the family has). The shaper uses a
+/// family's faces at their exact weight only, so a family loaded with one bold face would
+/// otherwise give normal-weight text to a fallback font.
+fn matched_weight(db: &fontdb::Database, name: &str, spec: &ShapeSpec) -> fontdb::Weight {
+    let query = fontdb::Query {
+        families: &[fontdb::Family::Name(name)],
+        weight: spec.weight,
+        stretch: fontdb::Stretch::Normal,
+        style: spec.style,
+    };
+    db.query(&query)
+        .and_then(|id| db.face(id))
+        .map_or(spec.weight, |face| face.weight)
+}
+
+/// Attributes of a span in family `name` at `weight`.
+fn attrs<'b>(
+    name: &'b str,
+    weight: fontdb::Weight,
+    spec: &ShapeSpec,
+    spacing_em: f32,
+    color: Option<GColor>,
+) -> Attrs<'b> {
     let mut a = Attrs::new()
         .family(Family::Name(name))
-        .weight(spec.weight)
+        .weight(weight)
         .style(spec.style);
     if spec.letter_spacing != 0.0 {
         a = a.letter_spacing(spacing_em);
