@@ -220,12 +220,7 @@ fn atlas_bytes(items: &[(u32, u32)]) -> u64 {
 /// through `fit`), never above its natural size, downscaled only when much larger (as the scene does).
 fn media_raster(layer: &Layer, natural: (u32, u32)) -> (u32, u32) {
     let (nw, nh) = (natural.0 as f64, natural.1 as f64);
-    let box_size = match (layer.width, layer.height) {
-        (Some(w), Some(h)) => (w, h),
-        (Some(w), None) => (w, w * nh / nw),
-        (None, Some(h)) => (h * nw / nh, h),
-        (None, None) => (nw, nh),
-    };
+    let box_size = media_box(layer, natural);
     let placed = layer
         .fit
         .unwrap_or_default()
@@ -235,17 +230,41 @@ fn media_raster(layer: &Layer, natural: (u32, u32)) -> (u32, u32) {
         (dw / (placed.uv[2] - placed.uv[0]).max(1e-9)).max(1.0),
         (dh / (placed.uv[3] - placed.uv[1]).max(1e-9)).max(1.0),
     );
-    let scale = layer.max_scale();
+    raster_size(natural, drawn, layer.max_scale(), RASTER_MAX_SIDE)
+}
+
+/// A layer's box from its width/height and its media's natural size (one given keeps the aspect).
+pub(crate) fn media_box(layer: &Layer, natural: (u32, u32)) -> (f64, f64) {
+    let (nw, nh) = (natural.0 as f64, natural.1 as f64);
+    match (layer.width, layer.height) {
+        (Some(w), Some(h)) => (w, h),
+        (Some(w), None) => (w, w * nh / nw),
+        (None, Some(h)) => (h * nw / nh, h),
+        (None, None) => (nw, nh),
+    }
+}
+
+/// Picture size at which to keep a decoded image (or decode a clip) drawn at `drawn` × `scale` at
+/// the largest: never upscaled, downscaled only when much larger than needed (saves atlas space
+/// and avoids aliasing), at most `max_side` on its longer side. The scene and the memory estimate
+/// both size rasters with it.
+pub(crate) fn raster_size(
+    natural: (u32, u32),
+    drawn: (f64, f64),
+    scale: f64,
+    max_side: u32,
+) -> (u32, u32) {
     let want = (
         (drawn.0 * scale).ceil().max(1.0),
         (drawn.1 * scale).ceil().max(1.0),
     );
+    let (nw, nh) = (natural.0 as f64, natural.1 as f64);
     let (mut w, mut h) = if nw > want.0 * 1.25 || nh > want.1 * 1.25 {
         (want.0.min(nw), want.1.min(nh))
     } else {
         (nw, nh)
     };
-    let fit = (RASTER_MAX_SIDE as f64 / w.max(h)).min(1.0);
+    let fit = (max_side as f64 / w.max(h)).min(1.0);
     w = (w * fit).round().max(1.0);
     h = (h * fit).round().max(1.0);
     (w as u32, h as u32)

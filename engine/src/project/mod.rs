@@ -32,6 +32,7 @@ pub use content::{
 };
 pub use error::ProjectError;
 pub use facts::{ClipFacts, MediaFacts};
+pub(crate) use memory::{media_box, raster_size};
 pub use merge::{MergeError, MergeValues, MissingField, Template};
 pub use schema::project_json_schema;
 pub use style::{

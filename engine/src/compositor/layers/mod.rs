@@ -27,7 +27,7 @@ use super::text::TextSystem;
 use super::video::VideoSlot;
 use super::{ComposeError, Compositor};
 use crate::media::MediaIndex;
-use crate::project::{Fit, Layer, LayerContent, Project, ShapeContent};
+use crate::project::{media_box, raster_size, Fit, Layer, LayerContent, Project, ShapeContent};
 use bytemuck::Zeroable;
 
 /// What every layer's preparation may use and add to: the GPU, the media, the project's fonts, and
@@ -146,39 +146,6 @@ fn textured(
         template: g,
         end: None,
         timed: Vec::new(),
-    }
-}
-
-/// Picture size at which to keep a decoded image (or decode a clip): the largest it is ever drawn,
-/// never upscaled.
-fn raster_size(
-    natural: (u32, u32),
-    box_size: (f64, f64),
-    max_scale: f64,
-    max_side: u32,
-) -> (u32, u32) {
-    let want_w = (box_size.0 * max_scale).ceil().max(1.0);
-    let want_h = (box_size.1 * max_scale).ceil().max(1.0);
-    let (nw, nh) = (natural.0 as f64, natural.1 as f64);
-    // Downscale only when the image is much larger than needed: saves atlas space and avoids aliasing.
-    let (mut w, mut h) = if nw > want_w * 1.25 || nh > want_h * 1.25 {
-        (want_w.min(nw), want_h.min(nh))
-    } else {
-        (nw, nh)
-    };
-    let fit = (max_side as f64 / w.max(h)).min(1.0);
-    w = (w * fit).round().max(1.0);
-    h = (h * fit).round().max(1.0);
-    (w as u32, h as u32)
-}
-
-/// A layer's box from its width/height and its media's natural size (one given keeps the aspect).
-fn media_box(layer: &Layer, natural: (u32, u32)) -> (f64, f64) {
-    match (layer.width, layer.height) {
-        (Some(w), Some(h)) => (w, h),
-        (Some(w), None) => (w, w * natural.1 as f64 / natural.0 as f64),
-        (None, Some(h)) => (h * natural.0 as f64 / natural.1 as f64, h),
-        (None, None) => (natural.0 as f64, natural.1 as f64),
     }
 }
 
