@@ -390,7 +390,6 @@ fn vertical_align_letter_spacing_and_background_box() {
 /// A project font whose file holds only a bold face is used for text of any weight (the nearest
 /// face of the family, as CSS matching picks it), not replaced by a fallback font: the shaper takes
 /// a family's faces at their exact weight only, so normal-weight text once came out in DejaVu Sans.
-/// (A family no other test loads: renders running at the same time share the font database.)
 #[test]
 fn a_project_font_with_one_bold_face_serves_text_of_any_weight() {
     let bold = Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf");
@@ -419,4 +418,47 @@ fn a_project_font_with_one_bold_face_serves_text_of_any_weight() {
     );
     text.font = None;
     assert!(render(&text, false) != normal, "drawn in the default font");
+}
+
+/// Renders running at the same time keep their project fonts to themselves: two projects name the
+/// same family ("Brand") for two faces of one family (DejaVu Serif regular, DejaVu Serif bold),
+/// rendered side by side again and again, each always equals its render alone. (The engine once
+/// loaded every render's project fonts into its one font database, so one could draw with the
+/// other's face.)
+#[test]
+fn renders_at_the_same_time_keep_their_project_fonts_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let fonts = Path::new("/usr/share/fonts/truetype/dejavu");
+    std::fs::copy(fonts.join("DejaVuSerif.ttf"), dir.path().join("a.ttf")).unwrap();
+    std::fs::copy(fonts.join("DejaVuSerif-Bold.ttf"), dir.path().join("b.ttf")).unwrap();
+    let assets = AssetResolver::relative_to(dir.path());
+    let with_font = |src: &str| {
+        let mut text = Layer::text("Wg il").at(8.0, 40.0);
+        text.size = Some(40.0);
+        text.font = Some("Brand".into());
+        let mut p = project(160, 90, vec![text]);
+        p.fonts.push(FontSource {
+            family: Some("Brand".into()),
+            src: src.into(),
+        });
+        p
+    };
+    let (a, b) = (with_font("a.ttf"), with_font("b.ttf"));
+    let render = |p: &Project| engine().render_still(p, 0, &assets).expect("render");
+    let (alone_a, alone_b) = (render(&a), render(&b));
+    assert!(alone_a != alone_b, "the two faces draw alike");
+    for round in 0..8 {
+        std::thread::scope(|s| {
+            let ta = s.spawn(|| render(&a));
+            let tb = s.spawn(|| render(&b));
+            assert!(
+                ta.join().unwrap() == alone_a,
+                "round {round}: the regular face's render changed"
+            );
+            assert!(
+                tb.join().unwrap() == alone_b,
+                "round {round}: the bold face's render changed"
+            );
+        });
+    }
 }

@@ -74,11 +74,10 @@ pub struct Scene<'p> {
     pub(super) videos: Mutex<Vec<VideoSlot>>,
     /// Captions layers' atlas slots; states are drawn into them as they come on screen.
     pub(super) captions: Mutex<Vec<CaptionSlot>>,
-    /// Shared with the engine (not borrowed), so a scene can outlive one call (previews).
+    /// The engine's text system (not borrowed, so a scene can outlive one call: previews), or the
+    /// project's own when it has fonts, which keeps them while captions may still be drawn.
     pub(super) text: Arc<Mutex<TextSystem>>,
     pub(super) atlas: Atlas,
-    /// The project's fonts stay loaded while captions may still be drawn.
-    _fonts: FontsGuard,
 }
 
 impl<'p> Scene<'p> {
@@ -99,12 +98,21 @@ impl<'p> Scene<'p> {
     ) -> Result<Scene<'p>, ComposeError> {
         let owned = project;
         let project: &Project = &owned;
-        let fonts = FontsGuard::load(text, project, media)?;
+        // A project with fonts of its own gets a text system of its own (the engine's fonts and
+        // the project's), kept by the scene for the captions it draws while frames render: renders
+        // running at the same time never see each other's project fonts.
+        let text = if project.fonts.is_empty() {
+            Arc::clone(text)
+        } else {
+            let own = lock(text).fork(&gpu.device, &gpu.queue);
+            Arc::new(Mutex::new(own))
+        };
+        let fonts = lock(&text).load(project, media)?;
         let mut ctx = PrepareCtx {
             gpu,
             compositor,
-            text,
-            fonts: fonts.loaded(),
+            text: &text,
+            fonts: &fonts,
             media,
             project,
             items: Vec::new(),
@@ -214,47 +222,12 @@ impl<'p> Scene<'p> {
                     .map(|(slot, item)| layers::place_slot(slot, &atlas, item))
                     .collect(),
             ),
-            text: Arc::clone(text),
+            text,
             atlas,
-            _fonts: fonts,
         })
     }
 }
 
-/// The project's fonts, loaded for the time of one scene preparation (text is drawn then).
-struct FontsGuard {
-    text: Arc<Mutex<TextSystem>>,
-    loaded: Option<super::fonts::ProjectFonts>,
-}
-
-impl FontsGuard {
-    fn load(
-        text: &Arc<Mutex<TextSystem>>,
-        project: &Project,
-        media: &MediaIndex,
-    ) -> Result<Self, ComposeError> {
-        let loaded = text
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .load(project, media)?;
-        Ok(FontsGuard {
-            text: Arc::clone(text),
-            loaded: Some(loaded),
-        })
-    }
-
-    fn loaded(&self) -> &super::fonts::ProjectFonts {
-        self.loaded.as_ref().expect("loaded until dropped")
-    }
-}
-
-impl Drop for FontsGuard {
-    fn drop(&mut self) {
-        if let Some(l) = self.loaded.take() {
-            self.text
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .unload(l);
-        }
-    }
+fn lock(text: &Mutex<TextSystem>) -> std::sync::MutexGuard<'_, TextSystem> {
+    text.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -138,7 +138,20 @@ impl TextSystem {
         extra: &[PathBuf],
         system_fonts: bool,
     ) -> TextSystem {
-        let db = fonts::engine_database(extra, system_fonts);
+        TextSystem::with_database(device, queue, fonts::engine_database(extra, system_fonts))
+    }
+
+    /// A text system of its own with this one's fonts: a project with fonts of its own gets one,
+    /// so renders running at the same time never shape with each other's project fonts.
+    pub fn fork(&self, device: &wgpu::Device, queue: &wgpu::Queue) -> TextSystem {
+        TextSystem::with_database(device, queue, self.fonts.db().clone())
+    }
+
+    fn with_database(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        db: glyphon::fontdb::Database,
+    ) -> TextSystem {
         let fonts = FontSystem::new_with_locale_and_db("en-US".into(), db);
         let cache = Cache::new(device);
         let mut atlas = TextAtlas::with_color_mode(
@@ -165,7 +178,7 @@ impl TextSystem {
         fonts::families(self.fonts.db())
     }
 
-    /// Loads the project's `fonts` for one render; give them back with [`Self::unload`].
+    /// Loads the project's `fonts` (into a text system of the project's own: see [`Self::fork`]).
     pub fn load(
         &mut self,
         project: &Project,
@@ -175,20 +188,6 @@ impl TextSystem {
             return Ok(ProjectFonts::default());
         }
         fonts::load_project_fonts(self.fonts.db_mut(), project, media)
-    }
-
-    /// Removes a render's project fonts, and the shaping caches that refer to them.
-    pub fn unload(&mut self, loaded: ProjectFonts) {
-        if loaded.faces.is_empty() {
-            return;
-        }
-        let empty = FontSystem::new_with_locale_and_db("en-US".into(), Default::default());
-        let (locale, mut db) = std::mem::replace(&mut self.fonts, empty).into_locale_and_db();
-        for id in loaded.faces {
-            db.remove_face(id);
-        }
-        self.fonts = FontSystem::new_with_locale_and_db(locale, db);
-        self.swash = SwashCache::new();
     }
 
     /// The layer's `font` chain as loaded family names; an unknown family is an error at its path.
