@@ -115,16 +115,6 @@ impl MediaCache {
         self.lock().remove(job_id);
     }
 
-    /// Jobs with an entry now.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether no job has an entry.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }

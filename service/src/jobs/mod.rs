@@ -175,22 +175,26 @@ impl Orchestrator {
     /// Stops the render of `job_id` if this process runs it (a cancel broadcast by another
     /// process); whether it did.
     pub fn cancel_local(&self, job_id: &str) -> bool {
-        // The job itself, or its chunk/join tasks (`{jobId}/…`) when it renders in chunks.
-        let prefix = format!("{job_id}/");
-        let mut stopped = false;
-        for (id, token) in self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            if id == job_id || id.starts_with(&prefix) {
-                token.cancel();
-                tracing::info!(job_id, task = %id, "render stopping: cancelled by a broadcast");
-                stopped = true;
-            }
+        let stopped = self.stop_running(job_id);
+        for id in &stopped {
+            tracing::info!(job_id, task = %id, "render stopping: cancelled by a broadcast");
         }
-        stopped
+        !stopped.is_empty()
+    }
+
+    /// Stops what this process runs of `job_id`: the job itself, or its chunk and join items
+    /// (`{jobId}/…`) when it renders in chunks. The ids of the items stopped.
+    fn stop_running(&self, job_id: &str) -> Vec<String> {
+        let prefix = format!("{job_id}/");
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running
+            .iter()
+            .filter(|(id, _)| *id == job_id || id.starts_with(&prefix))
+            .map(|(id, token)| {
+                token.cancel();
+                id.clone()
+            })
+            .collect()
     }
 
     pub fn settings(&self) -> &Settings {
@@ -348,15 +352,12 @@ impl Orchestrator {
         match outcome {
             UpdateOutcome::Updated(job) => {
                 self.queue.remove(job_id).await?;
-                if let Some(token) = self
-                    .running
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(job_id)
-                {
-                    token.cancel();
+                self.stop_running(job_id);
+                if job.state.chunks.is_some() {
+                    let this = self.clone();
+                    let job = job.clone();
+                    tokio::spawn(async move { this.delete_chunk_objects_of(&job).await });
                 }
-                self.cancel_children(&job);
                 self.media.forget(job_id);
                 if let Some(bus) = self.cancel_bus.get() {
                     if let Err(e) = bus.publish_cancel(job_id).await {
@@ -536,26 +537,6 @@ impl Orchestrator {
             if let Err(e) = self.storage.delete(&key).await {
                 tracing::warn!(job_id = %job.job_id, key, error = %e, "cannot delete chunk");
             }
-        }
-    }
-
-    /// After a cancel of `job`: stop its child renders on this instance and delete its chunks.
-    pub(crate) fn cancel_children(self: &Arc<Self>, job: &JobRecord) {
-        let prefix = format!("{}/", job.job_id);
-        for (id, token) in self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            if id.starts_with(&prefix) {
-                token.cancel();
-            }
-        }
-        if job.state.chunks.is_some() {
-            let this = self.clone();
-            let job = job.clone();
-            tokio::spawn(async move { this.delete_chunk_objects_of(&job).await });
         }
     }
 
